@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Runs every test binary and script and ends with "N passed, N failed".
+# Unit tests run as they are; integration tests run against a private
+# swtpm from tests/rig (one rig for the C suites, torn down by trap).
+set -u
+O=${1:?usage: tests/run.sh BUILD_DIR}
+cd "$(dirname "$0")/.." || exit 1
+. tests/rig/rig.sh
+
+pass=0 fail=0 failed_names=()
+LOGDIR=$(mktemp -d "${TMPDIR:-/tmp}/attest11-tests.XXXXXX")
+export TSS2_LOG=${TSS2_LOG:-all+none}
+
+# A cmocka binary: add its own PASSED/FAILED counts; no summary = crash.
+run_cmocka() {
+	local bin=$1 name log p f
+	name=$(basename "$bin")
+	log="$LOGDIR/$name.log"
+	"$bin" >"$log" 2>&1
+	local rc=$?
+	p=$(sed -n 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p' "$log" | tail -n1)
+	f=$(sed -n 's/^\[  FAILED  \] \([0-9]*\) test.*/\1/p' "$log" | tail -n1)
+	if [ -z "$p$f" ] || { [ "$rc" != 0 ] && [ -z "$f" ]; }; then
+		f=$(( ${f:-0} + 1 ))
+	fi
+	pass=$((pass + ${p:-0})) fail=$((fail + ${f:-0}))
+	if [ "${f:-0}" != 0 ]; then
+		failed_names+=("$name"); echo "FAIL $name (rc $rc)"; sed 's/^/    /' "$log" | tail -n 40
+	else
+		echo "ok   $name (${p:-0} tests)"
+	fi
+}
+
+# A shell test: one test, passes on exit 0.
+run_script() {
+	local t=$1 name log
+	name=$(basename "$t")
+	log="$LOGDIR/$name.log"
+	if O="$O" bash "$t" >"$log" 2>&1; then
+		pass=$((pass + 1)); echo "ok   $name"
+	else
+		fail=$((fail + 1)); failed_names+=("$name"); echo "FAIL $name"
+		sed 's/^/    /' "$log" | tail -n 40
+	fi
+}
+
+for t in "$O"/tests/unit/test_*; do [ -x "$t" ] && run_cmocka "$t"; done
+
+if compgen -G "$O/tests/integ/test_*" >/dev/null; then
+	if rig_start; then
+		for t in "$O"/tests/integ/test_*; do
+			[ -x "$t" ] && [ "${t%.o}" = "$t" ] && [ "${t%.d}" = "$t" ] && run_cmocka "$t"
+		done
+	else
+		fail=$((fail + 1)); failed_names+=("rig"); echo "FAIL rig: could not start swtpm"
+	fi
+	rig_stop
+fi
+
+for t in tests/integ/*.sh; do [ -f "$t" ] && run_script "$t"; done
+
+[ "$fail" = 0 ] && rm -rf "$LOGDIR" || echo "logs kept in $LOGDIR: ${failed_names[*]}"
+echo "$pass passed, $fail failed"
+[ "$fail" = 0 ]

@@ -1,0 +1,17 @@
+/* Helpers shared by the C test suites. */
+#ifndef A11_TESTLIB_H
+#define A11_TESTLIB_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <openssl/evp.h>
+
+/* Decode hex (no separators) into out; returns the byte count, aborts the
+ * test on malformed input or overflow. */
+size_t t_unhex(const char *hex, uint8_t *out, size_t cap);
+/* A fresh software key: "rsa2048", "rsa3072", "p256", "p384". */
+EVP_PKEY *t_keygen(const char *kind);
+/* Environment variable that the rig sets; skips nothing: fails if absent. */
+const char *t_env(const char *name);
+
+#endif
