@@ -14,4 +14,13 @@ EVP_PKEY *t_keygen(const char *kind);
 /* Environment variable that the rig sets; skips nothing: fails if absent. */
 const char *t_env(const char *name);
 
+
+
+#include <tss2/tss2_tpm2_types.h>
+/* Independent check of a TPM signature with OpenSSL and the original key
+ * (deliberately not wire_sig_verify): 1 if it verifies. */
+int t_verify(EVP_PKEY *key, TPMI_ALG_HASH hash, const uint8_t *digest, size_t len,
+	     const TPMT_SIGNATURE *sig);
+/* H(msg) as a TPM2B_DIGEST. */
+void t_digest(TPMI_ALG_HASH hash, const char *msg, TPM2B_DIGEST *out);
 #endif

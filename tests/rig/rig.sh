@@ -84,6 +84,10 @@ rig_start() {
 	[ -n "$port" ] || { rig_log "swtpm did not start"; return 1; }
 	RIG_SWTPM_PORT=$port
 	A11_TCTI="swtpm:host=127.0.0.1,port=$port"
+	# Tests provoke wrong-PIN failures on purpose: allow many, recover fast.
+	tpm2_dictionarylockout -T "$A11_TCTI" -s -n 1000 -t 1 -l 1 >/dev/null 2>&1 &&
+		tpm2_dictionarylockout -T "$A11_TCTI" -c >/dev/null 2>&1 ||
+		{ rig_log "cannot set dictionary-attack parameters"; return 1; }
 	A11_EK_CA_DIR="$RIG_DIR/ekca"
 	A11_EK_CA_ROOT="$RIG_DIR/ekca/swtpm-localca-rootca-cert.pem"
 	export RIG_DIR RIG_SWTPM_PORT A11_TCTI A11_EK_CA_DIR A11_EK_CA_ROOT

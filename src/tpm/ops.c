@@ -1,0 +1,73 @@
+/* Private-key operations inside the TPM. */
+#include <string.h>
+#include <openssl/crypto.h>
+
+#include "internal.h"
+
+a11_err tpm_sign(struct tpm *t, struct tpm_key *k, TPM2_ALG_ID scheme, TPMI_ALG_HASH hash,
+		 const TPM2B_DIGEST *digest, TPMT_SIGNATURE *sig)
+{
+	/* Unrestricted keys sign any digest: a NULL hashcheck ticket will do. */
+	const TPMT_TK_HASHCHECK none = { .tag = TPM2_ST_HASHCHECK, .hierarchy = TPM2_RH_NULL };
+	TPMT_SIG_SCHEME sch = { .scheme = scheme };
+	TPMT_SIGNATURE *s = NULL;
+	ESYS_TR sess;
+	a11_err r;
+
+	if (scheme != TPM2_ALG_RSASSA && scheme != TPM2_ALG_RSAPSS && scheme != TPM2_ALG_ECDSA)
+		return A11_ERR_ARG;
+	sch.details.any.hashAlg = hash;
+	if ((r = tpm_session_begin(t, k, &sess)) != A11_OK)
+		return r;
+	r = tpm_rc(Esys_Sign(t->esys, k->tr, sess, ESYS_TR_NONE, ESYS_TR_NONE, digest, &sch, &none,
+			     &s), "Sign");
+	tpm_session_end(t, sess);
+	if (r == A11_OK)
+		*sig = *s;
+	Esys_Free(s);
+	return r;
+}
+
+a11_err tpm_rsa_decrypt(struct tpm *t, struct tpm_key *k, TPM2_ALG_ID scheme, TPMI_ALG_HASH hash,
+			const TPM2B_PUBLIC_KEY_RSA *in, TPM2B_PUBLIC_KEY_RSA *out)
+{
+	const TPM2B_DATA no_label = { 0 };
+	TPMT_RSA_DECRYPT sch = { .scheme = scheme };
+	TPM2B_PUBLIC_KEY_RSA *m = NULL;
+	ESYS_TR sess;
+	a11_err r;
+
+	if (scheme != TPM2_ALG_OAEP && scheme != TPM2_ALG_RSAES && scheme != TPM2_ALG_NULL)
+		return A11_ERR_ARG;
+	if (scheme == TPM2_ALG_OAEP)
+		sch.details.oaep.hashAlg = hash;
+	if ((r = tpm_session_begin(t, k, &sess)) != A11_OK)
+		return r;
+	r = tpm_rc(Esys_RSA_Decrypt(t->esys, k->tr, sess, ESYS_TR_NONE, ESYS_TR_NONE, in, &sch,
+				    &no_label, &m), "RSA_Decrypt");
+	tpm_session_end(t, sess);
+	if (r == A11_OK) {
+		*out = *m;
+		OPENSSL_cleanse(m, sizeof(*m));
+	}
+	Esys_Free(m);
+	return r;
+}
+
+a11_err tpm_unseal(struct tpm *t, struct tpm_key *k, TPM2B_SENSITIVE_DATA *out)
+{
+	TPM2B_SENSITIVE_DATA *d = NULL;
+	ESYS_TR sess;
+	a11_err r;
+
+	if ((r = tpm_session_begin(t, k, &sess)) != A11_OK)
+		return r;
+	r = tpm_rc(Esys_Unseal(t->esys, k->tr, sess, ESYS_TR_NONE, ESYS_TR_NONE, &d), "Unseal");
+	tpm_session_end(t, sess);
+	if (r == A11_OK) {
+		*out = *d;
+		OPENSSL_cleanse(d, sizeof(*d));
+	}
+	Esys_Free(d);
+	return r;
+}

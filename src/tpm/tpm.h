@@ -1,0 +1,100 @@
+/* The TPM as the module sees it: Esys over a TCTI named by a config
+ * string. Every function returns an a11_err and logs the decoded TSS2_RC
+ * of any TPM failure. Transient objects and sessions are flushed by the
+ * function that created them unless handed to the caller in a tpm_key,
+ * which tpm_key_release flushes. */
+#ifndef A11_TPM_H
+#define A11_TPM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <tss2/tss2_esys.h>
+
+#include "../common/err.h"
+#include "../common/pcr.h"
+
+struct tpm;
+
+a11_err tpm_open(const char *tcti_conf, struct tpm **out);
+void tpm_close(struct tpm *t);
+
+/* How the TPM authorizes the user role of a key, beyond its authValue. */
+struct tpm_policy {
+	bool secret_endorsement;  /* PolicySecret(TPM_RH_ENDORSEMENT): EK-style keys */
+	bool pcr;                 /* PolicyPCR over pcrs at the current values */
+	TPML_PCR_SELECTION pcrs;
+	bool auth_value;          /* PolicyAuthValue: the authValue is also needed */
+};
+
+/* A loaded object. Persistent objects are never flushed. */
+struct tpm_key {
+	ESYS_TR tr;
+	bool transient;
+	TPM2B_PUBLIC pub;
+	TPM2B_NAME name;
+	bool use_policy;          /* authorize with a policy session, not a password */
+	struct tpm_policy policy;
+};
+
+void tpm_key_release(struct tpm *t, struct tpm_key *k);
+
+/* The digest a trial session reaches with policy p (PCRs at their current
+ * values): what an object's authPolicy must be for p to unlock it. */
+a11_err tpm_policy_trial(struct tpm *t, const struct tpm_policy *p, TPMI_ALG_HASH alg,
+			 TPM2B_DIGEST *out);
+
+enum tpm_ek_kind { TPM_EK_RSA2048, TPM_EK_ECC_P256, TPM_EK_ECC_P384 };
+/* The EK certificate from its TCG NV index; *der is malloc'd. */
+a11_err tpm_ek_cert(struct tpm *t, enum tpm_ek_kind kind, uint8_t **der, size_t *len);
+/* The persistent EK of that kind (TPM2_ReadPublic of its TCG handle). */
+a11_err tpm_ek_load(struct tpm *t, enum tpm_ek_kind kind, struct tpm_key *out);
+/* The SRK: persistent (0x81000001 RSA, 0x81000002 ECC) if present,
+ * else created from the TCG template. alg is TPM2_ALG_RSA or TPM2_ALG_ECC. */
+a11_err tpm_srk_load(struct tpm *t, TPM2_ALG_ID alg, struct tpm_key *out);
+/* A fresh restricted signing key (ECDSA P-256 or RSASSA-2048, SHA-256)
+ * as a primary of the endorsement hierarchy, so quotes carry real clocks. */
+a11_err tpm_ak_create(struct tpm *t, TPM2_ALG_ID alg, struct tpm_key *out);
+/* A signing key born in the TPM under parent (RSA-2048 or P-256);
+ * *priv lets the caller reload it. */
+a11_err tpm_key_create(struct tpm *t, struct tpm_key *parent, TPM2_ALG_ID alg,
+		       const TPM2B_AUTH *auth, TPM2B_PRIVATE *priv, struct tpm_key *out);
+
+/* TPM2_Import + TPM2_Load of a duplication blob. policy may be NULL
+ * (password auth); auth is the object's authValue (may be NULL). */
+struct tpm_import {
+	const TPM2B_PUBLIC *pub;
+	const TPM2B_PRIVATE *duplicate;
+	const TPM2B_ENCRYPTED_SECRET *seed;
+	const TPM2B_DATA *enc_key;
+	const TPMT_SYM_DEF_OBJECT *sym;
+};
+a11_err tpm_import(struct tpm *t, struct tpm_key *parent, const struct tpm_import *in,
+		   TPM2B_PRIVATE *priv);
+a11_err tpm_load(struct tpm *t, struct tpm_key *parent, const TPM2B_PUBLIC *pub,
+		 const TPM2B_PRIVATE *priv, const struct tpm_policy *policy,
+		 const TPM2B_AUTH *auth, struct tpm_key *out);
+
+/* PCR values in selection order (several TPM2_PCR_Read calls if needed). */
+a11_err tpm_pcr_read(struct tpm *t, const TPML_PCR_SELECTION *sel,
+		     struct a11_pcr_values *out);
+a11_err tpm_quote(struct tpm *t, struct tpm_key *ak, const TPM2B_DATA *nonce,
+		  const TPML_PCR_SELECTION *sel, TPM2B_ATTEST *attest,
+		  TPMT_SIGNATURE *sig);
+a11_err tpm_certify(struct tpm *t, struct tpm_key *ak, struct tpm_key *obj,
+		    const TPM2B_DATA *nonce, TPM2B_ATTEST *attest, TPMT_SIGNATURE *sig);
+a11_err tpm_activate_credential(struct tpm *t, struct tpm_key *ak, struct tpm_key *ek,
+				const TPM2B_ID_OBJECT *cred,
+				const TPM2B_ENCRYPTED_SECRET *secret, TPM2B_DIGEST *out);
+
+/* scheme: TPM2_ALG_RSASSA, TPM2_ALG_RSAPSS or TPM2_ALG_ECDSA. */
+a11_err tpm_sign(struct tpm *t, struct tpm_key *k, TPM2_ALG_ID scheme,
+		 TPMI_ALG_HASH hash, const TPM2B_DIGEST *digest, TPMT_SIGNATURE *sig);
+/* scheme: TPM2_ALG_OAEP (with hash), TPM2_ALG_RSAES or TPM2_ALG_NULL (raw). */
+a11_err tpm_rsa_decrypt(struct tpm *t, struct tpm_key *k, TPM2_ALG_ID scheme,
+			TPMI_ALG_HASH hash, const TPM2B_PUBLIC_KEY_RSA *in,
+			TPM2B_PUBLIC_KEY_RSA *out);
+a11_err tpm_unseal(struct tpm *t, struct tpm_key *k, TPM2B_SENSITIVE_DATA *out);
+a11_err tpm_random(struct tpm *t, uint8_t *buf, size_t len);
+
+#endif
