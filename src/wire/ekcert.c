@@ -1,0 +1,199 @@
+/* EK certificate verification (declared in attest.h). The certificate is
+ * untrusted network input; the CA path is local configuration. */
+#include <dirent.h>
+#include <stdbool.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <openssl/x509_vfy.h>
+
+#include "../common/log.h"
+#include "attest.h"
+#include "key.h"
+
+/* Adds every certificate in a PEM file (bundles are common for CA chains).
+ * Other PEM blocks (keys, CRLs) are skipped by PEM_read_bio_X509 itself. */
+static a11_err load_pem_file(X509_STORE *store, const char *path, unsigned *added)
+{
+	BIO *bio = BIO_new_file(path, "r");
+	X509 *x = NULL;
+	unsigned long e;
+	a11_err r = A11_ERR_ARG;
+
+	if (bio == NULL) {
+		log_error("cannot open EK CA file %s", path);
+		goto out;
+	}
+	while ((x = PEM_read_bio_X509(bio, NULL, NULL, NULL)) != NULL) {
+		/* Duplicates (a root both alone and in a bundle) are accepted. */
+		int ok = X509_STORE_add_cert(store, x);
+
+		X509_free(x);
+		if (ok != 1) {
+			r = A11_ERR_CRYPTO;
+			goto out;
+		}
+		(*added)++;
+	}
+	/* The loop ends with "no start line" at the end of the file; any other
+	 * error is a damaged certificate, which we refuse rather than skip so
+	 * a broken trust store is noticed. */
+	e = ERR_peek_last_error();
+	if (ERR_GET_LIB(e) == ERR_LIB_PEM && ERR_GET_REASON(e) == PEM_R_NO_START_LINE)
+		r = A11_OK;
+	else
+		log_error("damaged certificate in EK CA file %s", path);
+out:
+	ERR_clear_error();
+	BIO_free(bio);
+	return r;
+}
+
+static bool is_pem_name(const char *name)
+{
+	size_t n = strlen(name);
+
+	return n > 4 && strcmp(name + n - 4, ".pem") == 0;
+}
+
+/* Every regular *.pem file in dir. We read the files ourselves instead of
+ * X509_LOOKUP_hash_dir, which only finds c_rehash-style <hash>.0 links. */
+static a11_err load_pem_dir(X509_STORE *store, const char *dir, unsigned *added)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	struct stat st;
+	char path[PATH_MAX];
+	a11_err r = A11_OK;
+
+	if (d == NULL) {
+		log_error("cannot open EK CA directory %s", dir);
+		return A11_ERR_ARG;
+	}
+	while (r == A11_OK && (de = readdir(d)) != NULL) {
+		int n;
+
+		if (!is_pem_name(de->d_name))
+			continue;
+		n = snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		if (n < 0 || (size_t)n >= sizeof(path)) {
+			r = A11_ERR_ARG;
+			break;
+		}
+		if (stat(path, &st) != 0 || !S_ISREG(st.st_mode))
+			continue;
+		r = load_pem_file(store, path, added);
+	}
+	closedir(d);
+	return r;
+}
+
+static a11_err load_store(const char *ca_path, X509_STORE **out)
+{
+	X509_STORE *store = X509_STORE_new();
+	unsigned added = 0;
+	struct stat st;
+	a11_err r = A11_ERR_NOMEM;
+
+	if (store == NULL)
+		goto out;
+	r = A11_ERR_ARG;
+	if (stat(ca_path, &st) != 0) {
+		log_error("EK CA path %s does not exist", ca_path);
+		goto out;
+	}
+	r = S_ISDIR(st.st_mode) ? load_pem_dir(store, ca_path, &added)
+				: load_pem_file(store, ca_path, &added);
+	if (r == A11_OK && added == 0) {
+		log_error("no certificate in EK CA path %s", ca_path);
+		r = A11_ERR_ARG;
+	}
+out:
+	if (r != A11_OK) {
+		X509_STORE_free(store);
+		store = NULL;
+	}
+	*out = store;
+	return r;
+}
+
+/* Every CA certificate is in the trusted store, intermediates included, and
+ * the chain must still end at a self-signed root there (no PARTIAL_CHAIN):
+ * a CA path holding only an intermediate is a configuration error.
+ *
+ * EK certificates look odd to a TLS stack: empty subject with the TPM
+ * identity in a critical subjectAltName directoryName, EKU tcg-kp-
+ * EKCertificate (2.23.133.8.1), keyEncipherment or keyAgreement only, and
+ * an unparsed subjectDirectoryAttributes. OpenSSL 3.0 accepts all of it as
+ * long as no purpose is set (it then checks neither EKU nor the leaf's key
+ * usage) and X509_V_FLAG_X509_STRICT, the only flag that inspects empty
+ * subjects, stays off. So we set neither; any TLS or S/MIME purpose would
+ * reject every EK certificate. Issuers are still checked: CA:TRUE and
+ * keyCertSign, signature and validity at every level. */
+static a11_err verify_chain(X509_STORE *store, X509 *leaf)
+{
+	X509_STORE_CTX *ctx = X509_STORE_CTX_new();
+	a11_err r = A11_ERR_NOMEM;
+	int err;
+
+	if (ctx == NULL)
+		goto out;
+	r = A11_ERR_CRYPTO;
+	if (X509_STORE_CTX_init(ctx, store, leaf, NULL) != 1)
+		goto out;
+	r = A11_OK;
+	if (X509_verify_cert(ctx) == 1)
+		goto out;
+	err = X509_STORE_CTX_get_error(ctx);
+	log_warn("EK certificate rejected at depth %d: %s", X509_STORE_CTX_get_error_depth(ctx),
+		 X509_verify_cert_error_string(err));
+	r = A11_ERR_EKCERT;
+out:
+	X509_STORE_CTX_free(ctx);
+	return r;
+}
+
+static a11_err key_matches(X509 *cert, const TPMT_PUBLIC *ek)
+{
+	EVP_PKEY *want = NULL;
+	EVP_PKEY *got = X509_get0_pubkey(cert);
+	a11_err r;
+
+	if ((r = wire_pub_to_evp(ek, &want)) != A11_OK)
+		goto out;
+	r = got != NULL && EVP_PKEY_eq(got, want) == 1 ? A11_OK : A11_ERR_EKCERT_KEY;
+out:
+	EVP_PKEY_free(want);
+	return r;
+}
+
+a11_err wire_ekcert_verify(const uint8_t *der, size_t len, const char *ca_path,
+			   const TPMT_PUBLIC *ek)
+{
+	const unsigned char *p = der;
+	X509_STORE *store = NULL;
+	X509 *cert = NULL;
+	a11_err r = A11_ERR_ARG;
+
+	if (der == NULL || ca_path == NULL)
+		goto out;
+	r = A11_ERR_PARSE;
+	/* d2i takes a long; the whole buffer must be one certificate. */
+	if (len == 0 || len > LONG_MAX ||
+	    (cert = d2i_X509(NULL, &p, (long)len)) == NULL || p != der + len)
+		goto out;
+	if ((r = load_store(ca_path, &store)) != A11_OK ||
+	    (r = verify_chain(store, cert)) != A11_OK)
+		goto out;
+	if (ek != NULL)
+		r = key_matches(cert, ek);
+out:
+	ERR_clear_error();
+	X509_STORE_free(store);
+	X509_free(cert);
+	return r;
+}
