@@ -25,18 +25,28 @@ endif
 pc = $(shell pkg-config --$(1) $(2) 2>/dev/null)
 WIRE_PKGS := libcrypto tss2-mu
 TPM_PKGS := tss2-esys tss2-tctildr tss2-rc tss2-mu libcrypto
-CFLAGS += $(call pc,cflags,$(sort $(WIRE_PKGS) $(TPM_PKGS)))
+PROTO_PKGS := jansson
+BROKER_PKGS := $(WIRE_PKGS) $(PROTO_PKGS) sqlite3 libmicrohttpd cjose
+ATTESTER_PKGS := $(TPM_PKGS) $(PROTO_PKGS) libcurl
+CFLAGS += $(call pc,cflags,$(sort $(BROKER_PKGS) $(ATTESTER_PKGS)))
 
 COMMON_SRC := $(wildcard src/common/*.c)
 WIRE_SRC := $(wildcard src/wire/*.c)
 TPM_SRC := $(wildcard src/tpm/*.c)
+PROTO_SRC := $(wildcard src/proto/*.c)
+BROKER_SRC := $(filter-out src/broker/main.c,$(wildcard src/broker/*.c))
+ATTESTER_SRC := $(wildcard src/attester/*.c)
 obj = $(patsubst %.c,$(O)/%.o,$(1))
 
 LIBCOMMON := $(O)/libcommon.a
 LIBWIRE := $(O)/libwire.a
 LIBTPM := $(O)/libtpm.a
-LIBS_WIRE := $(call pc,libs,$(WIRE_PKGS)) -lpthread
-LIBS_TPM := $(call pc,libs,$(TPM_PKGS)) -lpthread
+LIBPROTO := $(O)/libproto.a
+LIBBROKER := $(O)/libbroker.a
+LIBATTESTER := $(O)/libattester.a
+LIBS_BROKER := $(call pc,libs,$(BROKER_PKGS)) -lpthread
+LIBS_ALL := $(call pc,libs,$(sort $(BROKER_PKGS) $(ATTESTER_PKGS))) -lpthread
+BROKER := $(O)/attest11-broker
 
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 INTEG_SRC := $(wildcard tests/integ/test_*.c)
@@ -45,7 +55,7 @@ INTEG_BIN := $(patsubst tests/integ/%.c,$(O)/tests/integ/%,$(INTEG_SRC))
 TESTLIB := $(O)/tests/testlib.o
 
 .PHONY: all deps check tests clean
-all: $(LIBCOMMON) $(LIBWIRE) $(LIBTPM)
+all: $(LIBCOMMON) $(LIBWIRE) $(LIBTPM) $(LIBPROTO) $(LIBBROKER) $(LIBATTESTER) $(BROKER)
 
 $(O)/%.o: %.c
 	@mkdir -p $(@D)
@@ -54,14 +64,23 @@ $(O)/%.o: %.c
 $(LIBCOMMON): $(call obj,$(COMMON_SRC))
 $(LIBWIRE): $(call obj,$(WIRE_SRC))
 $(LIBTPM): $(call obj,$(TPM_SRC))
+$(LIBPROTO): $(call obj,$(PROTO_SRC))
+$(LIBBROKER): $(call obj,$(BROKER_SRC))
+$(LIBATTESTER): $(call obj,$(ATTESTER_SRC))
 $(O)/%.a:
 	@mkdir -p $(@D)
 	rm -f $@ && $(AR) rcs $@ $^
 
-$(O)/tests/unit/%: $(O)/tests/unit/%.o $(TESTLIB) $(LIBWIRE) $(LIBCOMMON)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_WIRE) -lcmocka
-$(O)/tests/integ/%: $(O)/tests/integ/%.o $(TESTLIB) $(LIBTPM) $(LIBWIRE) $(LIBCOMMON)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_TPM) -lcmocka
+# The broker never links Esys: its binary gets only broker, proto, wire, common.
+$(BROKER): $(O)/src/broker/main.o $(LIBBROKER) $(LIBPROTO) $(LIBWIRE) $(LIBCOMMON)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_BROKER)
+
+# Unit tests run without a TPM; integration tests get every layer.
+$(O)/tests/unit/%: $(O)/tests/unit/%.o $(TESTLIB) $(LIBBROKER) $(LIBPROTO) $(LIBWIRE) $(LIBCOMMON)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_BROKER) $(call pc,libs,libcurl) -lcmocka
+$(O)/tests/integ/%: $(O)/tests/integ/%.o $(TESTLIB) $(LIBATTESTER) $(LIBBROKER) $(LIBPROTO) \
+		$(LIBTPM) $(LIBWIRE) $(LIBCOMMON)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_ALL) -lcmocka
 
 tests: all $(UNIT_BIN) $(INTEG_BIN)
 

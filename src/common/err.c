@@ -28,6 +28,13 @@ static const struct {
 	[A11_ERR_TPM_POLICY] = { "tpm_policy", "TPM policy not satisfied (PCRs or lease changed)" },
 	[A11_ERR_TPM_INTEGRITY] = { "tpm_integrity", "TPM rejected a wrapped object (integrity)" },
 	[A11_ERR_TPM_NOT_FOUND] = { "tpm_not_found", "TPM object or NV index not present" },
+	[A11_ERR_NOT_FOUND] = { "not_found", "no such record" },
+	[A11_ERR_EXISTS] = { "exists", "record already exists" },
+	[A11_ERR_REUSED] = { "reused", "single-use item already used" },
+	[A11_ERR_EXPIRED] = { "expired", "expired" },
+	[A11_ERR_STORE] = { "store", "database failure" },
+	[A11_ERR_AUDIT] = { "audit", "audit chain does not verify" },
+	[A11_ERR_IO] = { "io", "input/output failure" },
 };
 
 const char *a11_strerror(a11_err e)

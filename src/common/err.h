@@ -29,6 +29,14 @@ typedef enum {
 	A11_ERR_TPM_POLICY,    /* policy not satisfied (e.g. PCRs changed) */
 	A11_ERR_TPM_INTEGRITY, /* import blob or credential failed its HMAC */
 	A11_ERR_TPM_NOT_FOUND, /* NV index or persistent handle absent */
+	/* Storage and state. */
+	A11_ERR_NOT_FOUND,     /* no such record */
+	A11_ERR_EXISTS,        /* record already exists */
+	A11_ERR_REUSED,        /* single-use item already used */
+	A11_ERR_EXPIRED,       /* item past its expiry */
+	A11_ERR_STORE,         /* database failure */
+	A11_ERR_AUDIT,         /* audit chain broken */
+	A11_ERR_IO,            /* file or network I/O failed */
 	A11_ERR__COUNT
 } a11_err;
 

@@ -1,0 +1,53 @@
+/* The broker's HTTPS front end: libmicrohttpd with TLS (GnuTLS), a thread
+ * pool, bounded request bodies, per-connection timeouts, and one log line
+ * per request. Routing is the handler's business. */
+#ifndef A11_BROKER_HTTP_H
+#define A11_BROKER_HTTP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../common/err.h"
+
+struct http_request {
+	const char *method;          /* "GET", "POST", ... */
+	const char *path;            /* "/v1/challenge" (no query string) */
+	const char *content_type;    /* NULL if absent */
+	const uint8_t *body;         /* NUL-terminated copy; body_len excludes the NUL */
+	size_t body_len;
+};
+
+struct http_response {
+	int status;
+	const char *content_type;    /* static string */
+	char *body;                  /* malloc'd by the handler; freed by http.c */
+	size_t body_len;
+	const char *outcome;         /* short word for the request log: "ok", a refusal code */
+};
+
+/* Called on a pool thread, concurrently; must fill resp. */
+typedef void (*http_handler)(void *ctx, const struct http_request *req,
+			     struct http_response *resp);
+/* Called once per request after the response is queued (for metrics). */
+typedef void (*http_observer)(void *ctx, const struct http_request *req, int status,
+			      double seconds);
+
+struct http_config {
+	const char *bind;            /* "127.0.0.1" */
+	uint16_t port;               /* 0: pick a free port (see http_port) */
+	const char *cert_file;       /* PEM certificate chain */
+	const char *key_file;        /* PEM private key */
+	unsigned threads;            /* pool size, >= 1 */
+	size_t max_body;             /* larger bodies: 413 without reading them */
+	unsigned timeout_s;          /* idle connection timeout */
+};
+
+struct http_server;
+
+a11_err http_start(const struct http_config *cfg, http_handler h, http_observer obs,
+		   void *ctx, struct http_server **out);
+uint16_t http_port(const struct http_server *s);
+/* Stop accepting, let in-flight requests finish, free everything. */
+void http_stop(struct http_server *s);
+
+#endif

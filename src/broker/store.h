@@ -1,0 +1,139 @@
+/* The broker's storage, behind an interface: SQLite (WAL) is the embedded
+ * backend; a PostgreSQL backend implements the same operations for brokers
+ * that scale out behind a load balancer. Every operation is atomic on its
+ * own (one transaction); callers never see a half-applied change.
+ * Secrets (private keys, tokens) are stored encrypted by the caller
+ * (see secrets.h); the store never sees them in clear. */
+#ifndef A11_BROKER_STORE_H
+#define A11_BROKER_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../common/err.h"
+
+struct store;
+
+/* "sqlite:/path/to/broker.db" (created with its schema if absent). */
+a11_err store_open(const char *uri, struct store **out);
+void store_close(struct store *s);
+
+#define STORE_NAME_MAX 128
+#define STORE_ID_MAX 64
+
+enum cred_kind { CRED_REPOSITORY, CRED_CA, CRED_TOKEN };
+
+/* One credential. Blobs are malloc'd by store_cred_get; free with
+ * store_cred_clear (which cleanses sealed_secret). */
+struct store_cred {
+	char name[STORE_NAME_MAX + 1];
+	enum cred_kind kind;
+	char *policy_json;          /* the credential's policy document */
+	int64_t policy_version;     /* bumped by every policy change */
+	uint8_t *sealed_secret;     /* key PEM / token / CA key, sealed by secrets.c */
+	size_t sealed_secret_len;
+	char *chain_pem;            /* public certificates (repository, ca issuer) */
+	char *pin_hash;             /* "$scrypt$..." or NULL: no PIN */
+	uint8_t pin_salt[16];       /* salt of the key authValue derivation */
+	uint32_t pin_failures;
+	bool pin_locked;
+};
+
+void store_cred_clear(struct store_cred *c);
+/* Insert, or replace everything but the PIN counters. */
+a11_err store_cred_put(struct store *s, const struct store_cred *c);
+/* A11_ERR_NOT_FOUND if absent. */
+a11_err store_cred_get(struct store *s, const char *name, struct store_cred *out);
+a11_err store_cred_delete(struct store *s, const char *name);
+/* Calls fn for each credential in name order (secret fields not loaded). */
+a11_err store_cred_list(struct store *s, void (*fn)(const struct store_cred *, void *), void *arg);
+/* Replace the policy; bumps policy_version. */
+a11_err store_cred_set_policy(struct store *s, const char *name, const char *policy_json);
+/* Atomically record a PIN check: ok resets the failure count; a failure
+ * increments it and locks at max_failures. Reports the state after. */
+a11_err store_pin_record(struct store *s, const char *name, bool ok, uint32_t max_failures,
+			 uint32_t *failures, bool *locked);
+a11_err store_pin_unlock(struct store *s, const char *name);
+
+/* A challenge session (single use, short-lived). */
+struct store_session {
+	char id[STORE_ID_MAX + 1];
+	char credential[STORE_NAME_MAX + 1];
+	char lease[STORE_ID_MAX + 1];   /* "" unless renewing */
+	uint8_t nonce[32];
+	uint8_t secret_hash[32];        /* SHA-256 of the MakeCredential secret */
+	uint8_t *ek_cert;               /* malloc'd by get/take */
+	size_t ek_cert_len;
+	uint8_t *ek_public;             /* TPM2B_PUBLIC, marshalled */
+	size_t ek_public_len;
+	uint8_t *ak_public;
+	size_t ak_public_len;
+	int64_t expires;
+};
+
+void store_session_clear(struct store_session *ss);
+a11_err store_session_put(struct store *s, const struct store_session *ss);
+/* Marks the session used and returns it, in one transaction:
+ * A11_ERR_NOT_FOUND (unknown), A11_ERR_REUSED (already taken),
+ * A11_ERR_EXPIRED (now > expires; also marked used). */
+a11_err store_session_take(struct store *s, const char *id, int64_t now,
+			   struct store_session *out);
+/* Delete sessions that expired before `before`. */
+a11_err store_session_prune(struct store *s, int64_t before);
+
+struct store_lease {
+	char id[STORE_ID_MAX + 1];
+	char credential[STORE_NAME_MAX + 1];
+	uint8_t ek_hash[32];
+	int64_t issued;
+	int64_t expires;
+	bool revoked;
+	char cert_serial[64];           /* "" unless a certificate was issued */
+};
+
+a11_err store_lease_put(struct store *s, const struct store_lease *l);  /* insert or update */
+a11_err store_lease_get(struct store *s, const char *id, struct store_lease *out);
+a11_err store_lease_list(struct store *s, void (*fn)(const struct store_lease *, void *), void *arg);
+a11_err store_lease_revoke(struct store *s, const char *id);
+
+/* Per-TPM clock counters from the last accepted quote. *known is false for
+ * a TPM never seen. store_tpm_update stores the new values unconditionally;
+ * the caller decides what a decrease means. */
+struct store_tpm {
+	uint8_t ek_hash[32];
+	uint32_t reset_count;
+	uint32_t restart_count;
+	uint64_t clock;
+	int64_t last_seen;
+};
+a11_err store_tpm_get(struct store *s, const uint8_t ek_hash[32], struct store_tpm *out, bool *known);
+a11_err store_tpm_update(struct store *s, const struct store_tpm *t);
+
+/* Provenance (draft-twi reference architecture §5.3.2): an append-only,
+ * hash-chained log. hash = SHA-256(prev_hash || canonical(record)); the
+ * store computes seq, prev_hash and hash inside the append transaction so
+ * concurrent appends stay a chain. */
+struct store_audit {
+	int64_t seq;
+	int64_t time;
+	char event[16];                 /* "release", "refusal", "revoke", "renewal" */
+	char code[32];                  /* refusal code or "ok" */
+	char credential[STORE_NAME_MAX + 1];
+	char ek_hash[65];               /* hex, "" if unknown */
+	char ak_name[2 * 68 + 1];       /* hex */
+	char pcr_digest[2 * 64 + 1];    /* hex of the quoted pcrDigest */
+	char ar_digest[65];             /* hex SHA-256 of the EAR JWS */
+	int64_t policy_version;
+	char lease[STORE_ID_MAX + 1];
+	char cert_serial[64];
+	uint8_t prev_hash[32];
+	uint8_t hash[32];
+};
+a11_err store_audit_append(struct store *s, struct store_audit *rec); /* fills seq, hashes */
+/* In seq order; stops early if fn returns non-zero. */
+a11_err store_audit_iter(struct store *s, int (*fn)(const struct store_audit *, void *), void *arg);
+/* Recompute the chain: A11_OK, or A11_ERR_AUDIT with *bad_seq = first bad record. */
+a11_err store_audit_verify(struct store *s, int64_t *bad_seq);
+
+#endif
