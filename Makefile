@@ -47,15 +47,17 @@ LIBATTESTER := $(O)/libattester.a
 LIBS_BROKER := $(call pc,libs,$(BROKER_PKGS)) -lpthread
 LIBS_ALL := $(call pc,libs,$(sort $(BROKER_PKGS) $(ATTESTER_PKGS))) -lpthread
 BROKER := $(O)/attest11-broker
+CLI := $(O)/attest11
 
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
-INTEG_SRC := $(wildcard tests/integ/test_*.c)
+INTEG_SRC := $(wildcard tests/integ/*.c)
 UNIT_BIN := $(patsubst tests/unit/%.c,$(O)/tests/unit/%,$(UNIT_SRC))
+# test_*: run by tests/run.sh under the rig; others are driven by scripts.
 INTEG_BIN := $(patsubst tests/integ/%.c,$(O)/tests/integ/%,$(INTEG_SRC))
 TESTLIB := $(O)/tests/testlib.o
 
 .PHONY: all deps check tests clean
-all: $(LIBCOMMON) $(LIBWIRE) $(LIBTPM) $(LIBPROTO) $(LIBBROKER) $(LIBATTESTER) $(BROKER)
+all: $(LIBCOMMON) $(LIBWIRE) $(LIBTPM) $(LIBPROTO) $(LIBBROKER) $(LIBATTESTER) $(BROKER) $(CLI)
 
 $(O)/%.o: %.c
 	@mkdir -p $(@D)
@@ -74,6 +76,9 @@ $(O)/%.a:
 # The broker never links Esys: its binary gets only broker, proto, wire, common.
 $(BROKER): $(O)/src/broker/main.o $(LIBBROKER) $(LIBPROTO) $(LIBWIRE) $(LIBCOMMON)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_BROKER)
+
+$(CLI): $(O)/src/cli/attest11.o $(LIBATTESTER) $(LIBPROTO) $(LIBTPM) $(LIBWIRE) $(LIBCOMMON)
+	$(CC) $(LDFLAGS) -o $@ $^ $(call pc,libs,$(ATTESTER_PKGS)) -lpthread
 
 # Unit tests run without a TPM; integration tests get every layer.
 $(O)/tests/unit/%: $(O)/tests/unit/%.o $(TESTLIB) $(LIBBROKER) $(LIBPROTO) $(LIBWIRE) $(LIBCOMMON)

@@ -31,16 +31,24 @@ run_cmocka() {
 	fi
 }
 
-# A shell test: one test, passes on exit 0.
+# A shell test prints TAP-style "ok - ..." / "not ok - ..." lines (see
+# tests/integ/lib.sh); a non-zero exit without a "not ok" is one failure.
 run_script() {
-	local t=$1 name log
+	local t=$1 name log rc p f
 	name=$(basename "$t")
 	log="$LOGDIR/$name.log"
-	if O="$O" bash "$t" >"$log" 2>&1; then
-		pass=$((pass + 1)); echo "ok   $name"
-	else
-		fail=$((fail + 1)); failed_names+=("$name"); echo "FAIL $name"
+	O="$O" bash "$t" >"$log" 2>&1
+	rc=$?
+	p=$(grep -c '^ok ' "$log")
+	f=$(grep -c '^not ok ' "$log")
+	[ "$rc" != 0 ] && [ "$f" = 0 ] && f=1
+	pass=$((pass + p)) fail=$((fail + f))
+	if [ "$f" != 0 ]; then
+		failed_names+=("$name"); echo "FAIL $name ($p ok, $f failed)"
+		grep -n '^not ok ' "$log" | sed 's/^/    /'
 		sed 's/^/    /' "$log" | tail -n 40
+	else
+		echo "ok   $name ($p checks)"
 	fi
 }
 

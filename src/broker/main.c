@@ -1,8 +1,194 @@
-/* attest11-broker: placeholder entry point until the CLI lands. */
+/* attest11-broker: the Credential Broker (RATS Relying Party with a
+ * built-in Verifier). `serve` runs it; the other commands administer it. */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 
-int main(void)
+#include "../common/log.h"
+#include "../proto/proto.h"
+#include "admin.h"
+#include "api.h"
+#include "config.h"
+#include "ear.h"
+#include "http.h"
+#include "secrets.h"
+#include "store.h"
+
+static const char usage[] =
+	"usage: attest11-broker [-d DIR] COMMAND [ARGS]\n"
+	"  init                          create keys and database in DIR\n"
+	"  serve [--port N] [--port-file F]\n"
+	"  credential add NAME --kind repository|ca|token --policy FILE\n"
+	"                 [--key PEM] [--chain PEM] [--token FILE] [--pin-file FILE]\n"
+	"  credential list | remove NAME | policy NAME FILE | unlock NAME\n"
+	"  credential pin NAME --pin-file FILE | --none\n"
+	"  lease list | lease revoke ID\n"
+	"  audit verify | audit export\n"
+	"  master-key rotate NEW-KEY-FILE\n"
+	"DIR defaults to $ATTEST11_BROKER_DIR, else /var/lib/attest11-broker.\n";
+
+static int cmd_init(const struct broker_config *c)
 {
-	fputs("attest11-broker: not yet implemented\n", stderr);
-	return 1;
+	struct store *s = NULL;
+	a11_err r;
+
+	if (mkdir(c->dir, 0700) != 0 && errno != EEXIST) {
+		fprintf(stderr, "cannot create %s: %s\n", c->dir, strerror(errno));
+		return 1;
+	}
+	if ((r = secrets_create(c->master_key)) != A11_OK ||
+	    (r = ear_keygen(c->verifier_key, c->verifier_pub)) != A11_OK ||
+	    (r = store_open(c->database, &s)) != A11_OK) {
+		fprintf(stderr, "init failed: %s (an existing key is never overwritten)\n",
+			a11_strerror(r));
+		return 1;
+	}
+	store_close(s);
+	printf("initialized %s\n  master key    %s\n  verifier key  %s (public: %s)\n"
+	       "  database      %s\nput the TLS certificate and key at %s and %s\n",
+	       c->dir, c->master_key, c->verifier_key, c->verifier_pub, c->database,
+	       c->tls_cert, c->tls_key);
+	return 0;
+}
+
+static int write_port(const char *file, uint16_t port)
+{
+	char tmp[PATH_MAX + 8];
+	FILE *f;
+
+	if (file == NULL)
+		return 0;
+	snprintf(tmp, sizeof(tmp), "%s.tmp", file);
+	if ((f = fopen(tmp, "w")) == NULL)
+		return -1;
+	fprintf(f, "%u\n", port);
+	/* Readers poll for the file: rename makes it appear complete. */
+	return fclose(f) == 0 && rename(tmp, file) == 0 ? 0 : -1;
+}
+
+/* Run until SIGTERM or SIGINT; prune expired sessions once a minute. */
+static void wait_for_signal(struct store *s)
+{
+	const struct timespec minute = { 60, 0 };
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	for (;;) {
+		int sig = sigtimedwait(&set, NULL, &minute);
+		if (sig == SIGTERM || sig == SIGINT) {
+			log_info("signal %d: shutting down", sig);
+			return;
+		}
+		store_session_prune(s, (int64_t)time(NULL) - 60);
+	}
+}
+
+static int serve(const struct broker_config *c, const char *port_file)
+{
+	struct broker b = { .nonce_ttl = c->nonce_ttl };
+	const struct http_config hc = { c->listen, c->port, c->tls_cert, c->tls_key, c->threads,
+					PROTO_MAX_BODY, c->timeout };
+	struct http_server *srv = NULL;
+	sigset_t set;
+	int rc = 1;
+
+	/* Block the shutdown signals before any thread starts, so only
+	 * sigtimedwait sees them. */
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	if (store_open(c->database, &b.store) != A11_OK ||
+	    secrets_load(c->master_key, &b.secrets) != A11_OK ||
+	    ear_signer_load(c->verifier_key, &b.ear) != A11_OK) {
+		fprintf(stderr, "cannot load the broker's keys or database in %s (run init?)\n",
+			c->dir);
+		goto out;
+	}
+	if (http_start(&hc, api_handle, api_observe, &b, &srv) != A11_OK) {
+		fprintf(stderr, "cannot listen on %s:%u with %s\n", c->listen, c->port, c->tls_cert);
+		goto out;
+	}
+	log_info("listening on %s:%u", c->listen, http_port(srv));
+	if (write_port(port_file, http_port(srv)) != 0) {
+		fprintf(stderr, "cannot write %s\n", port_file);
+		goto out;
+	}
+	wait_for_signal(b.store);
+	rc = 0;
+out:
+	http_stop(srv);
+	ear_signer_free(b.ear);
+	secrets_free(b.secrets);
+	store_close(b.store);
+	return rc;
+}
+
+static int cmd_serve(struct broker_config *c, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "port", required_argument, NULL, 'p' },
+		{ "port-file", required_argument, NULL, 'f' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *port_file = NULL;
+	int o;
+
+	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (o == 'p')
+			c->port = (uint16_t)strtoul(optarg, NULL, 10);
+		else if (o == 'f')
+			port_file = optarg;
+		else
+			return 2;
+	}
+	return serve(c, port_file);
+}
+
+int main(int argc, char **argv)
+{
+	struct broker_config c;
+	const char *dir = getenv("ATTEST11_BROKER_DIR");
+	const char *cmd;
+
+	if (argc > 2 && strcmp(argv[1], "-d") == 0) {
+		dir = argv[2];
+		argc -= 2;
+		argv += 2;
+	}
+	if (argc < 2) {
+		fputs(usage, stderr);
+		return 2;
+	}
+	if (config_load(dir ? dir : "/var/lib/attest11-broker", &c) != A11_OK) {
+		fprintf(stderr, "bad configuration in %s\n", dir);
+		return 1;
+	}
+	cmd = argv[1];
+	argc--;
+	argv++;
+	if (strcmp(cmd, "init") == 0)
+		return cmd_init(&c);
+	if (strcmp(cmd, "serve") == 0)
+		return cmd_serve(&c, argc, argv);
+	if (strcmp(cmd, "credential") == 0)
+		return admin_credential(&c, argc, argv);
+	if (strcmp(cmd, "lease") == 0)
+		return admin_lease(&c, argc, argv);
+	if (strcmp(cmd, "audit") == 0)
+		return admin_audit(&c, argc, argv);
+	if (strcmp(cmd, "master-key") == 0)
+		return admin_master_key(&c, argc, argv);
+	fputs(usage, stderr);
+	return 2;
 }

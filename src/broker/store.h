@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "../common/err.h"
+#include "../common/kind.h"
 
 struct store;
 
@@ -21,8 +22,6 @@ void store_close(struct store *s);
 
 #define STORE_NAME_MAX 128
 #define STORE_ID_MAX 64
-
-enum cred_kind { CRED_REPOSITORY, CRED_CA, CRED_TOKEN };
 
 /* One credential. Blobs are malloc'd by store_cred_get; free with
  * store_cred_clear (which cleanses sealed_secret). */

@@ -35,6 +35,10 @@ static const struct {
 	[A11_ERR_STORE] = { "store", "database failure" },
 	[A11_ERR_AUDIT] = { "audit", "audit chain does not verify" },
 	[A11_ERR_IO] = { "io", "input/output failure" },
+	[A11_ERR_REFUSED] = { "refused", "the broker refused to release the credential" },
+	[A11_ERR_NETWORK] = { "network", "cannot reach the broker (connection failed or timed out)" },
+	[A11_ERR_TLS] = { "tls", "the broker's TLS certificate is not trusted" },
+	[A11_ERR_PROTOCOL] = { "protocol", "the broker's answer is malformed" },
 };
 
 const char *a11_strerror(a11_err e)

@@ -37,6 +37,11 @@ typedef enum {
 	A11_ERR_STORE,         /* database failure */
 	A11_ERR_AUDIT,         /* audit chain broken */
 	A11_ERR_IO,            /* file or network I/O failed */
+	/* Talking to the broker. */
+	A11_ERR_REFUSED,       /* the broker refused (its problem code says why) */
+	A11_ERR_NETWORK,       /* broker unreachable or too slow (timeout) */
+	A11_ERR_TLS,           /* broker's TLS certificate not trusted */
+	A11_ERR_PROTOCOL,      /* broker answered something malformed */
 	A11_ERR__COUNT
 } a11_err;
 

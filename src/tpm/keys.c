@@ -267,7 +267,8 @@ a11_err tpm_ak_create(struct tpm *t, TPM2_ALG_ID alg, struct tpm_key *out)
 }
 
 a11_err tpm_key_create(struct tpm *t, struct tpm_key *parent, TPM2_ALG_ID alg,
-		       const TPM2B_AUTH *auth, TPM2B_PRIVATE *priv, struct tpm_key *out)
+		       const TPM2B_AUTH *auth, const TPM2B_DIGEST *auth_policy,
+		       const struct tpm_policy *policy, TPM2B_PRIVATE *priv, struct tpm_key *out)
 {
 	TPM2B_SENSITIVE_CREATE sens = { 0 };
 	const TPM2B_DATA outside = { 0 };
@@ -285,13 +286,17 @@ a11_err tpm_key_create(struct tpm *t, struct tpm_key *parent, TPM2_ALG_ID alg,
 	signing_template(alg, alg == TPM2_ALG_RSA ? TPMA_OBJECT_DECRYPT : 0, TPM2_ALG_NULL, &tmpl);
 	if (auth != NULL)
 		sens.sensitive.userAuth = *auth;
+	if (auth_policy != NULL && auth_policy->size > 0) {
+		tmpl.publicArea.authPolicy = *auth_policy;
+		tmpl.publicArea.objectAttributes &= ~TPMA_OBJECT_USERWITHAUTH;
+	}
 	if ((r = tpm_session_begin(t, parent, &sess)) != A11_OK)
 		goto out;
 	r = tpm_rc(Esys_Create(t->esys, parent->tr, sess, ESYS_TR_NONE, ESYS_TR_NONE, &sens, &tmpl,
 			       &outside, &pcrs, &prv, &pub, &cdata, &chash, &ticket), "Create");
 	tpm_session_end(t, sess);
 	if (r == A11_OK)
-		r = tpm_load(t, parent, pub, prv, NULL, auth, out);
+		r = tpm_load(t, parent, pub, prv, policy, auth, out);
 	if (r == A11_OK)
 		*priv = *prv;
 out:

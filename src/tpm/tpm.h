@@ -55,10 +55,13 @@ a11_err tpm_srk_load(struct tpm *t, TPM2_ALG_ID alg, struct tpm_key *out);
 /* A fresh restricted signing key (ECDSA P-256 or RSASSA-2048, SHA-256)
  * as a primary of the endorsement hierarchy, so quotes carry real clocks. */
 a11_err tpm_ak_create(struct tpm *t, TPM2_ALG_ID alg, struct tpm_key *out);
-/* A signing key born in the TPM under parent (RSA-2048 or P-256);
- * *priv lets the caller reload it. */
+/* A signing key born in the TPM under parent (RSA-2048 or P-256), with
+ * authValue auth (may be NULL) and, if policy is not NULL, that authPolicy
+ * (then only a session satisfying it authorizes use). *priv lets the caller
+ * reload it. */
 a11_err tpm_key_create(struct tpm *t, struct tpm_key *parent, TPM2_ALG_ID alg,
-		       const TPM2B_AUTH *auth, TPM2B_PRIVATE *priv, struct tpm_key *out);
+		       const TPM2B_AUTH *auth, const TPM2B_DIGEST *auth_policy,
+		       const struct tpm_policy *policy, TPM2B_PRIVATE *priv, struct tpm_key *out);
 
 /* TPM2_Import + TPM2_Load of a duplication blob. policy may be NULL
  * (password auth); auth is the object's authValue (may be NULL). */

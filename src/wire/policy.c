@@ -189,3 +189,20 @@ a11_err wire_policy_authvalue(TPMI_ALG_HASH alg, TPM2B_DIGEST *pd)
 		return r;
 	return extend(alg, pd, TPM2_CC_PolicyAuthValue, NULL, 0, NULL, 0);
 }
+
+a11_err wire_key_policy(const TPML_PCR_SELECTION *sel, const struct a11_pcr_values *values,
+			bool auth_value, TPM2B_DIGEST *out)
+{
+	a11_err r = A11_OK;
+
+	out->size = 0;
+	if (sel == NULL && !auth_value)
+		return A11_OK;
+	if ((r = wire_policy_init(TPM2_ALG_SHA256, out)) != A11_OK)
+		return r;
+	if (sel != NULL && (r = wire_policy_pcr(TPM2_ALG_SHA256, out, sel, values)) != A11_OK)
+		return r;
+	if (auth_value)
+		r = wire_policy_authvalue(TPM2_ALG_SHA256, out);
+	return r;
+}

@@ -2,6 +2,7 @@
 #ifndef A11_WIRE_POLICY_H
 #define A11_WIRE_POLICY_H
 
+#include <stdbool.h>
 #include <tss2/tss2_tpm2_types.h>
 
 #include "../common/err.h"
@@ -16,5 +17,11 @@ a11_err wire_policy_pcr(TPMI_ALG_HASH alg, TPM2B_DIGEST *pd,
 a11_err wire_policy_secret(TPMI_ALG_HASH alg, TPM2B_DIGEST *pd,
 			   const TPM2B_NAME *auth_name, const TPM2B_NONCE *policy_ref);
 a11_err wire_policy_authvalue(TPMI_ALG_HASH alg, TPM2B_DIGEST *pd);
+
+/* The authPolicy of a released key (docs/protocol.md, "The key's
+ * authorization"), SHA-256: PolicyPCR(sel, values) if sel is not NULL, then
+ * PolicyAuthValue if auth_value. Neither: an empty digest (size 0). */
+a11_err wire_key_policy(const TPML_PCR_SELECTION *sel, const struct a11_pcr_values *values,
+			bool auth_value, TPM2B_DIGEST *out);
 
 #endif

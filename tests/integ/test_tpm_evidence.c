@@ -260,7 +260,7 @@ static void test_certify(void **state)
 	(void)state;
 	assert_int_equal(tpm_ak_create(tpm, TPM2_ALG_ECC, &ak), A11_OK);
 	assert_int_equal(tpm_srk_load(tpm, TPM2_ALG_RSA, &srk), A11_OK);
-	assert_int_equal(tpm_key_create(tpm, &srk, TPM2_ALG_ECC, &pin, &priv, &born), A11_OK);
+	assert_int_equal(tpm_key_create(tpm, &srk, TPM2_ALG_ECC, &pin, NULL, NULL, &priv, &born), A11_OK);
 	certify_case(&ak, &srk, &born);
 	certify_case(&ak, &born, &srk);
 	/* The TPM-born key signs; its public key (from the certified public) verifies. */

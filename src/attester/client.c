@@ -1,0 +1,88 @@
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <curl/curl.h>
+
+#include "../common/log.h"
+#include "../proto/proto.h"
+#include "client.h"
+
+/* A broker answer is small; more means a wrong or hostile peer. */
+#define RESPONSE_MAX (4 * PROTO_MAX_BODY)
+
+static pthread_once_t once = PTHREAD_ONCE_INIT;
+static CURLcode global_rc;
+
+static void global_init(void)
+{
+	global_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+static size_t on_data(char *p, size_t size, size_t n, void *arg)
+{
+	struct client_response *r = arg;
+	size_t len = size * n;
+	char *b;
+
+	if (len > RESPONSE_MAX - r->len || (b = realloc(r->body, r->len + len + 1)) == NULL)
+		return 0; /* curl aborts the transfer */
+	memcpy(b + r->len, p, len);
+	r->len += len;
+	b[r->len] = '\0';
+	r->body = b;
+	return len;
+}
+
+static a11_err classify(CURLcode rc)
+{
+	switch (rc) {
+	case CURLE_OK:
+		return A11_OK;
+	case CURLE_PEER_FAILED_VERIFICATION:
+	case CURLE_SSL_CACERT_BADFILE:
+	case CURLE_SSL_CONNECT_ERROR:
+		return A11_ERR_TLS;
+	case CURLE_WRITE_ERROR:
+		return A11_ERR_PROTOCOL;
+	default:
+		return A11_ERR_NETWORK;
+	}
+}
+
+a11_err client_post(const char *url, const char *ca_file, long connect_ms, long total_ms,
+		    const char *json, struct client_response *out)
+{
+	struct curl_slist *hdr = NULL;
+	CURL *c;
+	CURLcode rc;
+
+	memset(out, 0, sizeof(*out));
+	pthread_once(&once, global_init);
+	if (global_rc != CURLE_OK || (c = curl_easy_init()) == NULL)
+		return A11_ERR_NOMEM;
+	hdr = curl_slist_append(hdr, "Content-Type: application/json");
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "https");
+	curl_easy_setopt(c, CURLOPT_CAINFO, ca_file);
+	curl_easy_setopt(c, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
+	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, connect_ms);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, total_ms);
+	/* Signals are no way to time out inside a library a process loads. */
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdr);
+	curl_easy_setopt(c, CURLOPT_POSTFIELDS, json);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, out);
+	rc = curl_easy_perform(c);
+	if (rc == CURLE_OK)
+		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &out->status);
+	else
+		log_error("broker %s: %s", url, curl_easy_strerror(rc));
+	curl_slist_free_all(hdr);
+	curl_easy_cleanup(c);
+	if (rc != CURLE_OK) {
+		free(out->body);
+		memset(out, 0, sizeof(*out));
+	}
+	return classify(rc);
+}

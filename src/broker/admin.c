@@ -1,0 +1,372 @@
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <jansson.h>
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/rand.h>
+
+#include "../common/log.h"
+#include "../proto/proto.h"
+#include "admin.h"
+#include "grant.h"
+#include "pin.h"
+#include "policy.h"
+#include "secrets.h"
+#include "store.h"
+
+#define FILE_MAX (1 << 20)
+
+/* Whole file, NUL-terminated; *len excludes the NUL. */
+static char *slurp(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf = f ? malloc(FILE_MAX + 1) : NULL;
+	size_t n = buf ? fread(buf, 1, FILE_MAX + 1, f) : 0;
+
+	if (f != NULL)
+		fclose(f);
+	if (buf == NULL || n > FILE_MAX) {
+		fprintf(stderr, "cannot read %s (missing, or over 1 MiB)\n", path);
+		free(buf);
+		return NULL;
+	}
+	buf[n] = '\0';
+	*len = n;
+	return buf;
+}
+
+static void burn(char *s, size_t len)
+{
+	if (s != NULL)
+		OPENSSL_cleanse(s, len);
+	free(s);
+}
+
+static struct store *open_store(const struct broker_config *c)
+{
+	struct store *s = NULL;
+
+	if (store_open(c->database, &s) != A11_OK)
+		fprintf(stderr, "cannot open the database %s (run init?)\n", c->database);
+	return s;
+}
+
+static int fail(const char *what, a11_err r)
+{
+	fprintf(stderr, "%s: %s\n", what, a11_strerror(r));
+	return 1;
+}
+
+/* The private key parses and, if a chain is given, its first certificate
+ * carries the matching public key. */
+static int check_key_chain(const char *key_pem, size_t key_len, const char *chain)
+{
+	BIO *kb = BIO_new_mem_buf(key_pem, (int)key_len), *cb = NULL;
+	EVP_PKEY *k = kb ? PEM_read_bio_PrivateKey(kb, NULL, NULL, NULL) : NULL;
+	X509 *x = NULL;
+	int ok = k != NULL;
+
+	if (ok && chain != NULL) {
+		cb = BIO_new_mem_buf(chain, -1);
+		x = cb ? PEM_read_bio_X509(cb, NULL, NULL, NULL) : NULL;
+		ok = x != NULL && X509_check_private_key(x, k) == 1;
+	}
+	if (!ok)
+		fprintf(stderr, "the key does not parse, or does not match the first certificate\n");
+	X509_free(x);
+	EVP_PKEY_free(k);
+	BIO_free(kb);
+	BIO_free(cb);
+	ERR_clear_error();
+	return ok ? 0 : -1;
+}
+
+/* PIN from the first line of a file, hashed for storage. */
+static int set_pin(const struct broker_config *c, const char *file, struct store_cred *cred)
+{
+	size_t len = 0;
+	char *pin = slurp(file, &len);
+	a11_err r;
+
+	if (pin == NULL)
+		return -1;
+	pin[strcspn(pin, "\r\n")] = '\0';
+	if (strlen(pin) == 0 || strlen(pin) > PROTO_PIN_MAX) {
+		fprintf(stderr, "a PIN is 1 to %d bytes\n", PROTO_PIN_MAX);
+		burn(pin, len);
+		return -1;
+	}
+	free(cred->pin_hash);
+	r = pin_hash_new(pin, strlen(pin), c->pin_log2n, &cred->pin_hash);
+	burn(pin, len);
+	if (r != A11_OK || RAND_bytes(cred->pin_salt, sizeof(cred->pin_salt)) != 1)
+		return fail("cannot hash the PIN", r ? r : A11_ERR_CRYPTO), -1;
+	return 0;
+}
+
+struct add_args {
+	const char *kind, *policy, *key, *chain, *token, *pin_file;
+};
+
+static int parse_add(int argc, char **argv, struct add_args *a)
+{
+	static const struct option opts[] = {
+		{ "kind", required_argument, NULL, 'k' }, { "policy", required_argument, NULL, 'p' },
+		{ "key", required_argument, NULL, 'K' }, { "chain", required_argument, NULL, 'c' },
+		{ "token", required_argument, NULL, 't' }, { "pin-file", required_argument, NULL, 'P' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int o;
+
+	optind = 1;
+	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (o) {
+		case 'k': a->kind = optarg; break;
+		case 'p': a->policy = optarg; break;
+		case 'K': a->key = optarg; break;
+		case 'c': a->chain = optarg; break;
+		case 't': a->token = optarg; break;
+		case 'P': a->pin_file = optarg; break;
+		default: return -1;
+		}
+	}
+	return a->kind && a->policy ? 0 : -1;
+}
+
+/* The credential's secret: key PEM (repository, ca) or token bytes. */
+static int load_secret(const struct add_args *a, struct store_cred *cred, char **secret,
+		       size_t *len)
+{
+	size_t clen = 0;
+
+	if (cred->kind == CRED_TOKEN) {
+		if (a->token == NULL || (*secret = slurp(a->token, len)) == NULL)
+			return -1;
+		return *len > 0 && *len <= PROTO_TOKEN_MAX ? 0 : -1;
+	}
+	if (a->key == NULL || a->chain == NULL ||
+	    (*secret = slurp(a->key, len)) == NULL ||
+	    (cred->chain_pem = slurp(a->chain, &clen)) == NULL)
+		return -1;
+	return check_key_chain(*secret, *len, cred->chain_pem);
+}
+
+static int credential_add(const struct broker_config *c, const char *name, int argc, char **argv)
+{
+	struct add_args a = { 0 };
+	struct store_cred cred = { 0 };
+	struct policy *p = NULL;
+	struct secrets *sec = NULL;
+	struct store *s = NULL;
+	char *secret = NULL, aad[STORE_NAME_MAX + 16];
+	size_t slen = 0, plen = 0;
+	int rc = 1;
+
+	if (parse_add(argc, argv, &a) != 0 || cred_kind_parse(a.kind, &cred.kind) != 0) {
+		fprintf(stderr, "credential add NAME --kind repository|ca|token --policy FILE ...\n");
+		return 2;
+	}
+	snprintf(cred.name, sizeof(cred.name), "%s", name);
+	if ((cred.policy_json = slurp(a.policy, &plen)) == NULL ||
+	    policy_parse(cred.policy_json, plen, &p) != A11_OK ||
+	    load_secret(&a, &cred, &secret, &slen) != 0 ||
+	    (a.pin_file && set_pin(c, a.pin_file, &cred) != 0))
+		goto out;
+	grant_secret_aad(name, aad, sizeof(aad));
+	if (secrets_load(c->master_key, &sec) != A11_OK ||
+	    secrets_seal(sec, aad, (uint8_t *)secret, slen, &cred.sealed_secret,
+			 &cred.sealed_secret_len) != A11_OK || (s = open_store(c)) == NULL)
+		goto out;
+	if (store_cred_put(s, &cred) != A11_OK)
+		goto out;
+	printf("credential %s (%s) stored\n", name, a.kind);
+	rc = 0;
+out:
+	burn(secret, slen);
+	store_cred_clear(&cred);
+	policy_free(p);
+	secrets_free(sec);
+	store_close(s);
+	return rc;
+}
+
+static void print_cred(const struct store_cred *c, void *arg)
+{
+	(void)arg;
+	printf("%-24s %-10s policy v%lld  pin %s\n", c->name, cred_kind_name(c->kind),
+	       (long long)c->policy_version,
+	       c->pin_hash == NULL ? "none" : c->pin_locked ? "LOCKED" : "set");
+}
+
+static int credential_policy(struct store *s, const char *name, const char *file)
+{
+	struct policy *p = NULL;
+	size_t len = 0;
+	char *json = slurp(file, &len);
+	a11_err r = json ? policy_parse(json, len, &p) : A11_ERR_IO;
+
+	if (r == A11_OK)
+		r = store_cred_set_policy(s, name, json);
+	policy_free(p);
+	free(json);
+	return r == A11_OK ? 0 : fail("policy not updated", r);
+}
+
+static int credential_pin(const struct broker_config *c, struct store *s, const char *name,
+			  int argc, char **argv)
+{
+	struct store_cred cred = { 0 };
+	a11_err r = store_cred_get(s, name, &cred);
+	int rc = 1;
+
+	if (r != A11_OK)
+		return fail(name, r);
+	if (argc == 2 && strcmp(argv[1], "--none") == 0) {
+		free(cred.pin_hash);
+		cred.pin_hash = NULL;
+	} else if (argc != 3 || strcmp(argv[1], "--pin-file") != 0 ||
+		   set_pin(c, argv[2], &cred) != 0) {
+		goto out;
+	}
+	rc = store_cred_put(s, &cred) == A11_OK && store_pin_unlock(s, name) == A11_OK ? 0 : 1;
+out:
+	store_cred_clear(&cred);
+	return rc;
+}
+
+int admin_credential(const struct broker_config *c, int argc, char **argv)
+{
+	const char *sub = argc > 1 ? argv[1] : "", *name = argc > 2 ? argv[2] : NULL;
+	struct store *s;
+	int rc = 2;
+
+	if (strcmp(sub, "add") == 0 && name)
+		return credential_add(c, name, argc - 2, argv + 2);
+	if ((s = open_store(c)) == NULL)
+		return 1;
+	if (strcmp(sub, "list") == 0)
+		rc = store_cred_list(s, print_cred, NULL) == A11_OK ? 0 : 1;
+	else if (strcmp(sub, "remove") == 0 && name)
+		rc = store_cred_delete(s, name) == A11_OK ? 0 : fail(name, A11_ERR_NOT_FOUND);
+	else if (strcmp(sub, "policy") == 0 && name && argc == 4)
+		rc = credential_policy(s, name, argv[3]);
+	else if (strcmp(sub, "unlock") == 0 && name)
+		rc = store_pin_unlock(s, name) == A11_OK ? 0 : fail(name, A11_ERR_NOT_FOUND);
+	else if (strcmp(sub, "pin") == 0 && name)
+		rc = credential_pin(c, s, name, argc - 2, argv + 2);
+	else
+		fprintf(stderr, "credential add|list|remove|policy|pin|unlock (see --help)\n");
+	store_close(s);
+	return rc;
+}
+
+static void hex(const uint8_t *in, size_t len, char *out)
+{
+	for (size_t i = 0; i < len; i++)
+		sprintf(out + 2 * i, "%02x", in[i]);
+}
+
+static void print_lease(const struct store_lease *l, void *arg)
+{
+	char ek[65];
+
+	(void)arg;
+	hex(l->ek_hash, 32, ek);
+	printf("%s %-20s tpm %.16s… expires %lld%s%s%s\n", l->id, l->credential, ek,
+	       (long long)l->expires, l->revoked ? " REVOKED" : "",
+	       l->cert_serial[0] ? " serial " : "", l->cert_serial);
+}
+
+static int lease_revoke(struct store *s, const char *id)
+{
+	struct store_lease l;
+	struct store_audit rec = { 0 };
+	a11_err r = store_lease_get(s, id, &l);
+
+	if (r == A11_OK)
+		r = store_lease_revoke(s, id);
+	if (r != A11_OK)
+		return fail(id, r);
+	rec.time = (int64_t)time(NULL);
+	snprintf(rec.event, sizeof(rec.event), "revoke");
+	snprintf(rec.code, sizeof(rec.code), "ok");
+	snprintf(rec.credential, sizeof(rec.credential), "%s", l.credential);
+	hex(l.ek_hash, 32, rec.ek_hash);
+	snprintf(rec.lease, sizeof(rec.lease), "%s", id);
+	snprintf(rec.cert_serial, sizeof(rec.cert_serial), "%s", l.cert_serial);
+	if ((r = store_audit_append(s, &rec)) != A11_OK)
+		return fail("revoked, but the audit record failed", r);
+	printf("lease %s revoked\n", id);
+	return 0;
+}
+
+int admin_lease(const struct broker_config *c, int argc, char **argv)
+{
+	struct store *s = open_store(c);
+	int rc = 2;
+
+	if (s == NULL)
+		return 1;
+	if (argc == 2 && strcmp(argv[1], "list") == 0)
+		rc = store_lease_list(s, print_lease, NULL) == A11_OK ? 0 : 1;
+	else if (argc == 3 && strcmp(argv[1], "revoke") == 0)
+		rc = lease_revoke(s, argv[2]);
+	else
+		fprintf(stderr, "lease list | lease revoke ID\n");
+	store_close(s);
+	return rc;
+}
+
+static int export_one(const struct store_audit *a, void *arg)
+{
+	char h[65], p[65];
+	json_t *o;
+	char *line;
+
+	(void)arg;
+	hex(a->hash, 32, h);
+	hex(a->prev_hash, 32, p);
+	o = json_pack("{s:I, s:I, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:s, s:s, s:s, s:s}",
+		      "seq", (json_int_t)a->seq, "time", (json_int_t)a->time, "event", a->event,
+		      "code", a->code, "credential", a->credential, "ek_hash", a->ek_hash,
+		      "ak_name", a->ak_name, "pcr_digest", a->pcr_digest, "ar_digest",
+		      a->ar_digest, "policy_version", (json_int_t)a->policy_version, "lease",
+		      a->lease, "cert_serial", a->cert_serial, "prev_hash", p, "hash", h);
+	line = o ? json_dumps(o, JSON_COMPACT) : NULL;
+	if (line != NULL)
+		puts(line);
+	free(line);
+	json_decref(o);
+	return line == NULL;
+}
+
+int admin_audit(const struct broker_config *c, int argc, char **argv)
+{
+	struct store *s = open_store(c);
+	int64_t bad = 0;
+	a11_err r;
+	int rc = 2;
+
+	if (s == NULL)
+		return 1;
+	if (argc == 2 && strcmp(argv[1], "verify") == 0) {
+		r = store_audit_verify(s, &bad);
+		if (r == A11_OK)
+			printf("audit chain verifies\n");
+		else if (r == A11_ERR_AUDIT)
+			printf("audit chain BROKEN at record %lld\n", (long long)bad);
+		else
+			fail("audit verify", r);
+		rc = r == A11_OK ? 0 : 1;
+	} else if (argc == 2 && strcmp(argv[1], "export") == 0) {
+		rc = store_audit_iter(s, export_one, NULL) == A11_OK ? 0 : 1;
+	} else {
+		fprintf(stderr, "audit verify | audit export\n");
+	}
+	store_close(s);
+	return rc;
+}

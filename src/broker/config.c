@@ -1,0 +1,103 @@
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <jansson.h>
+
+#include "../common/log.h"
+#include "config.h"
+
+static int path(char *out, size_t cap, const char *dir, const char *name)
+{
+	return snprintf(out, cap, "%s/%s", dir, name) < (int)cap ? 0 : -1;
+}
+
+static int defaults(const char *dir, struct broker_config *c)
+{
+	memset(c, 0, sizeof(*c));
+	snprintf(c->listen, sizeof(c->listen), "127.0.0.1");
+	c->port = 8443;
+	c->threads = 4;
+	c->timeout = 10;
+	c->nonce_ttl = 30;
+	c->pin_log2n = 15;
+	if (snprintf(c->dir, sizeof(c->dir), "%s", dir) >= (int)sizeof(c->dir) ||
+	    snprintf(c->database, sizeof(c->database), "sqlite:%s/broker.db", dir) >=
+		    (int)sizeof(c->database))
+		return -1;
+	return path(c->master_key, sizeof(c->master_key), dir, "master.key") |
+	       path(c->verifier_key, sizeof(c->verifier_key), dir, "verifier.jwk") |
+	       path(c->verifier_pub, sizeof(c->verifier_pub), dir, "verifier.pub.jwk") |
+	       path(c->tls_cert, sizeof(c->tls_cert), dir, "tls.crt") |
+	       path(c->tls_key, sizeof(c->tls_key), dir, "tls.key");
+}
+
+static int get_str(json_t *o, const char *key, char *out, size_t cap)
+{
+	json_t *v = json_object_get(o, key);
+
+	if (v == NULL)
+		return 0;
+	if (!json_is_string(v) || json_string_length(v) == 0 || json_string_length(v) >= cap) {
+		log_error("broker.conf: %s must be a non-empty string", key);
+		return -1;
+	}
+	memcpy(out, json_string_value(v), json_string_length(v) + 1);
+	return 0;
+}
+
+static int get_uint(json_t *o, const char *key, unsigned min, unsigned max, unsigned *out)
+{
+	json_t *v = json_object_get(o, key);
+
+	if (v == NULL)
+		return 0;
+	if (!json_is_integer(v) || json_integer_value(v) < min || json_integer_value(v) > max) {
+		log_error("broker.conf: %s must be an integer from %u to %u", key, min, max);
+		return -1;
+	}
+	*out = (unsigned)json_integer_value(v);
+	return 0;
+}
+
+static int apply(json_t *o, struct broker_config *c)
+{
+	unsigned port = c->port, ttl = c->nonce_ttl;
+
+	if (!json_is_object(o) || get_str(o, "listen", c->listen, sizeof(c->listen)) ||
+	    get_uint(o, "port", 0, 65535, &port) || get_uint(o, "threads", 1, 256, &c->threads) ||
+	    get_uint(o, "timeout", 1, 300, &c->timeout) ||
+	    get_uint(o, "nonce_ttl", 5, 600, &ttl) ||
+	    get_uint(o, "pin_scrypt_log2n", 10, 20, &c->pin_log2n) ||
+	    get_str(o, "database", c->database, sizeof(c->database)) ||
+	    get_str(o, "master_key", c->master_key, sizeof(c->master_key)) ||
+	    get_str(o, "verifier_key", c->verifier_key, sizeof(c->verifier_key)) ||
+	    get_str(o, "tls_cert", c->tls_cert, sizeof(c->tls_cert)) ||
+	    get_str(o, "tls_key", c->tls_key, sizeof(c->tls_key)))
+		return -1;
+	c->port = (uint16_t)port;
+	c->nonce_ttl = ttl;
+	return 0;
+}
+
+a11_err config_load(const char *dir, struct broker_config *c)
+{
+	char file[PATH_MAX];
+	json_error_t err;
+	json_t *o;
+	FILE *f;
+	int rc;
+
+	if (defaults(dir, c) != 0 || path(file, sizeof(file), dir, "broker.conf") != 0)
+		return A11_ERR_ARG;
+	if ((f = fopen(file, "r")) == NULL)
+		return errno == ENOENT ? A11_OK : A11_ERR_IO;
+	o = json_loadf(f, JSON_REJECT_DUPLICATES, &err);
+	fclose(f);
+	if (o == NULL) {
+		log_error("%s:%d: %s", file, err.line, err.text);
+		return A11_ERR_PARSE;
+	}
+	rc = apply(o, c);
+	json_decref(o);
+	return rc == 0 ? A11_OK : A11_ERR_PARSE;
+}

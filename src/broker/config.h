@@ -1,0 +1,30 @@
+/* The broker's settings: a directory holding its keys and database, and
+ * an optional JSON file DIR/broker.conf overriding the defaults
+ * (docs/operations.md, "Broker configuration"). */
+#ifndef A11_BROKER_CONFIG_H
+#define A11_BROKER_CONFIG_H
+
+#include <limits.h>
+#include <stdint.h>
+
+#include "../common/err.h"
+
+struct broker_config {
+	char dir[PATH_MAX];
+	char listen[64];            /* "127.0.0.1" */
+	uint16_t port;              /* 8443 */
+	unsigned threads;           /* 4 */
+	unsigned timeout;           /* idle connection timeout, s: 10 */
+	uint32_t nonce_ttl;         /* s: 30 */
+	unsigned pin_log2n;         /* scrypt cost of new PIN hashes: 15 */
+	char database[PATH_MAX + 8];  /* "sqlite:DIR/broker.db" */
+	char master_key[PATH_MAX];
+	char verifier_key[PATH_MAX];
+	char verifier_pub[PATH_MAX];
+	char tls_cert[PATH_MAX];
+	char tls_key[PATH_MAX];
+};
+
+a11_err config_load(const char *dir, struct broker_config *c);
+
+#endif

@@ -1,0 +1,298 @@
+/* POST /v1/evidence: appraise, decide, release. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+
+#include "../common/log.h"
+#include "../proto/proto.h"
+#include "../wire/attest.h"
+#include "../wire/key.h"
+#include "../wire/pin.h"
+#include "flow_internal.h"
+#include "grant.h"
+#include "metrics.h"
+#include "pin.h"
+#include "verifier.h"
+
+/* Everything one evidence request works on. */
+struct ctx {
+	struct broker *b;
+	const struct evidence_req *ev;
+	struct store_session ss;
+	struct store_cred cred;
+	struct policy *policy;
+	TPM2B_PUBLIC ek, ak;
+	uint8_t ek_hash[32];
+	struct appraisal ap;
+	TPM2B_AUTH auth;
+	bool has_auth;
+	struct release rel;
+	struct store_lease lease;
+	struct store_audit rec;
+};
+
+static enum refusal take_session(struct ctx *c)
+{
+	a11_err r = store_session_take(c->b->store, c->ev->session, flow_now(), &c->ss);
+
+	switch (r) {
+	case A11_OK: break;
+	case A11_ERR_NOT_FOUND: return REF_SESSION_UNKNOWN;
+	case A11_ERR_REUSED: return REF_NONCE_REUSED;
+	case A11_ERR_EXPIRED: return REF_NONCE_EXPIRED;
+	default: return REF_INTERNAL;
+	}
+	snprintf(c->rec.credential, sizeof(c->rec.credential), "%s", c->ss.credential);
+	snprintf(c->rec.lease, sizeof(c->rec.lease), "%s", c->ss.lease);
+	if (wire_parse_public(c->ss.ek_public, c->ss.ek_public_len, &c->ek) != A11_OK ||
+	    wire_parse_public(c->ss.ak_public, c->ss.ak_public_len, &c->ak) != A11_OK ||
+	    verifier_ek_hash(&c->ek.publicArea, c->ek_hash) != A11_OK)
+		return REF_INTERNAL;
+	flow_hex(c->ek_hash, 32, c->rec.ek_hash, sizeof(c->rec.ek_hash));
+	r = store_cred_get(c->b->store, c->ss.credential, &c->cred);
+	if (r != A11_OK)
+		return r == A11_ERR_NOT_FOUND ? REF_UNKNOWN_CREDENTIAL : REF_INTERNAL;
+	c->rec.policy_version = c->cred.policy_version;
+	return flow_load_policy(&c->cred, &c->policy) == A11_OK ? REF_NONE : REF_INTERNAL;
+}
+
+static enum refusal appraise(struct ctx *c)
+{
+	const struct verifier_session vs = { &c->ak, c->ss.nonce, sizeof(c->ss.nonce),
+					     c->ss.secret_hash };
+	TPM2B_NAME ak_name;
+
+	metrics_inc(M_ATTESTATIONS);
+	verifier_appraise(c->policy, &vs, c->ev, &c->ap);
+	if (wire_name(&c->ak.publicArea, &ak_name) == A11_OK)
+		flow_hex(ak_name.name, ak_name.size, c->rec.ak_name, sizeof(c->rec.ak_name));
+	if (c->ap.quote.type == TPM2_ST_ATTEST_QUOTE)
+		flow_hex(c->ap.quote.attested.quote.pcrDigest.buffer,
+			 c->ap.quote.attested.quote.pcrDigest.size, c->rec.pcr_digest,
+			 sizeof(c->rec.pcr_digest));
+	return c->ap.refusal;
+}
+
+/* resetCount counts TPM resets (reboots), restartCount resumes; within
+ * one of them the clock only moves forward. Going back means an old quote
+ * or a rolled-back TPM. */
+static enum refusal check_counters(struct ctx *c)
+{
+	const TPMS_CLOCK_INFO *ci = &c->ap.quote.clockInfo;
+	struct store_tpm t = { 0 };
+	bool known = false;
+
+	if (store_tpm_get(c->b->store, c->ek_hash, &t, &known) != A11_OK)
+		return REF_INTERNAL;
+	if (known && (ci->resetCount < t.reset_count ||
+		      (ci->resetCount == t.reset_count && ci->restartCount < t.restart_count) ||
+		      (ci->resetCount == t.reset_count && ci->restartCount == t.restart_count &&
+		       ci->clock < t.clock))) {
+		log_warn("TPM %s: counters went backwards (reset %u<-%u restart %u<-%u)",
+			 c->rec.ek_hash, ci->resetCount, t.reset_count, ci->restartCount,
+			 t.restart_count);
+		return REF_TPM_REBOOT_REPLAY;
+	}
+	if (known && ci->resetCount > t.reset_count)
+		log_info("TPM %s rebooted since last seen (resetCount %u -> %u)", c->rec.ek_hash,
+			 t.reset_count, ci->resetCount);
+	memcpy(t.ek_hash, c->ek_hash, 32);
+	t.reset_count = ci->resetCount;
+	t.restart_count = ci->restartCount;
+	t.clock = ci->clock;
+	t.last_seen = flow_now();
+	return store_tpm_update(c->b->store, &t) == A11_OK ? REF_NONE : REF_INTERNAL;
+}
+
+static bool certified(struct ctx *c, const TPM2B_PUBLIC *obj, const struct proto_attest *a)
+{
+	TPM2B_DATA nonce = { .size = sizeof(c->ss.nonce) };
+
+	memcpy(nonce.buffer, c->ss.nonce, sizeof(c->ss.nonce));
+	return wire_certify_verify(&c->ak.publicArea, a->data, a->len, &a->sig, &nonce,
+				   &c->ap.ak_qn, &obj->publicArea, NULL) == A11_OK;
+}
+
+/* A storage parent the TPM keeps to itself, with the AES-CFB wrapping the
+ * duplication blob needs. */
+static bool parent_ok(const TPMT_PUBLIC *p)
+{
+	const TPMA_OBJECT need = TPMA_OBJECT_FIXEDTPM | TPMA_OBJECT_FIXEDPARENT |
+		TPMA_OBJECT_RESTRICTED | TPMA_OBJECT_DECRYPT;
+	const TPMT_SYM_DEF_OBJECT *sym = p->type == TPM2_ALG_RSA ? &p->parameters.rsaDetail.symmetric
+								 : &p->parameters.eccDetail.symmetric;
+
+	return (p->objectAttributes & need) == need && !(p->objectAttributes & TPMA_OBJECT_SIGN_ENCRYPT) &&
+	       (p->type == TPM2_ALG_RSA || p->type == TPM2_ALG_ECC) &&
+	       sym->algorithm == TPM2_ALG_AES && sym->mode.aes == TPM2_ALG_CFB;
+}
+
+static enum refusal check_objects(struct ctx *c)
+{
+	if (c->ev->has_parent && (!certified(c, &c->ev->parent, &c->ev->parent_certify) ||
+				  !parent_ok(&c->ev->parent.publicArea)))
+		return REF_PARENT_INVALID;
+	if (c->cred.kind == CRED_CA &&
+	    (!c->ev->has_key || !certified(c, &c->ev->key, &c->ev->key_certify)))
+		return REF_KEY_INVALID;
+	return REF_NONE;
+}
+
+/* Checked only after the platform is trusted: guessing needs a good TPM. */
+static enum refusal check_pin(struct ctx *c)
+{
+	const struct evidence_req *ev = c->ev;
+	uint32_t failures = 0;
+	bool locked = false;
+	a11_err r;
+
+	if (c->cred.pin_hash == NULL)
+		return REF_NONE;
+	if (c->cred.pin_locked)
+		return REF_PIN_LOCKED;
+	if (!ev->has_pin)
+		return REF_PIN_REQUIRED;
+	r = pin_verify(ev->pin, strlen(ev->pin), c->cred.pin_hash);
+	if (r != A11_OK && r != A11_ERR_TPM_AUTH)
+		return REF_INTERNAL;
+	if (store_pin_record(c->b->store, c->cred.name, r == A11_OK, c->policy->pin_max_failures,
+			     &failures, &locked) != A11_OK)
+		return REF_INTERNAL;
+	if (r != A11_OK) {
+		log_warn("credential %s: wrong PIN (%u failures%s)", c->cred.name, failures,
+			 locked ? ", now locked" : "");
+		return locked ? REF_PIN_LOCKED : REF_PIN_INCORRECT;
+	}
+	c->has_auth = wire_pin_auth(ev->pin, strlen(ev->pin), c->cred.pin_salt,
+				    sizeof(c->cred.pin_salt), c->policy->pin_iterations,
+				    &c->auth) == A11_OK;
+	return c->has_auth ? REF_NONE : REF_INTERNAL;
+}
+
+static enum refusal start_lease(struct ctx *c)
+{
+	uint8_t id[16];
+	int64_t now = flow_now();
+
+	if (c->ss.lease[0] != '\0') {
+		if (store_lease_get(c->b->store, c->ss.lease, &c->lease) != A11_OK)
+			return REF_LEASE_UNKNOWN;
+		if (c->lease.revoked) /* revoked since the challenge */
+			return REF_LEASE_REVOKED;
+		snprintf(c->rec.event, sizeof(c->rec.event), "renewal");
+		metrics_inc(M_RENEWALS);
+	} else {
+		if (RAND_bytes(id, sizeof(id)) != 1)
+			return REF_INTERNAL;
+		flow_hex(id, sizeof(id), c->lease.id, sizeof(c->lease.id));
+		snprintf(c->lease.credential, sizeof(c->lease.credential), "%s", c->cred.name);
+		memcpy(c->lease.ek_hash, c->ek_hash, 32);
+		c->lease.issued = now;
+	}
+	c->lease.expires = now + c->policy->lease_ttl;
+	snprintf(c->rec.lease, sizeof(c->rec.lease), "%s", c->lease.id);
+	return REF_NONE;
+}
+
+static enum refusal release(struct ctx *c)
+{
+	const struct grant_input in = {
+		.cred = &c->cred, .secrets = c->b->secrets, .policy = c->policy,
+		.parent = c->ev->has_parent ? &c->ev->parent.publicArea : &c->ek.publicArea,
+		.ev = c->ev, .auth = c->has_auth ? &c->auth : NULL,
+		.not_before = flow_now() - 60, .not_after = c->lease.expires,
+	};
+	enum refusal ref = grant_build(&in, &c->rel, c->lease.cert_serial);
+
+	if (ref != REF_NONE)
+		return ref;
+	snprintf(c->rec.cert_serial, sizeof(c->rec.cert_serial), "%s", c->lease.cert_serial);
+	if (store_lease_put(c->b->store, &c->lease) != A11_OK)
+		return REF_INTERNAL;
+	snprintf(c->rel.lease, sizeof(c->rel.lease), "%s", c->lease.id);
+	c->rel.lease_expires = c->lease.expires;
+	return REF_NONE;
+}
+
+/* The attestation result, signed, and its digest in the audit record. */
+static void sign_result(struct ctx *c)
+{
+	uint8_t d[32];
+
+	c->ap.ear.iat = flow_now();
+	snprintf(c->ap.ear.policy_id, sizeof(c->ap.ear.policy_id), "attest11:%s:%lld",
+		 c->cred.name, (long long)c->cred.policy_version);
+	if (ear_sign(c->b->ear, &c->ap.ear, &c->rel.ear) != A11_OK) {
+		log_error("cannot sign the attestation result");
+		return;
+	}
+	if (EVP_Digest(c->rel.ear, strlen(c->rel.ear), d, NULL, EVP_sha256(), NULL) == 1)
+		flow_hex(d, 32, c->rec.ar_digest, sizeof(c->rec.ar_digest));
+}
+
+static enum refusal decide(struct ctx *c)
+{
+	enum refusal ref;
+
+	if ((ref = take_session(c)) != REF_NONE)
+		return ref;
+	ref = appraise(c);
+	if (ref == REF_NONE && ear_status(&c->ap.ear) != EAR_AFFIRMING)
+		ref = REF_PCR_VALUES;
+	if (ref == REF_NONE)
+		ref = check_counters(c);
+	if (ref == REF_NONE)
+		ref = check_objects(c);
+	if (ref == REF_NONE)
+		ref = check_pin(c);
+	if (ref == REF_NONE)
+		ref = start_lease(c);
+	sign_result(c);
+	if (ref == REF_NONE && c->rel.ear == NULL)
+		ref = REF_INTERNAL;
+	if (ref == REF_NONE)
+		ref = release(c);
+	return ref;
+}
+
+void flow_evidence(struct broker *b, const struct http_request *req, struct http_response *resp)
+{
+	struct evidence_req *ev = calloc(1, sizeof(*ev));
+	struct ctx *c = calloc(1, sizeof(*c));
+	enum refusal ref;
+
+	if (ev == NULL || c == NULL ||
+	    evidence_req_decode((const char *)req->body, req->body_len, ev) != A11_OK) {
+		flow_refuse(resp, ev && c ? REF_BAD_REQUEST : REF_INTERNAL);
+		goto out;
+	}
+	c->b = b;
+	c->ev = ev;
+	ref = decide(c);
+	if (ref != REF_SESSION_UNKNOWN)
+		flow_audit(b, &c->rec, ref);
+	if (ref == REF_NONE) {
+		metrics_release(c->cred.kind);
+		log_info("released %s (%s) to TPM %s, lease %s", c->cred.name,
+			 cred_kind_name(c->cred.kind), c->rec.ek_hash, c->lease.id);
+		flow_reply(resp, release_encode(&c->rel));
+	} else {
+		log_warn("evidence for %s refused: %s", c->ss.credential, refusal_code(ref));
+		flow_refuse(resp, ref);
+	}
+out:
+	if (c != NULL) {
+		store_session_clear(&c->ss);
+		store_cred_clear(&c->cred);
+		policy_free(c->policy);
+		release_clear(&c->rel);
+		OPENSSL_cleanse(c, sizeof(*c));
+	}
+	if (ev != NULL)
+		OPENSSL_cleanse(ev, sizeof(*ev));
+	free(c);
+	free(ev);
+}

@@ -1,0 +1,18 @@
+/* Shared by flow.c and evidence.c only. */
+#ifndef A11_BROKER_FLOW_INTERNAL_H
+#define A11_BROKER_FLOW_INTERNAL_H
+
+#include <tss2/tss2_mu.h>
+
+#include "flow.h"
+#include "policy.h"
+
+int64_t flow_now(void);
+void flow_hex(const uint8_t *in, size_t len, char *out, size_t cap);
+/* 200 with a JSON body (takes ownership), or 500 if json is NULL. */
+void flow_reply(struct http_response *resp, char *json);
+/* Append rec (time, event and code filled in here). */
+void flow_audit(struct broker *b, struct store_audit *rec, enum refusal r);
+a11_err flow_load_policy(const struct store_cred *c, struct policy **p);
+
+#endif

@@ -1,0 +1,310 @@
+/* Secrets at rest: AES-256-GCM under the master key file (see secrets.h).
+ * A random 96-bit IV per seal: the key seals a few thousand values over
+ * its life, far below the 2^32 where random GCM IVs start to risk a
+ * collision. The GCM associated data is the caller's aad string without
+ * its terminator; the version byte is checked, not authenticated, since
+ * version 1 is the only format. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+
+#include "../common/log.h"
+#include "secrets.h"
+
+#define KEY_LEN 32
+#define IV_LEN 12
+#define TAG_LEN 16
+#define FORMAT 1
+#define OVERHEAD (1 + IV_LEN + TAG_LEN)
+
+struct secrets {
+	uint8_t key[KEY_LEN];
+};
+
+/* ---- the key file -------------------------------------------------------- */
+
+static int write_all(int fd, const uint8_t *p, size_t len)
+{
+	while (len > 0) {
+		ssize_t w = write(fd, p, len);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return -1;
+		p += w;
+		len -= (size_t)w;
+	}
+	return 0;
+}
+
+static int read_all(int fd, uint8_t *p, size_t len)
+{
+	while (len > 0) {
+		ssize_t n = read(fd, p, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -1;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* fsync the directory holding path: without it a crash can lose the new
+ * directory entry, and with it every secret sealed under the key. */
+static a11_err sync_dir(const char *path)
+{
+	char dir[PATH_MAX];
+	const char *slash = strrchr(path, '/');
+	/* The directory part: "." for a bare name, "/" for a file in the root. */
+	size_t n = slash == NULL ? 0 : slash == path ? 1 : (size_t)(slash - path);
+	a11_err r = A11_ERR_IO;
+	int fd;
+
+	if (n >= sizeof(dir))
+		return A11_ERR_ARG;
+	if (n == 0) {
+		strcpy(dir, ".");
+	} else {
+		memcpy(dir, path, n);
+		dir[n] = '\0';
+	}
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd >= 0 && fsync(fd) == 0)
+		r = A11_OK;
+	if (r != A11_OK)
+		log_error("cannot sync directory %s: %s", dir, strerror(errno));
+	if (fd >= 0)
+		close(fd);
+	return r;
+}
+
+a11_err secrets_create(const char *path)
+{
+	uint8_t key[KEY_LEN];
+	a11_err r = A11_ERR_IO;
+	bool made = false;
+	int fd = -1, e;
+
+	if (path == NULL)
+		return A11_ERR_ARG;
+	if (RAND_priv_bytes(key, sizeof(key)) != 1) {
+		r = A11_ERR_CRYPTO;
+		goto out;
+	}
+	/* O_EXCL: never overwrite a key (everything sealed under it would be
+	 * lost), and never follow a symlink planted at path. */
+	fd = open(path, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		e = errno;
+		log_error("cannot create master key %s: %s", path, strerror(e));
+		r = e == EEXIST ? A11_ERR_EXISTS : A11_ERR_IO;
+		goto out;
+	}
+	made = true;
+	if (write_all(fd, key, sizeof(key)) != 0 || fsync(fd) != 0) {
+		log_error("cannot write master key %s: %s", path, strerror(errno));
+		goto out;
+	}
+	e = close(fd);
+	fd = -1;
+	if (e != 0)
+		log_error("cannot close master key %s: %s", path, strerror(errno));
+	else
+		r = sync_dir(path);
+out:
+	OPENSSL_cleanse(key, sizeof(key));
+	if (fd >= 0)
+		close(fd);
+	/* A half-written key file would only be refused later: remove it. */
+	if (r != A11_OK && made)
+		unlink(path);
+	return r;
+}
+
+/* The file must be a regular file of exactly KEY_LEN bytes that only its
+ * owner can read or write. Checked on the open descriptor (fstat), so the
+ * file checked is the file read. */
+static a11_err check_key_file(const char *path, const struct stat *sb)
+{
+	if (!S_ISREG(sb->st_mode)) {
+		log_error("master key %s is not a regular file", path);
+		return A11_ERR_IO;
+	}
+	if ((sb->st_mode & 077) != 0) {
+		log_error("master key %s has mode %04o: group or others can access it (chmod 600)",
+			  path, (unsigned)(sb->st_mode & 07777));
+		return A11_ERR_IO;
+	}
+	if (sb->st_size != KEY_LEN) {
+		log_error("master key %s is %lld bytes, not %d", path, (long long)sb->st_size,
+			  KEY_LEN);
+		return A11_ERR_IO;
+	}
+	return A11_OK;
+}
+
+a11_err secrets_load(const char *path, struct secrets **out)
+{
+	struct secrets *s = NULL;
+	struct stat sb;
+	a11_err r = A11_ERR_IO;
+	int fd = -1;
+
+	if (out != NULL)
+		*out = NULL;
+	if (path == NULL || out == NULL)
+		return A11_ERR_ARG;
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0 || fstat(fd, &sb) != 0) {
+		log_error("cannot open master key %s: %s", path, strerror(errno));
+		goto out;
+	}
+	if ((r = check_key_file(path, &sb)) != A11_OK)
+		goto out;
+	s = calloc(1, sizeof(*s));
+	if (s == NULL) {
+		r = A11_ERR_NOMEM;
+		goto out;
+	}
+	if (read_all(fd, s->key, sizeof(s->key)) != 0) {
+		log_error("cannot read master key %s", path);
+		r = A11_ERR_IO;
+		goto out;
+	}
+	*out = s;
+	s = NULL;
+out:
+	secrets_free(s);
+	if (fd >= 0)
+		close(fd);
+	return r;
+}
+
+void secrets_free(struct secrets *s)
+{
+	if (s == NULL)
+		return;
+	OPENSSL_cleanse(s->key, sizeof(s->key));
+	free(s);
+}
+
+/* ---- seal and open ------------------------------------------------------- */
+
+/* A usable aad names something: NULL or "" would let a value move. */
+static bool aad_ok(const char *aad)
+{
+	return aad != NULL && aad[0] != '\0' && strlen(aad) <= INT_MAX;
+}
+
+/* Sets up ctx for AES-256-GCM with the key, iv and aad. */
+static a11_err gcm_start(EVP_CIPHER_CTX *ctx, bool enc, const struct secrets *s,
+			 const uint8_t *iv, const char *aad)
+{
+	int n;
+
+	if (EVP_CipherInit_ex(ctx, EVP_aes_256_gcm(), NULL, NULL, NULL, enc) != 1 ||
+	    EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, IV_LEN, NULL) != 1 ||
+	    EVP_CipherInit_ex(ctx, NULL, NULL, s->key, iv, enc) != 1 ||
+	    EVP_CipherUpdate(ctx, NULL, &n, (const uint8_t *)aad, (int)strlen(aad)) != 1)
+		return A11_ERR_CRYPTO;
+	return A11_OK;
+}
+
+a11_err secrets_seal(struct secrets *s, const char *aad, const uint8_t *in, size_t len,
+		     uint8_t **out, size_t *out_len)
+{
+	EVP_CIPHER_CTX *ctx = NULL;
+	uint8_t *buf = NULL, *ct;
+	a11_err r = A11_ERR_CRYPTO;
+	int n, fin;
+
+	if (out != NULL)
+		*out = NULL;
+	if (out_len != NULL)
+		*out_len = 0;
+	if (s == NULL || !aad_ok(aad) || (in == NULL && len != 0) || out == NULL ||
+	    out_len == NULL || len > INT_MAX - OVERHEAD)
+		return A11_ERR_ARG;
+	buf = malloc(len + OVERHEAD);
+	ctx = EVP_CIPHER_CTX_new();
+	if (buf == NULL || ctx == NULL) {
+		r = A11_ERR_NOMEM;
+		goto out;
+	}
+	buf[0] = FORMAT;
+	ct = buf + 1 + IV_LEN;
+	if (RAND_bytes(buf + 1, IV_LEN) != 1 || gcm_start(ctx, true, s, buf + 1, aad) != A11_OK ||
+	    (len > 0 && EVP_EncryptUpdate(ctx, ct, &n, in, (int)len) != 1) ||
+	    EVP_EncryptFinal_ex(ctx, ct + len, &fin) != 1 ||
+	    EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, TAG_LEN, ct + len) != 1)
+		goto out;
+	*out = buf;
+	*out_len = len + OVERHEAD;
+	buf = NULL;
+	r = A11_OK;
+out:
+	free(buf);
+	EVP_CIPHER_CTX_free(ctx);
+	return r;
+}
+
+a11_err secrets_open(struct secrets *s, const char *aad, const uint8_t *in, size_t len,
+		     uint8_t **out, size_t *out_len)
+{
+	EVP_CIPHER_CTX *ctx = NULL;
+	uint8_t *buf = NULL, tag[TAG_LEN];
+	size_t pt_len = len >= OVERHEAD ? len - OVERHEAD : 0;
+	a11_err r = A11_ERR_CRYPTO;
+	int n, fin;
+
+	if (out != NULL)
+		*out = NULL;
+	if (out_len != NULL)
+		*out_len = 0;
+	if (s == NULL || !aad_ok(aad) || (in == NULL && len != 0) || out == NULL ||
+	    out_len == NULL)
+		return A11_ERR_ARG;
+	if (len < OVERHEAD || in[0] != FORMAT || pt_len > INT_MAX) {
+		log_warn("sealed value for %s is not in sealed format %d", aad, FORMAT);
+		return A11_ERR_PARSE;
+	}
+	/* One spare byte so that an empty secret still gets a buffer to free. */
+	buf = malloc(pt_len + 1);
+	ctx = EVP_CIPHER_CTX_new();
+	if (buf == NULL || ctx == NULL) {
+		r = A11_ERR_NOMEM;
+		goto out;
+	}
+	memcpy(tag, in + len - TAG_LEN, TAG_LEN);
+	if (gcm_start(ctx, false, s, in + 1, aad) != A11_OK ||
+	    (pt_len > 0 && EVP_DecryptUpdate(ctx, buf, &n, in + 1 + IV_LEN, (int)pt_len) != 1) ||
+	    EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, TAG_LEN, tag) != 1)
+		goto out;
+	/* The tag check: a wrong key, a wrong aad or any changed byte. */
+	if (EVP_DecryptFinal_ex(ctx, buf + pt_len, &fin) != 1) {
+		log_warn("sealed value for %s fails authentication (wrong key, or tampered)", aad);
+		goto out;
+	}
+	*out = buf;
+	*out_len = pt_len;
+	buf = NULL;
+	r = A11_OK;
+out:
+	if (buf != NULL)
+		OPENSSL_cleanse(buf, pt_len + 1);
+	free(buf);
+	EVP_CIPHER_CTX_free(ctx);
+	return r;
+}

@@ -1,0 +1,67 @@
+/* Private to the store: the operations a storage backend implements, and
+ * the pieces every backend shares. store.c validates arguments, picks a
+ * backend by URI scheme and dispatches through its store_ops; a backend
+ * only sees well-formed input (names and ids within bounds, fixed text
+ * fields NUL-terminated, enums in range, out-structures zeroed).
+ *
+ * Each operation is one transaction of the backend's database. The audit
+ * chain (seq, prev_hash, hash) is defined here, not by a backend, so that a
+ * log moved between backends still verifies. */
+#ifndef A11_BROKER_STORE_BACKEND_H
+#define A11_BROKER_STORE_BACKEND_H
+
+#include "store.h"
+
+typedef void (*store_cred_fn)(const struct store_cred *, void *);
+typedef void (*store_lease_fn)(const struct store_lease *, void *);
+typedef int (*store_audit_fn)(const struct store_audit *, void *);
+
+struct store_ops {
+	const char *scheme;     /* URI prefix, colon included: "sqlite:" */
+	/* rest: the URI after the scheme, never empty. */
+	a11_err (*open)(const char *rest, void **impl);
+	void (*close)(void *impl);
+
+	a11_err (*cred_put)(void *impl, const struct store_cred *c);
+	a11_err (*cred_get)(void *impl, const char *name, struct store_cred *out);
+	a11_err (*cred_delete)(void *impl, const char *name);
+	a11_err (*cred_list)(void *impl, store_cred_fn fn, void *arg);
+	a11_err (*cred_set_policy)(void *impl, const char *name, const char *policy_json);
+	/* max_failures >= 1. A locked credential stays locked and unchanged. */
+	a11_err (*pin_record)(void *impl, const char *name, bool ok, uint32_t max_failures,
+			      uint32_t *failures, bool *locked);
+	a11_err (*pin_unlock)(void *impl, const char *name);
+
+	a11_err (*session_put)(void *impl, const struct store_session *ss);
+	a11_err (*session_take)(void *impl, const char *id, int64_t now,
+				struct store_session *out);
+	a11_err (*session_prune)(void *impl, int64_t before);
+
+	a11_err (*lease_put)(void *impl, const struct store_lease *l);
+	a11_err (*lease_get)(void *impl, const char *id, struct store_lease *out);
+	a11_err (*lease_list)(void *impl, store_lease_fn fn, void *arg);
+	a11_err (*lease_revoke)(void *impl, const char *id);
+
+	a11_err (*tpm_get)(void *impl, const uint8_t ek_hash[32], struct store_tpm *out,
+			   bool *known);
+	a11_err (*tpm_update)(void *impl, const struct store_tpm *t);
+
+	/* Reads the last record and calls store_audit_link inside the append
+	 * transaction, so concurrent appenders (threads or processes) form one
+	 * chain. */
+	a11_err (*audit_append)(void *impl, struct store_audit *rec);
+	/* In seq order. A stored row that cannot be a record (a text too long
+	 * for its field, a hash that is not 32 bytes) is A11_ERR_AUDIT with
+	 * *bad_seq set to its seq. */
+	a11_err (*audit_iter)(void *impl, store_audit_fn fn, void *arg, int64_t *bad_seq);
+};
+
+extern const struct store_ops store_sqlite_ops;
+
+/* Makes rec the successor of the record (prev_seq, prev_hash): sets seq,
+ * prev_hash and hash. For the first record pass prev_seq 0 and NULL. */
+a11_err store_audit_link(struct store_audit *rec, int64_t prev_seq, const uint8_t *prev_hash);
+/* SHA-256(rec->prev_hash || canonical(rec)), see store.c. */
+a11_err store_audit_hash(const struct store_audit *rec, uint8_t out[32]);
+
+#endif

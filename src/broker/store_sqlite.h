@@ -1,0 +1,96 @@
+/* Private to the SQLite backend (store_sqlite*.c): the connection, its
+ * transactions, and cursors that bind parameters and read columns in
+ * order, remembering the first failure so a caller checks once. */
+#ifndef A11_BROKER_STORE_SQLITE_H
+#define A11_BROKER_STORE_SQLITE_H
+
+#include <pthread.h>
+#include <sqlite3.h>
+
+#include "store_backend.h"
+
+#define SQ_CACHE_MAX 48
+
+struct sq {
+	sqlite3 *db;
+	pthread_mutex_t lock;           /* held from sq_begin to sq_end */
+	sqlite3_stmt *begin_read, *begin_write, *commit, *rollback;
+	struct {
+		const char *sql;        /* cache key: the address of a constant */
+		sqlite3_stmt *st;
+		bool used;              /* touched in the current transaction */
+	} cache[SQ_CACHE_MAX];
+	size_t ncache;
+};
+
+/* Takes the connection and starts a transaction; write: BEGIN IMMEDIATE,
+ * so a read-modify-write holds the write lock from its first read. A call
+ * from inside a list callback (lock already ours) is A11_ERR_ARG. */
+a11_err sq_begin(struct sq *q, bool write);
+/* Commits if r is A11_OK (a failed commit turns r into A11_ERR_STORE),
+ * otherwise rolls back; resets every statement used; releases the
+ * connection. Returns r. */
+a11_err sq_end(struct sq *q, a11_err r);
+/* Parameters ?1, ?2... are bound in order, then after a step columns 0,
+ * 1... are read in order. After a failure later calls do nothing and r
+ * keeps the first error, so a caller checks once. */
+struct sq_cur {
+	struct sq *q;
+	sqlite3_stmt *st;
+	int n;
+	a11_err r;
+};
+
+/* Points c at the prepared statement for sql (a string constant, cached
+ * by its address), reset and unbound. Only between sq_begin and sq_end. */
+a11_err sq_prep(struct sq *q, const char *sql, struct sq_cur *c);
+/* Logs what failed with sqlite3_errmsg. A primary-key or unique conflict
+ * is A11_ERR_EXISTS, a missing foreign row A11_ERR_NOT_FOUND, anything
+ * else A11_ERR_STORE. */
+a11_err sq_fail(struct sq *q, const char *what, int rc);
+/* One step (first the bindings' error, if any); *row tells SQLITE_ROW
+ * from SQLITE_DONE. Columns are then read from 0. */
+a11_err sq_step(struct sq_cur *c, const char *what, bool *row);
+/* Steps a statement that returns no rows. */
+a11_err sq_run(struct sq_cur *c, const char *what);
+/* Rows changed by the last statement: 0 means nothing matched. */
+int sq_changes(struct sq *q);
+
+void sq_bind_text(struct sq_cur *c, const char *s);           /* NULL: SQL NULL */
+void sq_bind_blob(struct sq_cur *c, const void *p, size_t len); /* NULL: SQL NULL */
+void sq_bind_i64(struct sq_cur *c, int64_t v);
+
+/* Readers refuse a value of the wrong type or size with A11_ERR_STORE:
+ * the database holds something this code never wrote. */
+void sq_get_text(struct sq_cur *c, char *dst, size_t cap);     /* TEXT, fits with NUL */
+void sq_get_strdup(struct sq_cur *c, char **dst);              /* TEXT or NULL */
+void sq_get_fixed(struct sq_cur *c, uint8_t *dst, size_t len); /* BLOB of exactly len */
+void sq_get_blobdup(struct sq_cur *c, uint8_t **dst, size_t *len); /* BLOB or NULL */
+void sq_get_i64(struct sq_cur *c, int64_t *v);
+void sq_get_u32(struct sq_cur *c, uint32_t *v);
+void sq_get_bool(struct sq_cur *c, bool *v);
+
+/* The operations, by file. */
+a11_err sq_cred_put(void *impl, const struct store_cred *c);
+a11_err sq_cred_get(void *impl, const char *name, struct store_cred *out);
+a11_err sq_cred_delete(void *impl, const char *name);
+a11_err sq_cred_list(void *impl, store_cred_fn fn, void *arg);
+a11_err sq_cred_set_policy(void *impl, const char *name, const char *policy_json);
+a11_err sq_pin_record(void *impl, const char *name, bool ok, uint32_t max_failures,
+		      uint32_t *failures, bool *locked);
+a11_err sq_pin_unlock(void *impl, const char *name);
+
+a11_err sq_session_put(void *impl, const struct store_session *ss);
+a11_err sq_session_take(void *impl, const char *id, int64_t now, struct store_session *out);
+a11_err sq_session_prune(void *impl, int64_t before);
+a11_err sq_lease_put(void *impl, const struct store_lease *l);
+a11_err sq_lease_get(void *impl, const char *id, struct store_lease *out);
+a11_err sq_lease_list(void *impl, store_lease_fn fn, void *arg);
+a11_err sq_lease_revoke(void *impl, const char *id);
+a11_err sq_tpm_get(void *impl, const uint8_t ek_hash[32], struct store_tpm *out, bool *known);
+a11_err sq_tpm_update(void *impl, const struct store_tpm *t);
+
+a11_err sq_audit_append(void *impl, struct store_audit *rec);
+a11_err sq_audit_iter(void *impl, store_audit_fn fn, void *arg, int64_t *bad_seq);
+
+#endif

@@ -1,0 +1,39 @@
+/* Bounded JSON member access and base64 of TPM structures (jansson +
+ * OpenSSL base64 + tss2-mu). Internal to src/proto. */
+#ifndef A11_PROTO_JSON_H
+#define A11_PROTO_JSON_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <jansson.h>
+#include <tss2/tss2_tpm2_types.h>
+
+#include "../common/err.h"
+#include "proto.h"
+
+/* Strict standard base64 (padded, no whitespace). */
+a11_err b64_decode(const char *in, size_t in_len, uint8_t *out, size_t cap, size_t *len);
+/* malloc'd; NULL on allocation failure. */
+char *b64_encode(const uint8_t *in, size_t len);
+
+/* Getters: A11_ERR_NOT_FOUND when absent (callers decide whether that is
+ * an error), A11_ERR_PARSE when present but wrong. */
+a11_err j_str(json_t *o, const char *key, char *out, size_t cap);
+a11_err j_int(json_t *o, const char *key, int64_t min, int64_t max, int64_t *out);
+a11_err j_bytes(json_t *o, const char *key, uint8_t *out, size_t cap, size_t *len);
+
+/* TPM structures as base64 members of their tss2-mu marshalling:
+ * j_get_TPM2B_PUBLIC(o, "ek_public", &pub), j_put_TPM2B_PUBLIC(...), ... */
+#define PROTO_TPM_TYPES(X) X(TPM2B_PUBLIC) X(TPMT_SIGNATURE) X(TPML_PCR_SELECTION) \
+	X(TPM2B_ID_OBJECT) X(TPM2B_ENCRYPTED_SECRET) X(TPM2B_PRIVATE)
+#define PROTO_DECLARE_TPM(T) \
+	a11_err j_get_##T(json_t *o, const char *key, T *out); \
+	a11_err j_put_##T(json_t *o, const char *key, const T *in);
+PROTO_TPM_TYPES(PROTO_DECLARE_TPM)
+a11_err j_get_attest(json_t *o, const char *key, const char *sig_key, struct proto_attest *out);
+a11_err j_put_attest(json_t *o, const char *key, const char *sig_key,
+		     const struct proto_attest *in);
+a11_err j_put_bytes(json_t *o, const char *key, const uint8_t *in, size_t len);
+
+#endif

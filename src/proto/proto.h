@@ -1,0 +1,115 @@
+/* Protocol v1 messages (docs/protocol.md) as C structs, and their JSON
+ * encodings. The broker and the attester both use this file, so the wire
+ * format is written down in exactly one place. Decoders treat their input
+ * as hostile: every member is type-checked, every size bounded, every TPM
+ * structure unmarshalled exactly (no trailing bytes). */
+#ifndef A11_PROTO_H
+#define A11_PROTO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <tss2/tss2_tpm2_types.h>
+
+#include "../common/err.h"
+#include "../common/kind.h"
+#include "../common/pcr.h"
+
+#define PROTO_MAX_BODY (64 * 1024)
+#define PROTO_NAME_MAX 128
+#define PROTO_SESSION_LEN 32       /* hex characters */
+#define PROTO_LEASE_MAX 64
+#define PROTO_EK_CERT_MAX 4096
+#define PROTO_PIN_MAX 64
+#define PROTO_SALT_LEN 16
+#define PROTO_MAX_CERTS 8
+#define PROTO_CERT_MAX 8192
+#define PROTO_TOKEN_MAX 8192
+
+/* A TPMS_ATTEST as signed: raw bytes, parsed later by the verifier. */
+struct proto_attest {
+	uint8_t data[sizeof(TPMS_ATTEST)];
+	size_t len;
+	TPMT_SIGNATURE sig;
+};
+
+struct challenge_req {
+	char credential[PROTO_NAME_MAX + 1];
+	uint8_t ek_cert[PROTO_EK_CERT_MAX];
+	size_t ek_cert_len;
+	TPM2B_PUBLIC ek;
+	TPM2B_PUBLIC ak;
+	char lease[PROTO_LEASE_MAX + 1];     /* "" unless renewing */
+};
+
+struct challenge_resp {
+	char session[PROTO_SESSION_LEN + 1];
+	TPM2B_DATA nonce;
+	int64_t expires;
+	TPML_PCR_SELECTION pcr_selection;
+	TPM2B_ID_OBJECT credential_blob;
+	TPM2B_ENCRYPTED_SECRET encrypted_secret;
+	enum cred_kind kind;
+	bool bind_pcrs;                      /* the key's authPolicy starts with PolicyPCR */
+	bool key_auth;                       /* the key's authValue comes from the PIN */
+	uint8_t salt[PROTO_SALT_LEN];
+	uint32_t iterations;
+};
+
+struct evidence_req {
+	char session[PROTO_SESSION_LEN + 1];
+	TPM2B_DIGEST activated;
+	struct proto_attest quote;
+	struct a11_pcr_values pcrs;
+	bool has_parent;
+	TPM2B_PUBLIC parent;
+	struct proto_attest parent_certify;
+	bool has_key;
+	TPM2B_PUBLIC key;
+	struct proto_attest key_certify;
+	bool has_pin;
+	char pin[PROTO_PIN_MAX + 1];
+};
+
+/* What the broker released. Certificates and the token ciphertext are
+ * malloc'd; release_clear frees them and cleanses the struct. */
+struct release {
+	enum cred_kind kind;
+	bool has_key;
+	TPM2B_PUBLIC pub;
+	TPM2B_PRIVATE duplicate;
+	TPM2B_ENCRYPTED_SECRET seed;
+	bool pcr_bound;
+	TPML_PCR_SELECTION pcr_selection;
+	bool auth_value;
+	size_t cert_count;
+	uint8_t *certs[PROTO_MAX_CERTS];     /* DER, leaf first */
+	size_t cert_len[PROTO_MAX_CERTS];
+	uint8_t *token_ct;                   /* iv || ct || tag */
+	size_t token_ct_len;
+	char lease[PROTO_LEASE_MAX + 1];
+	int64_t lease_expires;
+	char *ear;                           /* compact JWS */
+};
+
+void release_clear(struct release *r);
+
+/* Encoders return a malloc'd NUL-terminated JSON text, NULL on failure. */
+char *challenge_req_encode(const struct challenge_req *m);
+char *challenge_resp_encode(const struct challenge_resp *m);
+char *evidence_req_encode(const struct evidence_req *m);
+char *release_encode(const struct release *m);
+
+/* Decoders: A11_OK or A11_ERR_PARSE (with a debug log naming the member). */
+a11_err challenge_req_decode(const char *json, size_t len, struct challenge_req *m);
+a11_err challenge_resp_decode(const char *json, size_t len, struct challenge_resp *m);
+a11_err evidence_req_decode(const char *json, size_t len, struct evidence_req *m);
+a11_err release_decode(const char *json, size_t len, struct release *m);
+
+/* RFC 9457 problem details. */
+char *problem_encode(const char *code, const char *title, int status, const char *detail);
+/* Extract code and detail (truncated to the buffers) from a problem body. */
+a11_err problem_decode(const char *json, size_t len, char *code, size_t code_cap,
+		       char *detail, size_t detail_cap);
+
+#endif

@@ -1,0 +1,147 @@
+#!/usr/bin/env bash
+# The broker end to end over TLS with the real swtpm: each credential kind
+# released and used in the TPM, refusals with their codes and audit
+# records, a restart that loses nothing, and a tamper-evident audit chain.
+. "$(dirname "$0")/../lib.sh"
+# Several processes share the TPM here, so they go through tpm2-abrmd,
+# which also flushes whatever a process leaves loaded.
+rig_start >/dev/null 2>&1 && rig_abrmd >/dev/null 2>&1 || { echo "not ok - rig"; exit 1; }
+broker_setup || { echo "not ok - broker setup"; exit 1; }
+D=$RIG_DIR/creds
+mkdir -p "$D"
+
+# --- credentials -------------------------------------------------------
+# A repository key with a chain (leaf signed by a private CA).
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=repo-ca \
+	-addext basicConstraints=critical,CA:TRUE -keyout "$D/ca.key" -out "$D/ca.crt" 2>/dev/null
+for kind in ec:P-256 rsa:3072; do
+	n=${kind%%:*}
+	if [ "$n" = ec ]; then opt="-newkey ec -pkeyopt ec_paramgen_curve:P-256"; else opt="-newkey rsa:3072"; fi
+	# shellcheck disable=SC2086
+	openssl req -new $opt -nodes -subj "/CN=web-$n" -keyout "$D/web-$n.key" -out "$D/web-$n.csr" 2>/dev/null
+	openssl x509 -req -in "$D/web-$n.csr" -CA "$D/ca.crt" -CAkey "$D/ca.key" -days 2 \
+		-set_serial 0x$RANDOM -out "$D/web-$n.crt" 2>/dev/null
+	cat "$D/web-$n.crt" "$D/ca.crt" >"$D/web-$n.chain"
+done
+head -c 600 /dev/urandom | base64 -w0 >"$D/token"
+echo 123456 >"$D/pin"; echo 654321 >"$D/badpin"
+
+policy() { # policy NAME [EXTRA-JSON [PCR-SELECTION]]
+	printf '{"ek_ca": "%s", "pcr_selection": %s, "lease_ttl": 600%s}\n' "$A11_EK_CA_DIR" \
+		"${3:-{\"sha256\": [0,1,2,3,4,5,6,7]\}}" "${2:-}" >"$D/$1.policy"
+	echo "$D/$1.policy"
+}
+pcr23=$(tpm2_pcrread -T "$A11_TCTI" sha256:23 | awk '$1 == "23:" {print tolower(substr($2,3))}')
+
+ok "add repository credential (P-256)" broker credential add web --kind repository \
+	--policy "$(policy web)" --key "$D/web-ec.key" --chain "$D/web-ec.chain"
+ok "add repository credential (RSA-3072, PIN)" broker credential add web-rsa --kind repository \
+	--policy "$(policy web-rsa ', "pin_max_failures": 3')" --key "$D/web-rsa.key" \
+	--chain "$D/web-rsa.chain" --pin-file "$D/pin"
+ok "add ca credential" broker credential add mint --kind ca \
+	--policy "$(policy mint ', "workload_id": "spiffe://test.example/mint"')" \
+	--key "$D/ca.key" --chain "$D/ca.crt"
+ok "add token credential" broker credential add tok --kind token --policy "$(policy tok)" \
+	--token "$D/token"
+ok "add PCR-bound credential" broker credential add bound --kind repository \
+	--policy "$(policy bound ', "bind_pcrs": true' '{"sha256": [16]}')" \
+	--key "$D/web-ec.key" --chain "$D/web-ec.chain"
+ok "add credential with reference values" broker credential add refs --kind repository \
+	--policy "$(policy refs ", \"pcr_reference\": [{\"sha256\": {\"23\": \"$pcr23\"}}]" '{"sha256": [23]}')" \
+	--key "$D/web-ec.key" --chain "$D/web-ec.chain"
+ok "add credential with an EK allow-list" broker credential add allow --kind repository \
+	--policy "$(policy allow ", \"ek_allow\": [\"$(printf '0%.0s' $(seq 64))\"]")" \
+	--key "$D/web-ec.key" --chain "$D/web-ec.chain"
+mkdir -p "$D/otherca"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+	-subj /CN=swtpm-localca-rootca -keyout "$D/otherca/k.pem" -out "$D/otherca/root.pem" 2>/dev/null
+rm "$D/otherca/k.pem"
+printf '{"ek_ca": "%s", "pcr_selection": {"sha256": [0]}}\n' "$D/otherca" >"$D/other.policy"
+ok "add credential trusting another EK CA" broker credential add other --kind repository \
+	--policy "$D/other.policy" --key "$D/web-ec.key" --chain "$D/web-ec.chain"
+ok "credential list shows all eight" bash -c "[ \$($BIN/attest11-broker -d $BROKER_DIR credential list | wc -l) = 8 ]"
+broker_start || { echo "not ok - broker start"; exit 1; }
+
+# --- releases ----------------------------------------------------------
+ok "repository (P-256) released, signs in the TPM, matches its certificate" attest web --check-sign
+ok "repository (RSA-3072) with PIN, to the P-384 EK directly" \
+	attest web-rsa --pin-file "$D/pin" --ek p384 --wrap-to-ek --check-sign
+ok "ca: certificate issued for a TPM-born key" attest mint --check-sign
+ok "ca: certificate saved" attest mint --save-key "$D/mint"
+ok "ca: certificate carries the workload id and chains to the CA" bash -c "
+	openssl x509 -in $D/mint.crt -noout -ext subjectAltName | grep -q 'URI:spiffe://test.example/mint' &&
+	openssl verify -CAfile $D/ca.crt $D/mint.crt"
+ok "token released through a sealed object" bash -c \
+	"$BIN/attest11 attest --tcti '$A11_TCTI' --broker $BROKER_URL --ca $BROKER_DIR/tls.crt --credential tok | grep -q 'token: 800 bytes'"
+ok "reference values match" attest refs
+ok "attestation result is an EAR with an affirming AR4SI vector" bash -c "
+	attest() { $BIN/attest11 attest --tcti '$A11_TCTI' --broker $BROKER_URL --ca $BROKER_DIR/tls.crt --credential \$1; }
+	jws=\$(attest web | sed -n 's/^attestation_result: //p')
+	payload=\$(echo \"\$jws\" | cut -d. -f2 | tr '_-' '/+'); while [ \$((\${#payload} % 4)) != 0 ]; do payload=\$payload=; done
+	echo \"\$payload\" | base64 -d | grep -q '\"ear.status\":\"affirming\"'"
+ok "private key bytes never appear in a broker response" bash -c "
+	d=\$(openssl pkey -in $D/web-ec.key -outform DER | tail -c 100 | head -c 32 | base64 -w0 | head -c 24)
+	! grep -rq -- \"\$d\" $RIG_DIR/broker.log"
+
+# A PCR-bound key signs until PCR 16 moves, then the TPM refuses it:
+# checked with tpm2-tools, independently of attest11's own TPM code.
+ok "PCR-bound key released and saved" attest bound --save-key "$D/bound"
+sign_bound() {
+	( set -e; cd "$D"; T=$A11_TCTI
+	tpm2_load -T "$T" -C 0x81000001 -u bound.pub -r bound.priv -c bound.ctx >/dev/null
+	tpm2_startauthsession -T "$T" --policy-session -S s.ctx >/dev/null
+	trap 'tpm2_flushcontext -T "$T" s.ctx >/dev/null 2>&1' EXIT
+	tpm2_policypcr -T "$T" -S s.ctx -l sha256:16 >/dev/null
+	echo data >msg
+	tpm2_sign -T "$T" -c bound.ctx -p session:s.ctx -g sha256 -o sig msg >/dev/null 2>&1 )
+}
+ok "PCR-bound key signs with tpm2-tools in a PolicyPCR session" sign_bound
+tpm2_pcrextend -T "$A11_TCTI" 16:sha256=$(printf 'a%.0s' $(seq 64)) >/dev/null
+sign_bound_refused() { ! sign_bound; }
+ok "after extending PCR 16 the TPM refuses to sign" sign_bound_refused
+
+# --- refusals ----------------------------------------------------------
+refused ekcert_untrusted "EK certificate from an untrusted CA" attest other
+refused ek_not_allowed "EK not on the allow-list" attest allow
+refused unknown_credential "unknown credential" attest nosuch
+refused pin_required "PIN required" attest web-rsa
+refused pin_incorrect "wrong PIN" attest web-rsa --pin-file "$D/badpin"
+refused pin_incorrect "wrong PIN again" attest web-rsa --pin-file "$D/badpin"
+refused pin_locked "lockout after three failures" attest web-rsa --pin-file "$D/badpin"
+refused pin_locked "locked even with the right PIN" attest web-rsa --pin-file "$D/pin"
+ok "unlock" broker credential unlock web-rsa
+ok "right PIN after unlock" attest web-rsa --pin-file "$D/pin"
+tpm2_pcrextend -T "$A11_TCTI" 23:sha256=$(printf '1%.0s' $(seq 64)) >/dev/null
+refused pcr_values "PCR 23 extended: values no longer match" attest refs
+
+# Revocation: a revoked lease cannot be renewed.
+lease=$(attest web | sed -n 's/^lease: \([0-9a-f]*\) .*/\1/p')
+ok "renewal of a live lease" attest web --lease "$lease"
+ok "revoke the lease" broker lease revoke "$lease"
+refused lease_revoked "renewal of a revoked lease" attest web --lease "$lease"
+refused lease_unknown "renewal of an unknown lease" attest web --lease 0123456789abcdef0123456789abcdef
+
+# Protocol-level forgeries, driven by a C client speaking raw protocol.
+CMOCKA_MESSAGE_OUTPUT=TAP BROKER_URL=$BROKER_URL BROKER_CA=$BROKER_DIR/tls.crt \
+	"$BIN/tests/integ/broker_forgery" 2>"$RIG_DIR/forgery.err" | grep -E '^(not )?ok '
+ok "broker still serves after the forgeries" curl -sf --cacert "$BROKER_DIR/tls.crt" "$BROKER_URL/healthz"
+ok "metrics count releases and refusals by reason" bash -c "
+	m=\$(curl -sf --cacert $BROKER_DIR/tls.crt $BROKER_URL/metrics)
+	echo \"\$m\" | grep -q 'attest11_releases_total{kind=\"repository\"} [1-9]' &&
+	echo \"\$m\" | grep -q 'attest11_refusals_total{reason=\"pin_incorrect\"} 2' &&
+	echo \"\$m\" | grep -q 'attest11_request_duration_seconds_bucket'"
+
+# --- restart and audit -------------------------------------------------
+ok "broker stops on SIGTERM" broker_stop
+broker_start
+ok "leases survive a restart" bash -c "broker() { $BIN/attest11-broker -d $BROKER_DIR \"\$@\"; }; broker lease list | grep -q $lease.*REVOKED"
+refused lease_revoked "revocation survives a restart" attest web --lease "$lease"
+ok "a release after restart" attest web --check-sign
+ok "audit chain verifies" broker audit verify
+ok "audit has releases and refusals" bash -c "broker() { $BIN/attest11-broker -d $BROKER_DIR \"\$@\"; }; a=\$(broker audit export); echo \"\$a\" | grep -q '\"event\":\"release\"' && echo \"\$a\" | grep -q '\"code\":\"ekcert_untrusted\"' && echo \"\$a\" | grep -q '\"event\":\"revoke\"'"
+broker_stop
+# The triggers stop casual edits; someone with the file can drop them.
+ok "the database refuses a plain edit of the audit log" bash -c \
+	"! sqlite3 $BROKER_DIR/broker.db \"UPDATE audit SET code = 'ok' WHERE seq = 3\" 2>/dev/null"
+sqlite3 "$BROKER_DIR/broker.db" "DROP TRIGGER audit_no_update; UPDATE audit SET code = 'edited' WHERE seq = 3"
+ok "audit verify detects an edited row" bash -c "! $BIN/attest11-broker -d $BROKER_DIR audit verify"

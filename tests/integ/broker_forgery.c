@@ -1,0 +1,337 @@
+/* Forged and malformed protocol messages against a running broker
+ * (started by tests/integ/broker.sh; BROKER_URL, BROKER_CA, A11_TCTI).
+ * Each test runs the real exchange with the TPM, then breaks one thing
+ * and checks the broker's refusal code. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "../../src/attester/client.h"
+#include "../../src/proto/proto.h"
+#include "../../src/tpm/tpm.h"
+#include "../testlib.h"
+
+static struct tpm *tpm;
+
+struct fx {
+	struct tpm_key ek, ak;
+	struct challenge_req creq;
+	struct challenge_resp cresp;
+	struct evidence_req ev;
+};
+
+static int setup(void **state)
+{
+	(void)state;
+	return tpm_open(t_env("A11_TCTI"), &tpm) == A11_OK ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	tpm_close(tpm);
+	return 0;
+}
+
+/* POST body; returns the HTTP status, the problem code in code. */
+static long post(const char *path, const char *body, size_t len, char *code, char *resp_json)
+{
+	char url[512], detail[256];
+	struct client_response r;
+
+	(void)len;
+	snprintf(url, sizeof(url), "%s%s", t_env("BROKER_URL"), path);
+	assert_int_equal(client_post(url, t_env("BROKER_CA"), 5000, 15000, body, &r), A11_OK);
+	code[0] = '\0';
+	if (r.status != 200)
+		problem_decode(r.body, r.len, code, 32, detail, sizeof(detail));
+	else if (resp_json != NULL)
+		snprintf(resp_json, 65536, "%s", r.body);
+	free(r.body);
+	return r.status;
+}
+
+static void challenge(struct fx *f, const char *cred)
+{
+	uint8_t *der;
+	size_t len;
+	char code[32], *json = malloc(65536), *req;
+
+	memset(f, 0, sizeof(*f));
+	assert_int_equal(tpm_ek_cert(tpm, TPM_EK_RSA2048, &der, &len), A11_OK);
+	assert_int_equal(tpm_ek_load(tpm, TPM_EK_RSA2048, &f->ek), A11_OK);
+	assert_int_equal(tpm_ak_create(tpm, TPM2_ALG_ECC, &f->ak), A11_OK);
+	snprintf(f->creq.credential, sizeof(f->creq.credential), "%s", cred);
+	memcpy(f->creq.ek_cert, der, len);
+	f->creq.ek_cert_len = len;
+	f->creq.ek = f->ek.pub;
+	f->creq.ak = f->ak.pub;
+	free(der);
+	req = challenge_req_encode(&f->creq);
+	assert_int_equal(post("/v1/challenge", req, strlen(req), code, json), 200);
+	assert_int_equal(challenge_resp_decode(json, strlen(json), &f->cresp), A11_OK);
+	free(req);
+	free(json);
+}
+
+/* Good evidence for the challenge (wrapped to the EK, no PIN). */
+static void evidence(struct fx *f)
+{
+	TPM2B_DATA nonce = { .size = f->cresp.nonce.size };
+	TPM2B_ATTEST att;
+
+	memcpy(nonce.buffer, f->cresp.nonce.buffer, nonce.size);
+	snprintf(f->ev.session, sizeof(f->ev.session), "%s", f->cresp.session);
+	assert_int_equal(tpm_activate_credential(tpm, &f->ak, &f->ek, &f->cresp.credential_blob,
+						 &f->cresp.encrypted_secret, &f->ev.activated), A11_OK);
+	assert_int_equal(tpm_pcr_read(tpm, &f->cresp.pcr_selection, &f->ev.pcrs), A11_OK);
+	assert_int_equal(tpm_quote(tpm, &f->ak, &nonce, &f->cresp.pcr_selection, &att,
+				   &f->ev.quote.sig), A11_OK);
+	memcpy(f->ev.quote.data, att.attestationData, att.size);
+	f->ev.quote.len = att.size;
+}
+
+static long send_evidence(struct fx *f, char *code)
+{
+	char *req = evidence_req_encode(&f->ev);
+	long st;
+
+	assert_non_null(req);
+	st = post("/v1/evidence", req, strlen(req), code, NULL);
+	free(req);
+	return st;
+}
+
+static void done(struct fx *f)
+{
+	tpm_key_release(tpm, &f->ak);
+	tpm_key_release(tpm, &f->ek);
+}
+
+static void expect(struct fx *f, long status, const char *code)
+{
+	char got[32];
+
+	assert_int_equal(send_evidence(f, got), status);
+	assert_string_equal(got, code);
+	done(f);
+}
+
+static void test_good_then_replayed(void **state)
+{
+	struct fx f;
+	char code[32];
+
+	(void)state;
+	challenge(&f, "web");
+	evidence(&f);
+	assert_int_equal(send_evidence(&f, code), 200);
+	expect(&f, 403, "nonce_reused");
+}
+
+static void test_wrong_activation_proof(void **state)
+{
+	struct fx f;
+
+	(void)state;
+	challenge(&f, "web");
+	evidence(&f);
+	f.ev.activated.buffer[0] ^= 1;
+	expect(&f, 403, "ak_not_activated");
+}
+
+static void test_quote_over_wrong_nonce(void **state)
+{
+	struct fx f;
+
+	(void)state;
+	challenge(&f, "web");
+	f.cresp.nonce.buffer[0] ^= 1; /* the attester quotes something else */
+	evidence(&f);
+	expect(&f, 403, "quote_invalid");
+}
+
+static void test_quote_signature_tampered(void **state)
+{
+	struct fx f;
+
+	(void)state;
+	challenge(&f, "web");
+	evidence(&f);
+	f.ev.quote.sig.signature.ecdsa.signatureR.buffer[4] ^= 1;
+	expect(&f, 403, "quote_invalid");
+}
+
+static void test_pcr_value_tampered(void **state)
+{
+	struct fx f;
+
+	(void)state;
+	challenge(&f, "web");
+	evidence(&f);
+	f.ev.pcrs.v[3].buffer[0] ^= 1;
+	expect(&f, 403, "pcr_digest");
+}
+
+static void test_pcr_selection_differs(void **state)
+{
+	struct fx f;
+
+	(void)state;
+	challenge(&f, "web");
+	f.cresp.pcr_selection.pcrSelections[0].pcrSelect[0] = 0x7f; /* one PCR fewer */
+	evidence(&f);
+	expect(&f, 403, "pcr_selection");
+}
+
+static void test_unknown_session(void **state)
+{
+	struct fx f;
+
+	(void)state;
+	challenge(&f, "web");
+	evidence(&f);
+	memset(f.ev.session, 'a', PROTO_SESSION_LEN);
+	expect(&f, 403, "session_unknown");
+}
+
+static void test_expired_session(void **state)
+{
+	struct fx f;
+
+	(void)state;
+	challenge(&f, "web");
+	evidence(&f);
+	sleep(6); /* the test broker's nonce_ttl is 5 s */
+	expect(&f, 403, "nonce_expired");
+}
+
+static void test_ak_not_a_restricted_key(void **state)
+{
+	struct fx f;
+	struct tpm_key srk;
+	char code[32], *req;
+
+	(void)state;
+	challenge(&f, "web");
+	assert_int_equal(tpm_srk_load(tpm, TPM2_ALG_RSA, &srk), A11_OK);
+	f.creq.ak = srk.pub; /* a decryption key posing as an AK */
+	req = challenge_req_encode(&f.creq);
+	assert_int_equal(post("/v1/challenge", req, strlen(req), code, NULL), 400);
+	assert_string_equal(code, "ak_invalid");
+	free(req);
+	tpm_key_release(tpm, &srk);
+	done(&f);
+}
+
+static void test_parent_certify_of_other_object(void **state)
+{
+	struct fx f;
+	struct tpm_key srk, other;
+	TPM2B_DATA nonce;
+	TPM2B_ATTEST att;
+
+	(void)state;
+	challenge(&f, "web");
+	evidence(&f);
+	assert_int_equal(tpm_srk_load(tpm, TPM2_ALG_RSA, &srk), A11_OK);
+	assert_int_equal(tpm_srk_load(tpm, TPM2_ALG_ECC, &other), A11_OK);
+	nonce.size = f.cresp.nonce.size;
+	memcpy(nonce.buffer, f.cresp.nonce.buffer, nonce.size);
+	assert_int_equal(tpm_certify(tpm, &f.ak, &other, &nonce, &att, &f.ev.parent_certify.sig),
+			 A11_OK);
+	memcpy(f.ev.parent_certify.data, att.attestationData, att.size);
+	f.ev.parent_certify.len = att.size;
+	f.ev.parent = srk.pub; /* certified: the ECC SRK; presented: the RSA one */
+	f.ev.has_parent = true;
+	tpm_key_release(tpm, &other);
+	tpm_key_release(tpm, &srk);
+	expect(&f, 403, "parent_invalid");
+}
+
+static void malformed(const char *path, const char *body, long status, const char *code)
+{
+	char got[32];
+
+	assert_int_equal(post(path, body, strlen(body), got, NULL), status);
+	assert_string_equal(got, code);
+}
+
+static void test_malformed_requests(void **state)
+{
+	struct fx f;
+	char *good, *p;
+
+	(void)state;
+	malformed("/v1/challenge", "{not json", 400, "bad_request");
+	malformed("/v1/challenge", "[1,2,3]", 400, "bad_request");
+	malformed("/v1/challenge", "{\"credential\": \"web\"}", 400, "bad_request");
+	malformed("/v1/evidence", "{\"session\": 5}", 400, "bad_request");
+	challenge(&f, "web");
+	good = challenge_req_encode(&f.creq);
+	/* bad base64 in ek_public */
+	p = strstr(good, "\"ek_public\":\"") + 13;
+	p[5] = '*';
+	malformed("/v1/challenge", good, 400, "bad_request");
+	free(good);
+	/* truncated TPM structure: drop the last 8 base64 characters of ak_public */
+	good = challenge_req_encode(&f.creq);
+	p = strstr(good, "\"ak_public\":\"") + 13;
+	memmove(strchr(p, '"') - 8, strchr(p, '"'), strlen(strchr(p, '"')) + 1);
+	malformed("/v1/challenge", good, 400, "bad_request");
+	free(good);
+	/* an EK certificate over the 4 KiB limit */
+	f.creq.ek_cert_len = 4096;
+	good = challenge_req_encode(&f.creq);
+	p = strstr(good, "\"ek_cert\":\"") + 11;
+	{
+		size_t n = strlen(good);
+		char *big = malloc(n + 16);
+		size_t head = (size_t)(p - good);
+		memcpy(big, good, head);
+		memcpy(big + head, "AAAA", 4);
+		memcpy(big + head + 4, p, n - head + 1);
+		malformed("/v1/challenge", big, 400, "bad_request");
+		free(big);
+	}
+	free(good);
+	done(&f);
+}
+
+static void test_huge_body(void **state)
+{
+	size_t n = 200 * 1024;
+	char *body = malloc(n + 1);
+
+	(void)state;
+	memset(body, ' ', n);
+	body[0] = '{';
+	body[n - 1] = '}';
+	body[n] = '\0';
+	malformed("/v1/challenge", body, 413, "payload_too_large");
+	free(body);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_good_then_replayed),
+		cmocka_unit_test(test_wrong_activation_proof),
+		cmocka_unit_test(test_quote_over_wrong_nonce),
+		cmocka_unit_test(test_quote_signature_tampered),
+		cmocka_unit_test(test_pcr_value_tampered),
+		cmocka_unit_test(test_pcr_selection_differs),
+		cmocka_unit_test(test_unknown_session),
+		cmocka_unit_test(test_expired_session),
+		cmocka_unit_test(test_ak_not_a_restricted_key),
+		cmocka_unit_test(test_parent_certify_of_other_object),
+		cmocka_unit_test(test_malformed_requests),
+		cmocka_unit_test(test_huge_body),
+	};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}

@@ -1,0 +1,536 @@
+/* The SQLite store: credentials, PIN counters, sessions, leases, TPM
+ * counters, opening and reopening. The audit chain is test_store_audit.c. */
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/stat.h>
+
+#include "store_fixture.h"
+
+static char policy_a[] = "{\"pcrs\":[7]}";
+static char policy_b[] = "{\"pcrs\":[7,11]}";
+static char chain[] = "-----BEGIN CERTIFICATE-----\n...\n";
+static char pin_hash[] = "$scrypt$ln=15,r=8,p=1$c2FsdA$aGFzaA";
+static uint8_t sealed[] = { 1, 2, 3, 4, 5, 0, 7, 8 };
+
+/* A credential with every field set; its pointers are static. */
+static struct store_cred cred(const char *name)
+{
+	struct store_cred c = { .kind = CRED_REPOSITORY, .policy_json = policy_a,
+				.policy_version = 3, .sealed_secret = sealed,
+				.sealed_secret_len = sizeof(sealed), .chain_pem = chain,
+				.pin_hash = pin_hash };
+
+	snprintf(c.name, sizeof(c.name), "%s", name);
+	memset(c.pin_salt, 0x5a, sizeof(c.pin_salt));
+	return c;
+}
+
+static void put_cred(struct sfx *f, const char *name)
+{
+	struct store_cred c = cred(name);
+
+	assert_int_equal(store_cred_put(f->s, &c), A11_OK);
+}
+
+static void test_open(void **state)
+{
+	struct sfx *f = *state;
+	struct store *s = (struct store *)f;
+	struct store_cred c = cred("mem");
+	char wal[PATH_MAX + 8];
+	struct stat sb;
+
+	assert_int_equal(store_open("postgresql://db/broker", &s), A11_ERR_UNSUPPORTED);
+	assert_null(s);
+	assert_int_equal(store_open("sqlite:", &s), A11_ERR_ARG);
+	assert_int_equal(store_open(NULL, &s), A11_ERR_ARG);
+	assert_int_equal(store_open("sqlite:/nonexistent/dir/broker.db", &s), A11_ERR_STORE);
+	assert_null(s);
+	/* Owner-only, WAL, current schema. */
+	assert_int_equal(stat(f->db, &sb), 0);
+	assert_int_equal(sb.st_mode & 0777, 0600);
+	assert_int_equal(raw_int(f, "PRAGMA user_version"), 1);
+	snprintf(wal, sizeof(wal), "%s-wal", f->db);
+	assert_int_equal(stat(wal, &sb), 0);
+	/* In memory works too (handy for other suites). */
+	assert_int_equal(store_open("sqlite::memory:", &s), A11_OK);
+	assert_int_equal(store_cred_put(s, &c), A11_OK);
+	store_close(s);
+}
+
+/* A database from a newer broker is refused, not "migrated" down. */
+static void test_newer_schema(void **state)
+{
+	struct sfx *f = *state;
+	struct store *s = NULL;
+
+	assert_int_equal(raw_exec(f, "PRAGMA user_version = 99"), SQLITE_OK);
+	assert_int_equal(store_open(f->uri, &s), A11_ERR_STORE);
+	assert_null(s);
+	assert_int_equal(raw_exec(f, "PRAGMA user_version = 1"), SQLITE_OK);
+}
+
+static void test_cred_round_trip(void **state)
+{
+	struct sfx *f = *state;
+	struct store_cred c = cred("web"), got;
+	char long_name[STORE_NAME_MAX + 2];
+
+	assert_int_equal(store_cred_put(f->s, &c), A11_OK);
+	assert_int_equal(store_cred_get(f->s, "web", &got), A11_OK);
+	assert_string_equal(got.name, "web");
+	assert_int_equal(got.kind, CRED_REPOSITORY);
+	assert_string_equal(got.policy_json, policy_a);
+	assert_int_equal(got.policy_version, 3);
+	assert_int_equal(got.sealed_secret_len, sizeof(sealed));
+	assert_memory_equal(got.sealed_secret, sealed, sizeof(sealed));
+	assert_string_equal(got.chain_pem, chain);
+	assert_string_equal(got.pin_hash, pin_hash);
+	assert_memory_equal(got.pin_salt, c.pin_salt, sizeof(c.pin_salt));
+	assert_int_equal(got.pin_failures, 0);
+	assert_false(got.pin_locked);
+	store_cred_clear(&got);
+	assert_null(got.sealed_secret);
+
+	/* Optional fields absent, another kind. */
+	c = cred("token");
+	c.kind = CRED_TOKEN;
+	c.chain_pem = c.pin_hash = NULL;
+	assert_int_equal(store_cred_put(f->s, &c), A11_OK);
+	assert_int_equal(store_cred_get(f->s, "token", &got), A11_OK);
+	assert_int_equal(got.kind, CRED_TOKEN);
+	assert_null(got.chain_pem);
+	assert_null(got.pin_hash);
+	store_cred_clear(&got);
+
+	assert_int_equal(store_cred_get(f->s, "nope", &got), A11_ERR_NOT_FOUND);
+	assert_null(got.policy_json);
+	/* Over-long is refused, never truncated into another name. */
+	memset(long_name, 'n', sizeof(long_name) - 1);
+	long_name[sizeof(long_name) - 1] = '\0';
+	assert_int_equal(store_cred_get(f->s, long_name, &got), A11_ERR_ARG);
+	memset(c.name, 'n', sizeof(c.name));
+	assert_int_equal(store_cred_put(f->s, &c), A11_ERR_ARG);
+	c = cred("");
+	assert_int_equal(store_cred_put(f->s, &c), A11_ERR_ARG);
+	c = cred("bad-kind");
+	c.kind = (enum cred_kind)7;
+	assert_int_equal(store_cred_put(f->s, &c), A11_ERR_ARG);
+}
+
+/* A replace keeps the PIN counters and moves policy_version forward when
+ * the policy text changes, whatever version the caller passed. */
+static void test_cred_replace(void **state)
+{
+	struct sfx *f = *state;
+	struct store_cred c = cred("web"), got;
+	uint8_t other[] = { 9, 9 };
+	uint32_t failures;
+	bool locked;
+
+	assert_int_equal(store_cred_put(f->s, &c), A11_OK);
+	assert_int_equal(store_pin_record(f->s, "web", false, 5, &failures, &locked), A11_OK);
+	c.policy_json = policy_b;
+	c.sealed_secret = other;
+	c.sealed_secret_len = sizeof(other);
+	c.pin_failures = 0;
+	assert_int_equal(store_cred_put(f->s, &c), A11_OK);
+	assert_int_equal(store_cred_get(f->s, "web", &got), A11_OK);
+	assert_string_equal(got.policy_json, policy_b);
+	assert_int_equal(got.policy_version, 4);
+	assert_int_equal(got.pin_failures, 1);
+	assert_memory_equal(got.sealed_secret, other, sizeof(other));
+	store_cred_clear(&got);
+	/* Same policy, caller's higher version: taken as is. */
+	c.policy_version = 10;
+	assert_int_equal(store_cred_put(f->s, &c), A11_OK);
+	assert_int_equal(store_cred_get(f->s, "web", &got), A11_OK);
+	assert_int_equal(got.policy_version, 10);
+	store_cred_clear(&got);
+}
+
+struct names {
+	char v[8][STORE_NAME_MAX + 1];
+	size_t n;
+	bool secrets_seen;
+};
+
+static void collect(const struct store_cred *c, void *arg)
+{
+	struct names *ns = arg;
+
+	assert_true(ns->n < 8);
+	snprintf(ns->v[ns->n++], sizeof(ns->v[0]), "%s", c->name);
+	ns->secrets_seen |= c->sealed_secret != NULL || c->sealed_secret_len != 0;
+	assert_non_null(c->policy_json);
+}
+
+static struct store_session session(const char *id, const char *credential, int64_t expires)
+{
+	static uint8_t ek_cert[] = { 0x30, 0x82, 0x01 }, ek_pub[] = { 0, 1, 2 }, ak_pub[] = { 7 };
+	struct store_session ss = { .ek_cert = ek_cert, .ek_cert_len = sizeof(ek_cert),
+				    .ek_public = ek_pub, .ek_public_len = sizeof(ek_pub),
+				    .ak_public = ak_pub, .ak_public_len = sizeof(ak_pub),
+				    .expires = expires };
+
+	snprintf(ss.id, sizeof(ss.id), "%s", id);
+	snprintf(ss.credential, sizeof(ss.credential), "%s", credential);
+	memset(ss.nonce, 0xa1, sizeof(ss.nonce));
+	memset(ss.secret_hash, 0xb2, sizeof(ss.secret_hash));
+	return ss;
+}
+
+static struct store_lease lease(const char *id, const char *credential, int64_t issued)
+{
+	struct store_lease l = { .issued = issued, .expires = issued + 3600 };
+
+	snprintf(l.id, sizeof(l.id), "%s", id);
+	snprintf(l.credential, sizeof(l.credential), "%s", credential);
+	memset(l.ek_hash, 0xe4, sizeof(l.ek_hash));
+	return l;
+}
+
+static void test_cred_list_delete(void **state)
+{
+	struct sfx *f = *state;
+	struct names ns = { .n = 0 };
+	struct store_session ss = session("s1", "a", 100), got;
+	struct store_lease l = lease("l1", "a", 1), lgot;
+
+	put_cred(f, "b");
+	put_cred(f, "a");
+	put_cred(f, "c");
+	assert_int_equal(store_cred_list(f->s, collect, &ns), A11_OK);
+	assert_int_equal(ns.n, 3);
+	assert_string_equal(ns.v[0], "a");
+	assert_string_equal(ns.v[1], "b");
+	assert_string_equal(ns.v[2], "c");
+	assert_false(ns.secrets_seen);
+
+	assert_int_equal(store_cred_delete(f->s, "b"), A11_OK);
+	assert_int_equal(store_cred_delete(f->s, "b"), A11_ERR_NOT_FOUND);
+	ns.n = 0;
+	assert_int_equal(store_cred_list(f->s, collect, &ns), A11_OK);
+	assert_int_equal(ns.n, 2);
+	assert_string_equal(ns.v[1], "c");
+
+	/* Sessions and leases go with their credential. */
+	assert_int_equal(store_session_put(f->s, &ss), A11_OK);
+	assert_int_equal(store_lease_put(f->s, &l), A11_OK);
+	assert_int_equal(store_cred_delete(f->s, "a"), A11_OK);
+	assert_int_equal(store_session_take(f->s, "s1", 0, &got), A11_ERR_NOT_FOUND);
+	assert_int_equal(store_lease_get(f->s, "l1", &lgot), A11_ERR_NOT_FOUND);
+}
+
+static void test_set_policy(void **state)
+{
+	struct sfx *f = *state;
+	struct store_cred got;
+
+	put_cred(f, "web");
+	assert_int_equal(store_cred_set_policy(f->s, "web", policy_b), A11_OK);
+	assert_int_equal(store_cred_set_policy(f->s, "web", policy_b), A11_OK);
+	assert_int_equal(store_cred_get(f->s, "web", &got), A11_OK);
+	assert_string_equal(got.policy_json, policy_b);
+	assert_int_equal(got.policy_version, 5);
+	store_cred_clear(&got);
+	assert_int_equal(store_cred_set_policy(f->s, "nope", policy_b), A11_ERR_NOT_FOUND);
+	assert_int_equal(store_cred_set_policy(f->s, "web", NULL), A11_ERR_ARG);
+}
+
+static void pin_expect(struct sfx *f, bool ok, uint32_t want_failures, bool want_locked)
+{
+	uint32_t failures = 99;
+	bool locked = !want_locked;
+
+	assert_int_equal(store_pin_record(f->s, "web", ok, 3, &failures, &locked), A11_OK);
+	assert_int_equal(failures, want_failures);
+	assert_int_equal(locked, want_locked);
+}
+
+static void test_pin(void **state)
+{
+	struct sfx *f = *state;
+	struct store_cred got;
+	uint32_t failures;
+	bool locked;
+
+	put_cred(f, "web");
+	pin_expect(f, false, 1, false);
+	pin_expect(f, false, 2, false);
+	pin_expect(f, true, 0, false);
+	pin_expect(f, false, 1, false);
+	pin_expect(f, false, 2, false);
+	pin_expect(f, false, 3, true);
+	/* Locked: a right PIN does not unlock, only the operator does. */
+	pin_expect(f, true, 3, true);
+	pin_expect(f, false, 3, true);
+	assert_int_equal(store_cred_get(f->s, "web", &got), A11_OK);
+	assert_true(got.pin_locked);
+	store_cred_clear(&got);
+	assert_int_equal(store_pin_unlock(f->s, "web"), A11_OK);
+	assert_int_equal(store_cred_get(f->s, "web", &got), A11_OK);
+	assert_false(got.pin_locked);
+	assert_int_equal(got.pin_failures, 0);
+	store_cred_clear(&got);
+	pin_expect(f, false, 1, false);
+
+	assert_int_equal(store_pin_record(f->s, "nope", false, 3, &failures, &locked),
+			 A11_ERR_NOT_FOUND);
+	assert_int_equal(store_pin_unlock(f->s, "nope"), A11_ERR_NOT_FOUND);
+	assert_int_equal(store_pin_record(f->s, "web", false, 0, &failures, &locked), A11_ERR_ARG);
+}
+
+#define PIN_THREADS 4
+#define PIN_EACH 25
+
+static void *pin_worker(void *arg)
+{
+	struct store *s = arg;
+	uint32_t failures;
+	bool locked;
+
+	for (int i = 0; i < PIN_EACH; i++)
+		if (store_pin_record(s, "web", false, 1000, &failures, &locked) != A11_OK)
+			return arg;
+	return NULL;
+}
+
+/* The read-modify-write is one transaction: no lost increments. */
+static void test_pin_concurrent(void **state)
+{
+	struct sfx *f = *state;
+	pthread_t t[PIN_THREADS];
+	struct store_cred got;
+	void *ret;
+
+	put_cred(f, "web");
+	for (int i = 0; i < PIN_THREADS; i++)
+		assert_int_equal(pthread_create(&t[i], NULL, pin_worker, f->s), 0);
+	for (int i = 0; i < PIN_THREADS; i++) {
+		assert_int_equal(pthread_join(t[i], &ret), 0);
+		assert_null(ret);
+	}
+	assert_int_equal(store_cred_get(f->s, "web", &got), A11_OK);
+	assert_int_equal(got.pin_failures, PIN_THREADS * PIN_EACH);
+	store_cred_clear(&got);
+}
+
+static void test_session(void **state)
+{
+	struct sfx *f = *state;
+	struct store_session ss = session("s1", "web", 1000), got;
+
+	put_cred(f, "web");
+	snprintf(ss.lease, sizeof(ss.lease), "lease-1");
+	assert_int_equal(store_session_put(f->s, &ss), A11_OK);
+	assert_int_equal(store_session_put(f->s, &ss), A11_ERR_EXISTS);
+	/* Valid up to and including expires. */
+	assert_int_equal(store_session_take(f->s, "s1", 1000, &got), A11_OK);
+	assert_string_equal(got.id, "s1");
+	assert_string_equal(got.credential, "web");
+	assert_string_equal(got.lease, "lease-1");
+	assert_memory_equal(got.nonce, ss.nonce, 32);
+	assert_memory_equal(got.secret_hash, ss.secret_hash, 32);
+	assert_int_equal(got.ek_cert_len, ss.ek_cert_len);
+	assert_memory_equal(got.ek_cert, ss.ek_cert, ss.ek_cert_len);
+	assert_memory_equal(got.ek_public, ss.ek_public, ss.ek_public_len);
+	assert_memory_equal(got.ak_public, ss.ak_public, ss.ak_public_len);
+	assert_int_equal(got.expires, 1000);
+	store_session_clear(&got);
+	assert_int_equal(store_session_take(f->s, "s1", 1000, &got), A11_ERR_REUSED);
+	assert_null(got.ek_cert);
+
+	/* Expired: refused, and used up. */
+	ss = session("s2", "web", 1000);
+	ss.ek_cert = NULL;
+	ss.ek_cert_len = 0;
+	assert_int_equal(store_session_put(f->s, &ss), A11_OK);
+	assert_int_equal(store_session_take(f->s, "s2", 1001, &got), A11_ERR_EXPIRED);
+	assert_null(got.ek_public);
+	assert_int_equal(store_session_take(f->s, "s2", 0, &got), A11_ERR_REUSED);
+
+	assert_int_equal(store_session_take(f->s, "s3", 0, &got), A11_ERR_NOT_FOUND);
+	ss = session("s4", "no-such-credential", 1000);
+	assert_int_equal(store_session_put(f->s, &ss), A11_ERR_NOT_FOUND);
+	assert_int_equal(store_session_take(f->s, "", 0, &got), A11_ERR_ARG);
+}
+
+static void test_session_prune(void **state)
+{
+	struct sfx *f = *state;
+	struct store_session ss, got;
+	static const char *const ids[] = { "s100", "s200", "s300" };
+
+	put_cred(f, "web");
+	for (int i = 0; i < 3; i++) {
+		ss = session(ids[i], "web", 100 * (i + 1));
+		assert_int_equal(store_session_put(f->s, &ss), A11_OK);
+	}
+	assert_int_equal(store_session_prune(f->s, 200), A11_OK);
+	assert_int_equal(store_session_take(f->s, "s100", 0, &got), A11_ERR_NOT_FOUND);
+	assert_int_equal(store_session_take(f->s, "s200", 150, &got), A11_OK);
+	store_session_clear(&got);
+	assert_int_equal(store_session_take(f->s, "s300", 150, &got), A11_OK);
+	store_session_clear(&got);
+}
+
+static void collect_leases(const struct store_lease *l, void *arg)
+{
+	struct names *ns = arg;
+
+	assert_true(ns->n < 8);
+	snprintf(ns->v[ns->n++], sizeof(ns->v[0]), "%s", l->id);
+}
+
+static void test_lease(void **state)
+{
+	struct sfx *f = *state;
+	struct store_lease l1 = lease("l1", "web", 20), l2 = lease("l2", "web", 10), got;
+	struct names ns = { .n = 0 };
+
+	put_cred(f, "web");
+	snprintf(l1.cert_serial, sizeof(l1.cert_serial), "0a1b2c");
+	assert_int_equal(store_lease_put(f->s, &l1), A11_OK);
+	assert_int_equal(store_lease_put(f->s, &l2), A11_OK);
+	assert_int_equal(store_lease_get(f->s, "l1", &got), A11_OK);
+	assert_string_equal(got.id, "l1");
+	assert_string_equal(got.credential, "web");
+	assert_memory_equal(got.ek_hash, l1.ek_hash, sizeof(got.ek_hash));
+	assert_int_equal(got.issued, 20);
+	assert_int_equal(got.expires, 20 + 3600);
+	assert_false(got.revoked);
+	assert_string_equal(got.cert_serial, "0a1b2c");
+	assert_int_equal(store_lease_list(f->s, collect_leases, &ns), A11_OK);
+	assert_int_equal(ns.n, 2);
+	assert_string_equal(ns.v[0], "l2");
+	assert_string_equal(ns.v[1], "l1");
+
+	assert_int_equal(store_lease_revoke(f->s, "l1"), A11_OK);
+	assert_int_equal(store_lease_get(f->s, "l1", &got), A11_OK);
+	assert_true(got.revoked);
+	/* An update (renewal) moves the expiry but cannot un-revoke. */
+	l1.expires += 100;
+	assert_int_equal(store_lease_put(f->s, &l1), A11_OK);
+	assert_int_equal(store_lease_get(f->s, "l1", &got), A11_OK);
+	assert_true(got.revoked);
+	assert_int_equal(got.expires, l1.expires);
+
+	assert_int_equal(store_lease_revoke(f->s, "nope"), A11_ERR_NOT_FOUND);
+	assert_int_equal(store_lease_get(f->s, "nope", &got), A11_ERR_NOT_FOUND);
+	l2 = lease("l3", "no-such-credential", 0);
+	assert_int_equal(store_lease_put(f->s, &l2), A11_ERR_NOT_FOUND);
+	memset(l2.cert_serial, 'x', sizeof(l2.cert_serial));
+	assert_int_equal(store_lease_put(f->s, &l2), A11_ERR_ARG);
+}
+
+static void test_tpm(void **state)
+{
+	struct sfx *f = *state;
+	struct store_tpm t = { .reset_count = 4, .restart_count = 2, .clock = 123456,
+			       .last_seen = 1700000000 }, got;
+	bool known = true;
+
+	memset(t.ek_hash, 0x77, sizeof(t.ek_hash));
+	assert_int_equal(store_tpm_get(f->s, t.ek_hash, &got, &known), A11_OK);
+	assert_false(known);
+	assert_int_equal(store_tpm_update(f->s, &t), A11_OK);
+	assert_int_equal(store_tpm_get(f->s, t.ek_hash, &got, &known), A11_OK);
+	assert_true(known);
+	assert_memory_equal(&got, &t, sizeof(t));
+	/* Stored as given, even backwards; the full u64 and u32 ranges. */
+	t.reset_count = UINT32_MAX;
+	t.restart_count = 0;
+	t.clock = UINT64_MAX - 5;
+	assert_int_equal(store_tpm_update(f->s, &t), A11_OK);
+	assert_int_equal(store_tpm_get(f->s, t.ek_hash, &got, &known), A11_OK);
+	assert_memory_equal(&got, &t, sizeof(t));
+}
+
+static void test_reopen_persists(void **state)
+{
+	struct sfx *f = *state;
+	struct store_session ss = session("s1", "web", 1000), sgot;
+	struct store_lease l = lease("l1", "web", 5), lgot;
+	struct store_tpm t = { .reset_count = 1, .clock = 9 }, tgot;
+	struct store_audit rec = { .time = 1 };
+	struct store_cred got;
+	int64_t bad = -1;
+	bool known;
+
+	memset(t.ek_hash, 1, sizeof(t.ek_hash));
+	put_cred(f, "web");
+	assert_int_equal(store_session_put(f->s, &ss), A11_OK);
+	assert_int_equal(store_lease_put(f->s, &l), A11_OK);
+	assert_int_equal(store_tpm_update(f->s, &t), A11_OK);
+	snprintf(rec.event, sizeof(rec.event), "release");
+	assert_int_equal(store_audit_append(f->s, &rec), A11_OK);
+	assert_int_equal(store_audit_append(f->s, &rec), A11_OK);
+
+	sfx_reopen(f);
+	assert_int_equal(store_cred_get(f->s, "web", &got), A11_OK);
+	assert_memory_equal(got.sealed_secret, sealed, sizeof(sealed));
+	store_cred_clear(&got);
+	assert_int_equal(store_session_take(f->s, "s1", 10, &sgot), A11_OK);
+	store_session_clear(&sgot);
+	assert_int_equal(store_lease_get(f->s, "l1", &lgot), A11_OK);
+	assert_int_equal(store_tpm_get(f->s, t.ek_hash, &tgot, &known), A11_OK);
+	assert_true(known);
+	assert_int_equal(tgot.clock, 9);
+	assert_int_equal(store_audit_verify(f->s, &bad), A11_OK);
+	assert_int_equal(store_audit_append(f->s, &rec), A11_OK);
+	assert_int_equal(rec.seq, 3);
+
+	/* And the "used" mark survived too. */
+	sfx_reopen(f);
+	assert_int_equal(store_session_take(f->s, "s1", 10, &sgot), A11_ERR_REUSED);
+}
+
+struct reentry {
+	struct store *s;
+	a11_err inner;
+};
+
+static void reenter(const struct store_cred *c, void *arg)
+{
+	struct reentry *re = arg;
+	struct store_cred got;
+
+	re->inner = store_cred_get(re->s, c->name, &got);
+}
+
+/* A callback that calls back into the store gets an error, not a hang. */
+static void test_callback_reentry(void **state)
+{
+	struct sfx *f = *state;
+	struct reentry re = { .s = f->s, .inner = A11_OK };
+
+	put_cred(f, "web");
+	assert_int_equal(store_cred_list(f->s, reenter, &re), A11_OK);
+	assert_int_equal(re.inner, A11_ERR_ARG);
+}
+
+#define T(fn) cmocka_unit_test_setup_teardown(fn, sfx_setup, sfx_teardown)
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		T(test_open),
+		T(test_newer_schema),
+		T(test_cred_round_trip),
+		T(test_cred_replace),
+		T(test_cred_list_delete),
+		T(test_set_policy),
+		T(test_pin),
+		T(test_pin_concurrent),
+		T(test_session),
+		T(test_session_prune),
+		T(test_lease),
+		T(test_tpm),
+		T(test_reopen_persists),
+		T(test_callback_reentry),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
