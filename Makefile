@@ -28,7 +28,7 @@ TPM_PKGS := tss2-esys tss2-tctildr tss2-rc tss2-mu libcrypto
 PROTO_PKGS := jansson
 BROKER_PKGS := $(WIRE_PKGS) $(PROTO_PKGS) sqlite3 libmicrohttpd cjose
 ATTESTER_PKGS := $(TPM_PKGS) $(PROTO_PKGS) libcurl
-CFLAGS += $(call pc,cflags,$(sort $(BROKER_PKGS) $(ATTESTER_PKGS)))
+CFLAGS += $(call pc,cflags,$(sort $(BROKER_PKGS) $(ATTESTER_PKGS) p11-kit-1))
 
 COMMON_SRC := $(wildcard src/common/*.c)
 WIRE_SRC := $(wildcard src/wire/*.c)
@@ -36,6 +36,7 @@ TPM_SRC := $(wildcard src/tpm/*.c)
 PROTO_SRC := $(wildcard src/proto/*.c)
 BROKER_SRC := $(filter-out src/broker/main.c,$(wildcard src/broker/*.c))
 ATTESTER_SRC := $(wildcard src/attester/*.c)
+P11_SRC := $(wildcard src/p11/*.c)
 obj = $(patsubst %.c,$(O)/%.o,$(1))
 
 LIBCOMMON := $(O)/libcommon.a
@@ -44,6 +45,8 @@ LIBTPM := $(O)/libtpm.a
 LIBPROTO := $(O)/libproto.a
 LIBBROKER := $(O)/libbroker.a
 LIBATTESTER := $(O)/libattester.a
+LIBP11 := $(O)/libp11.a
+MODULE := $(O)/attest11.so
 LIBS_BROKER := $(call pc,libs,$(BROKER_PKGS)) -lpthread
 LIBS_ALL := $(call pc,libs,$(sort $(BROKER_PKGS) $(ATTESTER_PKGS))) -lpthread
 BROKER := $(O)/attest11-broker
@@ -56,8 +59,13 @@ UNIT_BIN := $(patsubst tests/unit/%.c,$(O)/tests/unit/%,$(UNIT_SRC))
 INTEG_BIN := $(patsubst tests/integ/%.c,$(O)/tests/integ/%,$(INTEG_SRC))
 TESTLIB := $(O)/tests/testlib.o
 
-.PHONY: all deps check tests clean
-all: $(LIBCOMMON) $(LIBWIRE) $(LIBTPM) $(LIBPROTO) $(LIBBROKER) $(LIBATTESTER) $(BROKER) $(CLI)
+PREFIX ?= /usr
+MULTIARCH := $(shell $(CC) -print-multiarch 2>/dev/null)
+PKCS11DIR ?= $(PREFIX)/lib/$(MULTIARCH)/pkcs11
+P11KITDIR ?= $(PREFIX)/share/p11-kit/modules
+
+.PHONY: all deps check tests clean install demo
+all: $(LIBCOMMON) $(LIBWIRE) $(LIBTPM) $(LIBPROTO) $(LIBBROKER) $(LIBATTESTER) $(BROKER) $(CLI) $(MODULE)
 
 $(O)/%.o: %.c
 	@mkdir -p $(@D)
@@ -69,6 +77,7 @@ $(LIBTPM): $(call obj,$(TPM_SRC))
 $(LIBPROTO): $(call obj,$(PROTO_SRC))
 $(LIBBROKER): $(call obj,$(BROKER_SRC))
 $(LIBATTESTER): $(call obj,$(ATTESTER_SRC))
+$(LIBP11): $(call obj,$(P11_SRC))
 $(O)/%.a:
 	@mkdir -p $(@D)
 	rm -f $@ && $(AR) rcs $@ $^
@@ -80,11 +89,18 @@ $(BROKER): $(O)/src/broker/main.o $(LIBBROKER) $(LIBPROTO) $(LIBWIRE) $(LIBCOMMO
 $(CLI): $(O)/src/cli/attest11.o $(LIBATTESTER) $(LIBPROTO) $(LIBTPM) $(LIBWIRE) $(LIBCOMMON)
 	$(CC) $(LDFLAGS) -o $@ $^ $(call pc,libs,$(ATTESTER_PKGS)) -lpthread
 
+# The module exports only the PKCS#11 getters (src/p11/attest11.map).
+$(MODULE): $(call obj,$(P11_SRC)) $(LIBATTESTER) $(LIBPROTO) $(LIBTPM) $(LIBWIRE) $(LIBCOMMON) \
+		src/p11/attest11.map
+	$(CC) -shared $(LDFLAGS) -Wl,--version-script=src/p11/attest11.map -Wl,-z,defs \
+		-o $@ $(filter %.o %.a,$^) $(call pc,libs,$(ATTESTER_PKGS)) -lpthread
+
 # Unit tests run without a TPM; integration tests get every layer.
-$(O)/tests/unit/%: $(O)/tests/unit/%.o $(TESTLIB) $(LIBBROKER) $(LIBPROTO) $(LIBWIRE) $(LIBCOMMON)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_BROKER) $(call pc,libs,libcurl) -lcmocka
-$(O)/tests/integ/%: $(O)/tests/integ/%.o $(TESTLIB) $(LIBATTESTER) $(LIBBROKER) $(LIBPROTO) \
-		$(LIBTPM) $(LIBWIRE) $(LIBCOMMON)
+$(O)/tests/unit/%: $(O)/tests/unit/%.o $(TESTLIB) $(LIBP11) $(LIBATTESTER) $(LIBBROKER) \
+		$(LIBPROTO) $(LIBTPM) $(LIBWIRE) $(LIBCOMMON)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_ALL) -lcmocka
+$(O)/tests/integ/%: $(O)/tests/integ/%.o $(TESTLIB) $(LIBP11) $(LIBATTESTER) $(LIBBROKER) \
+		$(LIBPROTO) $(LIBTPM) $(LIBWIRE) $(LIBCOMMON)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_ALL) -lcmocka
 
 tests: all $(UNIT_BIN) $(INTEG_BIN)
@@ -93,6 +109,11 @@ tests: all $(UNIT_BIN) $(INTEG_BIN)
 check: deps
 	@$(MAKE) --no-print-directory tests
 	@tests/run.sh $(O)
+
+# The main job, end to end, on loopback (tests/demo.sh).
+demo: deps
+	@$(MAKE) --no-print-directory all
+	@O=$(O) tests/demo.sh
 
 deps:
 	@missing=$$(for p in $(DEBS); do \
@@ -103,6 +124,21 @@ deps:
 	if [ "$$(id -u)" != 0 ]; then echo "missing packages; as root run: $$cmd" >&2; exit 1; fi; \
 	echo "installing: $$(echo $$missing)"; \
 	DEBIAN_FRONTEND=noninteractive sh -c "$$cmd"
+
+# DESTDIR and PREFIX are honoured; nothing is written outside them.
+install: all
+	install -d $(DESTDIR)$(PKCS11DIR) $(DESTDIR)$(P11KITDIR) $(DESTDIR)$(PREFIX)/bin \
+		$(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/share/man/man1 \
+		$(DESTDIR)$(PREFIX)/share/man/man5 $(DESTDIR)$(PREFIX)/share/man/man8 \
+		$(DESTDIR)$(PREFIX)/share/doc/attest11/examples
+	install -m 0644 $(MODULE) $(DESTDIR)$(PKCS11DIR)/attest11.so
+	install -m 0644 p11-kit/attest11.module $(DESTDIR)$(P11KITDIR)/attest11.module
+	install -m 0755 $(CLI) $(DESTDIR)$(PREFIX)/bin/attest11
+	install -m 0755 $(BROKER) $(DESTDIR)$(PREFIX)/sbin/attest11-broker
+	install -m 0644 docs/man/attest11.1 $(DESTDIR)$(PREFIX)/share/man/man1/
+	install -m 0644 docs/man/attest11.conf.5 $(DESTDIR)$(PREFIX)/share/man/man5/
+	install -m 0644 docs/man/attest11-broker.8 $(DESTDIR)$(PREFIX)/share/man/man8/
+	install -m 0644 docs/examples/* $(DESTDIR)$(PREFIX)/share/doc/attest11/examples/
 
 clean:
 	rm -rf build

@@ -69,3 +69,102 @@ attest() {
 	"$BIN/attest11" attest --tcti "$A11_TCTI" --broker "$BROKER_URL" \
 		--ca "$BROKER_DIR/tls.crt" --credential "$name" "$@"
 }
+
+# A repository credential: a leaf key + certificate under a private CA.
+#   make_repo_key DIR NAME ec|rsa  -> DIR/NAME.key, NAME.crt, NAME.chain
+make_ca() {
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+		-subj "/CN=attest11 test CA" -addext basicConstraints=critical,CA:TRUE \
+		-addext keyUsage=critical,keyCertSign,cRLSign \
+		-keyout "$1/ca.key" -out "$1/ca.crt" 2>/dev/null
+}
+
+make_repo_key() {
+	local d=$1 n=$2 opt
+	if [ "$3" = ec ]; then opt="-newkey ec -pkeyopt ec_paramgen_curve:P-256"; else opt="-newkey rsa:2048"; fi
+	# shellcheck disable=SC2086
+	openssl req -new $opt -nodes -subj "/CN=$n" -keyout "$d/$n.key" -out "$d/$n.csr" 2>/dev/null &&
+	openssl x509 -req -in "$d/$n.csr" -CA "$d/ca.crt" -CAkey "$d/ca.key" -days 2 \
+		-set_serial "0x$(openssl rand -hex 8)" -extfile <(printf '%s\n' \
+		"subjectAltName=DNS:localhost,IP:127.0.0.1" "extendedKeyUsage=serverAuth,clientAuth") \
+		-out "$d/$n.crt" 2>/dev/null &&
+	cat "$d/$n.crt" "$d/ca.crt" >"$d/$n.chain"
+}
+
+# Policy file: policy FILE [EXTRA-JSON [PCR-SELECTION]]
+write_policy() {
+	printf '{"ek_ca": "%s", "pcr_selection": %s, "lease_ttl": 600%s}\n' "$A11_EK_CA_DIR" \
+		"${3:-{\"sha256\": [0,1,2,3,4,5,6,7]\}}" "${2:-}" >"$1"
+}
+
+# The module's configuration and an OpenSSL configuration whose pkcs11
+# engine loads attest11.so (what nginx and curl use).
+#   module_setup TOKENS-JSON
+# Processes that fork after using the TPM (nginx's master) get
+# ATTEST11_FORK_CONF: the tabrmd TCTI's D-Bus connection does not survive
+# fork() in a process that used it, so they reach tpm2-abrmd through a
+# tpm2_send process of their own (cmd TCTI). On a real host both would
+# use the kernel's resource manager, /dev/tpmrm0.
+module_conf() { # module_conf FILE TCTI TOKENS-JSON
+	printf '{"broker": "%s", "ca_file": "%s", "tcti": "%s", "timeout_ms": %s, "connect_timeout_ms": 2000, "tokens": %s}\n' \
+		"$BROKER_URL" "$BROKER_DIR/tls.crt" "$2" "${MODULE_TIMEOUT_MS:-15000}" "$3" >"$1"
+}
+
+module_setup() {
+	export ATTEST11_CONF=$RIG_DIR/attest11.conf ATTEST11_FORK_CONF=$RIG_DIR/attest11-fork.conf
+	module_conf "$ATTEST11_CONF" "$A11_TCTI" "$1"
+	module_conf "$ATTEST11_FORK_CONF" "cmd:env -u OPENSSL_CONF tpm2_send -T $A11_TCTI" "$1"
+	export OPENSSL_CONF=$RIG_DIR/openssl.cnf
+	cat >"$OPENSSL_CONF" <<CNF
+openssl_conf = openssl_init
+[openssl_init]
+engines = engine_section
+[engine_section]
+pkcs11 = pkcs11_section
+[pkcs11_section]
+engine_id = pkcs11
+dynamic_path = /usr/lib/$(gcc -print-multiarch)/engines-3/pkcs11.so
+MODULE_PATH = $BIN/attest11.so
+init = 1
+CNF
+}
+
+# nginx on a free port: nginx_start NAME SERVER-BLOCK-BODY (master + 2 workers)
+nginx_start() {
+	local name=$1 body=$2 port
+	port=$(rig_free_port)
+	mkdir -p "$RIG_DIR/nginx-$name/logs"
+	cat >"$RIG_DIR/nginx-$name/nginx.conf" <<CONF
+daemon off;
+master_process on;
+# The rig's files (module configuration, TPM bus) are root's own.
+user root;
+worker_processes 2;
+pid $RIG_DIR/nginx-$name/nginx.pid;
+error_log $RIG_DIR/nginx-$name/logs/error.log info;
+env ATTEST11_CONF;
+env TSS2_LOG;
+env DBUS_SESSION_BUS_ADDRESS;
+events { worker_connections 64; }
+http {
+	access_log $RIG_DIR/nginx-$name/logs/access.log;
+	client_body_temp_path $RIG_DIR/nginx-$name/body;
+	proxy_temp_path $RIG_DIR/nginx-$name/proxy;
+	fastcgi_temp_path $RIG_DIR/nginx-$name/fastcgi;
+	uwsgi_temp_path $RIG_DIR/nginx-$name/uwsgi;
+	scgi_temp_path $RIG_DIR/nginx-$name/scgi;
+	log_format w '\$pid \$ssl_protocol \$ssl_client_s_dn';
+	server {
+		listen 127.0.0.1:$port ssl;
+		access_log $RIG_DIR/nginx-$name/logs/workers.log w;
+		$body
+	}
+}
+CONF
+	ATTEST11_CONF=${ATTEST11_FORK_CONF:-${ATTEST11_CONF:-}} \
+		nginx -p "$RIG_DIR/nginx-$name" -c "$RIG_DIR/nginx-$name/nginx.conf" \
+		>>"$RIG_DIR/nginx-$name/logs/stdout.log" 2>&1 &
+	echo $! >>"$RIG_DIR/pids"
+	rig_wait_port "$port" || { cat "$RIG_DIR/nginx-$name/logs/error.log"; return 1; }
+	eval "NGINX_PORT_$name=$port"
+}

@@ -79,6 +79,10 @@ static a11_err challenge(struct run *x)
 	r = post(x, "/v1/challenge", challenge_req_encode(&x->creq), &resp);
 	if (r == A11_OK && challenge_resp_decode(resp.body, resp.len, &x->cresp) != A11_OK)
 		r = A11_ERR_PROTOCOL;
+	if (r == A11_OK)
+		log_info("challenge: credential %s (%s), session %s, %u-byte nonce, %u PCR bank(s)",
+			 x->c->credential, cred_kind_name(x->cresp.kind), x->cresp.session,
+			 x->cresp.nonce.size, x->cresp.pcr_selection.count);
 	free(resp.body);
 out:
 	free(der);
@@ -120,6 +124,12 @@ static a11_err born_key(struct run *x)
 	return r;
 }
 
+/* The key the credential is wrapped to: the EK itself, or the SRK. */
+static a11_err load_parent(struct tpm *t, const struct attester_config *c, struct tpm_key *out)
+{
+	return c->wrap_to_ek ? tpm_ek_load(t, c->ek, out) : tpm_srk_load(t, TPM2_ALG_RSA, out);
+}
+
 static a11_err evidence(struct run *x)
 {
 	TPM2B_DATA nonce = { .size = x->cresp.nonce.size };
@@ -142,11 +152,8 @@ static a11_err evidence(struct run *x)
 		TRY(wire_pin_auth(pin, strlen(pin), x->cresp.salt, sizeof(x->cresp.salt),
 				  x->cresp.iterations, &x->res->auth));
 	}
-	if (x->c->wrap_to_ek) {
-		x->res->parent = x->ek;
-		x->ek.tr = ESYS_TR_NONE; /* now owned by the result */
-	} else {
-		TRY(tpm_srk_load(x->t, TPM2_ALG_RSA, &x->res->parent));
+	TRY(load_parent(x->t, x->c, &x->res->parent));
+	if (!x->c->wrap_to_ek) {
 		TRY(certify(x, &x->res->parent, &x->ev.parent, &x->ev.parent_certify));
 		x->ev.has_parent = true;
 	}
@@ -156,6 +163,9 @@ static a11_err evidence(struct run *x)
 		snprintf(x->ev.pin, sizeof(x->ev.pin), "%s", x->c->pin);
 		x->ev.has_pin = true;
 	}
+	log_info("evidence: AK activated with the EK, quote over %u PCR values, key to be "
+		 "wrapped to the %s%s", x->ev.pcrs.count, x->c->wrap_to_ek ? "EK" : "certified SRK",
+		 x->ev.has_key ? ", TPM-born key certified" : "");
 out:
 	return r;
 }
@@ -243,6 +253,9 @@ a11_err attester_run(struct tpm *t, const struct attester_config *c, struct atte
 	TRY(send_evidence(x));
 	t3 = now_ms();
 	TRY(receive(x));
+	log_info("import: the credential now lives in the TPM%s%s",
+		 x->res->rel.pcr_bound ? ", bound to the attested PCRs" : "",
+		 x->res->rel.auth_value ? ", usable only with the PIN" : "");
 	out->ms = (struct attester_timing){ .challenge = t1 - t0, .tpm_evidence = t2 - t1,
 					    .evidence = t3 - t2, .import = now_ms() - t3 };
 out:
@@ -259,6 +272,40 @@ out:
 	OPENSSL_cleanse(x, sizeof(*x));
 	free(x);
 	return r;
+}
+
+/* Flush a loaded object but keep its description for reloading. */
+static void unload(struct tpm *t, struct tpm_key *k)
+{
+	struct tpm_key gone = *k;
+
+	if (k->tr != ESYS_TR_NONE)
+		tpm_key_release(t, &gone);
+	k->tr = ESYS_TR_NONE;
+}
+
+void attester_unload(struct tpm *t, struct attester_result *r)
+{
+	unload(t, &r->key);
+	unload(t, &r->parent);
+}
+
+a11_err attester_reload(struct tpm *t, const struct attester_config *c, struct attester_result *r)
+{
+	struct tpm_key k;
+	a11_err e;
+
+	if (r->priv.size == 0)
+		return A11_ERR_ARG; /* nothing to reload: a token, or never released */
+	if ((e = load_parent(t, c, &r->parent)) != A11_OK)
+		return e;
+	e = tpm_load(t, &r->parent, &r->key.pub, &r->priv, r->key.use_policy ? &r->key.policy : NULL,
+		     r->rel.auth_value ? &r->auth : NULL, &k);
+	if (e == A11_OK)
+		r->key = k;
+	else
+		unload(t, &r->parent);
+	return e;
 }
 
 void attester_result_clear(struct tpm *t, struct attester_result *r)

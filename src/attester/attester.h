@@ -44,6 +44,13 @@ struct attester_result {
 
 /* On failure everything loaded is released again. */
 a11_err attester_run(struct tpm *t, const struct attester_config *c, struct attester_result *out);
+/* Flush the parent and the key from the TPM but keep what reloading them
+ * needs (publics, the private blob, policy, authValue): before fork(), or
+ * to give the TPM's object slots back. */
+void attester_unload(struct tpm *t, struct attester_result *r);
+/* Load them again, possibly on a new TPM connection. */
+a11_err attester_reload(struct tpm *t, const struct attester_config *c, struct attester_result *r);
+
 /* Flush the TPM objects, free and cleanse everything. */
 void attester_result_clear(struct tpm *t, struct attester_result *r);
 

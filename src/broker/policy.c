@@ -63,7 +63,8 @@ static int parse_selection(json_t *o, TPML_PCR_SELECTION *sel)
 
 static int unhex(const char *s, uint8_t *out, size_t len)
 {
-	if (strlen(s) != 2 * len)
+	/* sscanf's %x alone would also take a sign, spaces or "0x". */
+	if (strlen(s) != 2 * len || strspn(s, "0123456789abcdefABCDEF") != 2 * len)
 		return -1;
 	for (size_t i = 0; i < len; i++) {
 		unsigned int b;

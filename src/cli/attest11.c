@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <jansson.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -155,6 +156,40 @@ static int save_key(const char *prefix, const struct attester_result *r)
 	return 0;
 }
 
+/* The EAR's verdict for people: status and AR4SI vector of the "tpm"
+ * submodule. Decoding only: the module trusts the broker over TLS, and
+ * the signature is for auditors holding the verifier's public key. */
+static void print_verdict(const char *jws)
+{
+	const char *p = jws ? strchr(jws, '.') : NULL, *e = p ? strchr(p + 1, '.') : NULL;
+	unsigned char buf[8192];
+	char b64[sizeof(buf) * 4 / 3 + 4];
+	size_t n = e ? (size_t)(e - p - 1) : 0, i;
+	json_t *o = NULL, *tpm, *tv, *v;
+	const char *k;
+	int len;
+
+	if (n == 0 || n >= sizeof(b64) - 4)
+		return;
+	for (i = 0; i < n; i++) /* base64url to base64, padded */
+		b64[i] = p[1 + i] == '-' ? '+' : p[1 + i] == '_' ? '/' : p[1 + i];
+	while (i % 4)
+		b64[i++] = '=';
+	len = EVP_DecodeBlock(buf, (unsigned char *)b64, (int)i);
+	/* EVP_DecodeBlock counts the padding as zero bytes: drop them. */
+	if (len > (int)(i - n))
+		o = json_loadb((char *)buf, (size_t)len - (i - n), 0, NULL);
+	tpm = json_object_get(json_object_get(o, "submods"), "tpm");
+	tv = json_object_get(tpm, "ear.trustworthiness-vector");
+	k = json_string_value(json_object_get(tpm, "ear.status"));
+	printf("verdict: %s (", k ? k : "?");
+	i = 0;
+	json_object_foreach(tv, k, v)
+		printf("%s%s=%lld", i++ ? ", " : "", k, (long long)json_integer_value(v));
+	printf(")\n");
+	json_decref(o);
+}
+
 static void print_result(const struct attester_result *r)
 {
 	printf("kind: %s\nlease: %s expires %lld\ncertificates: %zu\n",
@@ -162,6 +197,7 @@ static void print_result(const struct attester_result *r)
 	       r->rel.cert_count);
 	if (r->token != NULL)
 		printf("token: %zu bytes\n", r->token_len);
+	print_verdict(r->rel.ear);
 	printf("attestation_result: %s\n", r->rel.ear ? r->rel.ear : "");
 	printf("timing_ms: challenge %.1f tpm %.1f evidence %.1f import %.1f\n", r->ms.challenge,
 	       r->ms.tpm_evidence, r->ms.evidence, r->ms.import);

@@ -143,7 +143,9 @@ a11_err j_get_attest(json_t *o, const char *key, const char *sig_key, struct pro
 	if (r == A11_OK)
 		r = j_get_TPMT_SIGNATURE(o, sig_key, &out->sig);
 	/* Half an attestation is malformed, not absent. */
-	return r == A11_ERR_NOT_FOUND && json_object_get(o, key) != NULL ? A11_ERR_PARSE : r;
+	return r == A11_ERR_NOT_FOUND &&
+	       (json_object_get(o, key) != NULL || json_object_get(o, sig_key) != NULL)
+		? A11_ERR_PARSE : r;
 }
 
 a11_err j_put_attest(json_t *o, const char *key, const char *sig_key,

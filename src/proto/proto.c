@@ -262,6 +262,7 @@ a11_err evidence_req_decode(const char *json, size_t len, struct evidence_req *m
 		goto out;
 	TRY(j_session(o, m->session));
 	TRY(j_bytes(o, "activated", m->activated.buffer, sizeof(m->activated.buffer), &n));
+	TRY(n > 0 ? A11_OK : A11_ERR_PARSE);
 	m->activated.size = (UINT16)n;
 	TRY(j_get_attest(o, "quote", "quote_signature", &m->quote));
 	TRY(get_pcrs(o, &m->pcrs));

@@ -29,7 +29,8 @@ a11_err tpm_sign(struct tpm *t, struct tpm_key *k, TPM2_ALG_ID scheme, TPMI_ALG_
 }
 
 a11_err tpm_rsa_decrypt(struct tpm *t, struct tpm_key *k, TPM2_ALG_ID scheme, TPMI_ALG_HASH hash,
-			const TPM2B_PUBLIC_KEY_RSA *in, TPM2B_PUBLIC_KEY_RSA *out)
+			const TPM2B_DATA *label, const TPM2B_PUBLIC_KEY_RSA *in,
+			TPM2B_PUBLIC_KEY_RSA *out)
 {
 	const TPM2B_DATA no_label = { 0 };
 	TPMT_RSA_DECRYPT sch = { .scheme = scheme };
@@ -44,7 +45,7 @@ a11_err tpm_rsa_decrypt(struct tpm *t, struct tpm_key *k, TPM2_ALG_ID scheme, TP
 	if ((r = tpm_session_begin(t, k, &sess)) != A11_OK)
 		return r;
 	r = tpm_rc(Esys_RSA_Decrypt(t->esys, k->tr, sess, ESYS_TR_NONE, ESYS_TR_NONE, in, &sch,
-				    &no_label, &m), "RSA_Decrypt");
+				    label ? label : &no_label, &m), "RSA_Decrypt");
 	tpm_session_end(t, sess);
 	if (r == A11_OK) {
 		*out = *m;

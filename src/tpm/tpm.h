@@ -93,10 +93,12 @@ a11_err tpm_activate_credential(struct tpm *t, struct tpm_key *ak, struct tpm_ke
 /* scheme: TPM2_ALG_RSASSA, TPM2_ALG_RSAPSS or TPM2_ALG_ECDSA. */
 a11_err tpm_sign(struct tpm *t, struct tpm_key *k, TPM2_ALG_ID scheme,
 		 TPMI_ALG_HASH hash, const TPM2B_DIGEST *digest, TPMT_SIGNATURE *sig);
-/* scheme: TPM2_ALG_OAEP (with hash), TPM2_ALG_RSAES or TPM2_ALG_NULL (raw). */
+/* scheme: TPM2_ALG_OAEP (with hash and label, NULL for none),
+ * TPM2_ALG_RSAES or TPM2_ALG_NULL (raw). The TPM appends a NUL to an OAEP
+ * label that lacks one (Part 1 B.4): pass labels exactly as encrypted. */
 a11_err tpm_rsa_decrypt(struct tpm *t, struct tpm_key *k, TPM2_ALG_ID scheme,
-			TPMI_ALG_HASH hash, const TPM2B_PUBLIC_KEY_RSA *in,
-			TPM2B_PUBLIC_KEY_RSA *out);
+			TPMI_ALG_HASH hash, const TPM2B_DATA *label,
+			const TPM2B_PUBLIC_KEY_RSA *in, TPM2B_PUBLIC_KEY_RSA *out);
 a11_err tpm_unseal(struct tpm *t, struct tpm_key *k, TPM2B_SENSITIVE_DATA *out);
 a11_err tpm_random(struct tpm *t, uint8_t *buf, size_t len);
 

@@ -1,6 +1,28 @@
+#include <pthread.h>
 #include <openssl/evp.h>
+#include <openssl/provider.h>
 
 #include "hash.h"
+
+static pthread_once_t once = PTHREAD_ONCE_INIT;
+static OSSL_LIB_CTX *libctx;
+
+static void make_libctx(void)
+{
+	OSSL_LIB_CTX *c = OSSL_LIB_CTX_new();
+
+	if (c != NULL && OSSL_PROVIDER_load(c, "default") != NULL)
+		libctx = c;
+	else
+		OSSL_LIB_CTX_free(c);
+}
+
+/* NULL (the default context) if a private one cannot be made. */
+OSSL_LIB_CTX *wire_libctx(void)
+{
+	pthread_once(&once, make_libctx);
+	return libctx;
+}
 
 const EVP_MD *wire_md(TPMI_ALG_HASH alg)
 {

@@ -9,6 +9,13 @@
 
 #include "../common/err.h"
 
+/* The OpenSSL library context of attest11's own keys. The module runs
+ * inside applications whose OpenSSL configuration may route key types to
+ * an ENGINE (the pkcs11 engine in nginx and curl routes them back to
+ * attest11.so); keys built in this private context always use OpenSSL's
+ * default provider. */
+OSSL_LIB_CTX *wire_libctx(void);
+
 /* NULL for anything but SHA1/256/384/512. */
 const EVP_MD *wire_md(TPMI_ALG_HASH alg);
 /* Digest size in bytes, 0 if unsupported. */

@@ -2,7 +2,10 @@
 #include <openssl/core_names.h>
 #include <openssl/bn.h>
 #include <openssl/ec.h>
-#include <openssl/param_build.h>
+#include <openssl/asn1t.h>
+#include <openssl/decoder.h>
+#include <openssl/err.h>
+#include <openssl/x509.h>
 #include <tss2/tss2_mu.h>
 
 #include "hash.h"
@@ -27,35 +30,83 @@ static int curve_index(TPMI_ECC_CURVE id, int nid)
 	return -1;
 }
 
-static a11_err rsa_to_evp(const TPMT_PUBLIC *pub, EVP_PKEY **out)
+/* RSAPublicKey (RFC 8017 A.1.1), encoded with OpenSSL's ASN.1 templates. */
+typedef struct {
+	ASN1_INTEGER *n;
+	ASN1_INTEGER *e;
+} A11_RSA_PUB;
+
+DECLARE_ASN1_FUNCTIONS(A11_RSA_PUB)
+
+ASN1_SEQUENCE(A11_RSA_PUB) = {
+	ASN1_SIMPLE(A11_RSA_PUB, n, ASN1_INTEGER),
+	ASN1_SIMPLE(A11_RSA_PUB, e, ASN1_INTEGER),
+} ASN1_SEQUENCE_END(A11_RSA_PUB)
+
+IMPLEMENT_ASN1_FUNCTIONS(A11_RSA_PUB)
+
+/* Keys are made by decoding a SubjectPublicKeyInfo in wire_libctx(): the
+ * decoders always yield provider keys, while EVP_PKEY_CTX_new_from_name
+ * hands key types to any ENGINE the application registered for them (the
+ * pkcs11 engine in nginx or curl would route attest11's own keys back
+ * into attest11.so). */
+static a11_err spki_to_evp(int alg_nid, int param_type, void *param, uint8_t *key, int key_len,
+			   EVP_PKEY **out)
 {
-	const TPM2B_PUBLIC_KEY_RSA *n = &pub->unique.rsa;
-	uint32_t e = pub->parameters.rsaDetail.exponent ? pub->parameters.rsaDetail.exponent : 65537;
-	OSSL_PARAM_BLD *bld = OSSL_PARAM_BLD_new();
-	BIGNUM *bn_n = BN_bin2bn(n->buffer, n->size, NULL);
-	BIGNUM *bn_e = BN_new();
-	OSSL_PARAM *params = NULL;
-	EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(NULL, "RSA", NULL);
+	X509_PUBKEY *xp = X509_PUBKEY_new();
+	OSSL_DECODER_CTX *dc = NULL;
+	unsigned char *der = NULL;
+	const unsigned char *p;
+	size_t left;
+	int n = 0;
 	a11_err r = A11_ERR_CRYPTO;
 
-	if (n->size == 0 || n->size * 8 != pub->parameters.rsaDetail.keyBits) {
+	if (xp == NULL || !X509_PUBKEY_set0_param(xp, OBJ_nid2obj(alg_nid), param_type, param, key,
+						  key_len)) {
+		OPENSSL_free(key);
+		goto out;
+	}
+	if ((n = i2d_X509_PUBKEY(xp, &der)) <= 0 ||
+	    (dc = OSSL_DECODER_CTX_new_for_pkey(out, "DER", "SubjectPublicKeyInfo", NULL,
+						EVP_PKEY_PUBLIC_KEY, wire_libctx(), NULL)) == NULL)
+		goto out;
+	p = der;
+	left = (size_t)n;
+	/* The decoders validate the key (e.g. the point is on the curve). */
+	r = OSSL_DECODER_from_data(dc, &p, &left) == 1 && *out != NULL && left == 0 ? A11_OK
+										      : A11_ERR_PARSE;
+out:
+	OSSL_DECODER_CTX_free(dc);
+	OPENSSL_free(der);
+	X509_PUBKEY_free(xp);
+	ERR_clear_error();
+	return r;
+}
+
+static a11_err rsa_to_evp(const TPMT_PUBLIC *pub, EVP_PKEY **out)
+{
+	const TPM2B_PUBLIC_KEY_RSA *m = &pub->unique.rsa;
+	uint32_t e = pub->parameters.rsaDetail.exponent ? pub->parameters.rsaDetail.exponent : 65537;
+	A11_RSA_PUB *rp = A11_RSA_PUB_new();
+	BIGNUM *bn = BN_bin2bn(m->buffer, m->size, NULL);
+	unsigned char *der = NULL;
+	int n;
+	a11_err r = A11_ERR_CRYPTO;
+
+	if (m->size == 0 || m->size > sizeof(m->buffer) ||
+	    (size_t)m->size * 8 != pub->parameters.rsaDetail.keyBits) {
 		r = A11_ERR_PARSE;
 		goto out;
 	}
-	if (bld == NULL || bn_n == NULL || bn_e == NULL || ctx == NULL || !BN_set_word(bn_e, e) ||
-	    !OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_N, bn_n) ||
-	    !OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_E, bn_e) ||
-	    (params = OSSL_PARAM_BLD_to_param(bld)) == NULL ||
-	    EVP_PKEY_fromdata_init(ctx) != 1 ||
-	    EVP_PKEY_fromdata(ctx, out, EVP_PKEY_PUBLIC_KEY, params) != 1)
+	if (rp == NULL || bn == NULL || BN_to_ASN1_INTEGER(bn, rp->n) == NULL ||
+	    !ASN1_INTEGER_set_uint64(rp->e, e) || (n = i2d_A11_RSA_PUB(rp, &der)) <= 0)
 		goto out;
-	r = A11_OK;
+	r = spki_to_evp(NID_rsaEncryption, V_ASN1_NULL, NULL, der, n, out);
+	der = NULL; /* owned by the X509_PUBKEY */
 out:
-	OSSL_PARAM_free(params);
-	OSSL_PARAM_BLD_free(bld);
-	BN_free(bn_n);
-	BN_free(bn_e);
-	EVP_PKEY_CTX_free(ctx);
+	OPENSSL_free(der);
+	BN_free(bn);
+	A11_RSA_PUB_free(rp);
 	return r;
 }
 
@@ -63,11 +114,7 @@ static a11_err ecc_to_evp(const TPMT_PUBLIC *pub, EVP_PKEY **out)
 {
 	int ci = curve_index(pub->parameters.eccDetail.curveID, NID_undef);
 	const TPMS_ECC_POINT *q = &pub->unique.ecc;
-	uint8_t point[1 + 2 * 66];
-	OSSL_PARAM_BLD *bld = NULL;
-	OSSL_PARAM *params = NULL;
-	EVP_PKEY_CTX *ctx = NULL;
-	a11_err r = A11_ERR_CRYPTO;
+	uint8_t *point;
 	size_t b;
 
 	if (ci < 0)
@@ -76,24 +123,13 @@ static a11_err ecc_to_evp(const TPMT_PUBLIC *pub, EVP_PKEY **out)
 	/* Coordinates may arrive without leading zeros; left-pad them. */
 	if (q->x.size == 0 || q->y.size == 0 || q->x.size > b || q->y.size > b)
 		return A11_ERR_PARSE;
-	memset(point, 0, sizeof(point));
+	if ((point = OPENSSL_zalloc(1 + 2 * b)) == NULL)
+		return A11_ERR_NOMEM;
 	point[0] = POINT_CONVERSION_UNCOMPRESSED;
 	memcpy(point + 1 + b - q->x.size, q->x.buffer, q->x.size);
 	memcpy(point + 1 + 2 * b - q->y.size, q->y.buffer, q->y.size);
-	if ((bld = OSSL_PARAM_BLD_new()) == NULL ||
-	    (ctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL)) == NULL ||
-	    !OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME, curves[ci].name, 0) ||
-	    !OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, point, 1 + 2 * b) ||
-	    (params = OSSL_PARAM_BLD_to_param(bld)) == NULL ||
-	    EVP_PKEY_fromdata_init(ctx) != 1)
-		goto out;
-	/* fromdata checks that the point is on the curve. */
-	r = EVP_PKEY_fromdata(ctx, out, EVP_PKEY_PUBLIC_KEY, params) == 1 ? A11_OK : A11_ERR_PARSE;
-out:
-	OSSL_PARAM_free(params);
-	OSSL_PARAM_BLD_free(bld);
-	EVP_PKEY_CTX_free(ctx);
-	return r;
+	return spki_to_evp(NID_X9_62_id_ecPublicKey, V_ASN1_OBJECT,
+			   OBJ_nid2obj(curves[ci].nid), point, (int)(1 + 2 * b), out);
 }
 
 a11_err wire_pub_to_evp(const TPMT_PUBLIC *pub, EVP_PKEY **out)

@@ -158,7 +158,7 @@ static void decrypt_case(struct tpm_key *k, EVP_PKEY *key, int padding, TPM2_ALG
 	assert_int_equal(EVP_PKEY_encrypt(ctx, ct.buffer, &n, msg, mlen), 1);
 	ct.size = (UINT16)n;
 	EVP_PKEY_CTX_free(ctx);
-	assert_int_equal(tpm_rsa_decrypt(tpm, k, scheme, TPM2_ALG_SHA256, &ct, &pt), A11_OK);
+	assert_int_equal(tpm_rsa_decrypt(tpm, k, scheme, TPM2_ALG_SHA256, NULL, &ct, &pt), A11_OK);
 	assert_int_equal(pt.size, mlen);
 	assert_memory_equal(pt.buffer, msg, mlen);
 }

@@ -16,7 +16,8 @@ rig_free_port() {
 	# A port nobody listens on now; the caller retries if it loses a race.
 	local p
 	while :; do
-		p=$((20000 + RANDOM % 40000))
+		# Below the ephemeral range (32768+), so no outgoing connection holds it.
+		p=$((10000 + RANDOM % 22000))
 		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null &&
 		   ! (exec 3<>"/dev/tcp/127.0.0.1/$((p + 1))") 2>/dev/null; then
 			echo "$p"; return

@@ -1,0 +1,133 @@
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <jansson.h>
+
+#include "../common/log.h"
+#include "config.h"
+
+const char *config_path(const char *reserved)
+{
+	static char from_reserved[4096];
+	const char *env = getenv("ATTEST11_CONF");
+
+	if (env != NULL && *env != '\0')
+		return env;
+	if (reserved != NULL && strncmp(reserved, "conf=", 5) == 0 &&
+	    snprintf(from_reserved, sizeof(from_reserved), "%s", reserved + 5) <
+		    (int)sizeof(from_reserved))
+		return from_reserved;
+	return P11_DEFAULT_CONF;
+}
+
+static int str(json_t *o, const char *key, bool required, char *out, size_t cap)
+{
+	json_t *v = json_object_get(o, key);
+
+	if (v == NULL && !required)
+		return 0;
+	if (!json_is_string(v) || json_string_length(v) == 0 || json_string_length(v) >= cap) {
+		log_error("attest11.conf: %s must be a string of 1 to %zu bytes", key, cap - 1);
+		return -1;
+	}
+	memcpy(out, json_string_value(v), json_string_length(v) + 1);
+	return 0;
+}
+
+static int num(json_t *o, const char *key, long min, long max, long *out)
+{
+	json_t *v = json_object_get(o, key);
+
+	if (v == NULL)
+		return 0;
+	if (!json_is_integer(v) || json_integer_value(v) < min || json_integer_value(v) > max) {
+		log_error("attest11.conf: %s must be an integer from %ld to %ld", key, min, max);
+		return -1;
+	}
+	*out = (long)json_integer_value(v);
+	return 0;
+}
+
+/* One of names[] -> its index in *out; absent keeps *out. */
+static int choice(json_t *o, const char *key, const char *const *names, int *out)
+{
+	json_t *v = json_object_get(o, key);
+
+	if (v == NULL)
+		return 0;
+	for (int i = 0; json_is_string(v) && names[i] != NULL; i++)
+		if (strcmp(json_string_value(v), names[i]) == 0) {
+			*out = i;
+			return 0;
+		}
+	log_error("attest11.conf: %s has an unknown value", key);
+	return -1;
+}
+
+static int token(json_t *o, struct p11_token_conf *t)
+{
+	static const char *const key_types[] = { "rsa", "ec", NULL };
+	static const char *const eks[] = { "rsa", "p256", "p384", NULL };
+	static const char *const parents[] = { "srk", "ek", NULL };
+	int kt = 1, ek = 0, parent = 0;
+
+	if (!json_is_object(o) || str(o, "label", true, t->label, sizeof(t->label)) ||
+	    str(o, "credential", true, t->credential, sizeof(t->credential)) ||
+	    choice(o, "key_type", key_types, &kt) || choice(o, "ek", eks, &ek) ||
+	    choice(o, "parent", parents, &parent))
+		return -1;
+	t->key_type = kt == 0 ? CKK_RSA : CKK_EC;
+	t->ek = (enum tpm_ek_kind)ek;
+	t->wrap_to_ek = parent == 1;
+	return 0;
+}
+
+static int apply(json_t *o, struct p11_config *c)
+{
+	static const char *const levels[] = { "error", "warn", "info", "debug", NULL };
+	json_t *tokens = json_object_get(o, "tokens"), *t;
+	int level = -1;
+	size_t i;
+
+	if (!json_is_object(o) || str(o, "broker", true, c->broker, sizeof(c->broker)) ||
+	    str(o, "ca_file", true, c->ca_file, sizeof(c->ca_file)) ||
+	    str(o, "tcti", false, c->tcti, sizeof(c->tcti)) ||
+	    num(o, "connect_timeout_ms", 100, 600000, &c->connect_timeout_ms) ||
+	    num(o, "timeout_ms", 100, 600000, &c->timeout_ms) ||
+	    choice(o, "log_level", levels, &level))
+		return -1;
+	if (level >= 0 && getenv("ATTEST11_LOG") == NULL)
+		a11_log_set_level((enum a11_log_level)level);
+	if (!json_is_array(tokens) || json_array_size(tokens) == 0 ||
+	    json_array_size(tokens) > P11_MAX_TOKENS) {
+		log_error("attest11.conf: tokens must list 1 to %d tokens", P11_MAX_TOKENS);
+		return -1;
+	}
+	json_array_foreach(tokens, i, t) {
+		if (token(t, &c->tokens[i]) != 0)
+			return -1;
+		c->n_tokens++;
+	}
+	return 0;
+}
+
+CK_RV config_load(const char *path, struct p11_config *c)
+{
+	json_error_t err;
+	json_t *o;
+	int rc;
+
+	memset(c, 0, sizeof(*c));
+	snprintf(c->tcti, sizeof(c->tcti), "device:/dev/tpmrm0");
+	c->connect_timeout_ms = 5000;
+	c->timeout_ms = 15000;
+	if ((o = json_load_file(path, JSON_REJECT_DUPLICATES, &err)) == NULL) {
+		log_error("cannot load %s: line %d: %s", path, err.line, err.text);
+		return CKR_GENERAL_ERROR;
+	}
+	rc = apply(o, c);
+	json_decref(o);
+	if (rc != 0)
+		log_error("configuration %s refused", path);
+	return rc == 0 ? CKR_OK : CKR_GENERAL_ERROR;
+}

@@ -1,0 +1,162 @@
+/* C_Initialize, C_Finalize, C_GetInfo, and what fork() does to them.
+ * C_Initialize reads the configuration and nothing else: no TPM, no
+ * network, so processes that load every p11-kit module stay fast. */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <openssl/crypto.h>
+
+#include "../common/log.h"
+#include "config.h"
+#include "mutex.h"
+#include "object.h"
+#include "ops.h"
+#include "p11.h"
+#include "session.h"
+
+struct p11_global mod;
+
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+
+/* In a fork child the parent's TPM connections, sessions and mutexes are
+ * not ours: forget them (never finalize: that would talk on the parent's
+ * connection) and demand a new C_Initialize, as PKCS#11 §5.1 allows. */
+static void child_after_fork(void)
+{
+	if (!mod.initialized)
+		return;
+	mod.forked = true;
+	p11_mutex_forget(&mod.lock);
+	for (size_t i = 0; i < mod.n_tokens; i++) {
+		p11_mutex_forget(&mod.tokens[i].tpm_lock);
+		mod.tokens[i].tpm = NULL;
+	}
+}
+
+static void register_atfork(void)
+{
+	pthread_atfork(token_before_fork, token_after_fork_parent, child_after_fork);
+}
+
+bool p11_ready(void)
+{
+	return mod.initialized && !mod.forked;
+}
+
+static CK_RV check_args(const CK_C_INITIALIZE_ARGS *a)
+{
+	int n;
+
+	if (a == NULL)
+		return CKR_OK;
+	/* All four callbacks or none (PKCS#11 §5.4). pReserved may carry
+	 * p11-kit's x-init-reserved option ("conf=PATH"). */
+	n = (a->CreateMutex != NULL) + (a->DestroyMutex != NULL) + (a->LockMutex != NULL) +
+	    (a->UnlockMutex != NULL);
+	return n == 0 || n == 4 ? CKR_OK : CKR_ARGUMENTS_BAD;
+}
+
+/* State a forked child inherited: release memory, never the TPM objects
+ * (they belong to the parent's connection). */
+static void drop_state(void)
+{
+	sessions_drop_all();
+	for (size_t i = 0; i < mod.n_tokens; i++) {
+		struct p11_token *t = &mod.tokens[i];
+
+		object_detach_inlock(t);
+		release_clear(&t->cred.rel);
+		if (t->cred.token != NULL)
+			OPENSSL_cleanse(t->cred.token, t->cred.token_len);
+		free(t->cred.token);
+		OPENSSL_cleanse(&t->cred, sizeof(t->cred));
+	}
+	memset(&mod, 0, sizeof(mod));
+}
+
+static CK_RV init_tokens(void)
+{
+	mod.n_tokens = mod.conf.n_tokens;
+	for (size_t i = 0; i < mod.n_tokens; i++) {
+		struct p11_token *t = &mod.tokens[i];
+
+		t->slot = (CK_SLOT_ID)i;
+		t->conf = &mod.conf.tokens[i];
+		t->cred.key.tr = t->cred.parent.tr = ESYS_TR_NONE;
+		p11_mutex_init(&t->tpm_lock);
+		if (t->tpm_lock.m == NULL)
+			return CKR_CANT_LOCK;
+	}
+	return CKR_OK;
+}
+
+CK_RV p11_initialize(CK_VOID_PTR args)
+{
+	const CK_C_INITIALIZE_ARGS *a = args;
+	CK_RV rv;
+
+	if ((rv = check_args(a)) != CKR_OK)
+		return rv;
+	if (mod.initialized && !mod.forked)
+		return CKR_CRYPTOKI_ALREADY_INITIALIZED;
+	pthread_once(&atfork_once, register_atfork);
+	if (mod.forked)
+		drop_state();
+	p11_mutex_use(a);
+	if ((rv = config_load(config_path(a ? a->pReserved : NULL), &mod.conf)) != CKR_OK)
+		return rv;
+	p11_mutex_init(&mod.lock);
+	if (mod.lock.m == NULL || (rv = init_tokens()) != CKR_OK) {
+		p11_mutex_destroy(&mod.lock);
+		return CKR_CANT_LOCK;
+	}
+	mod.next_handle = 1;
+	mod.initialized = true;
+	log_debug("initialized with %zu tokens", mod.n_tokens);
+	return CKR_OK;
+}
+
+CK_RV p11_finalize(CK_VOID_PTR reserved)
+{
+	if (reserved != NULL)
+		return CKR_ARGUMENTS_BAD;
+	if (!p11_ready())
+		return CKR_CRYPTOKI_NOT_INITIALIZED;
+	sessions_close_all(NULL);
+	for (size_t i = 0; i < mod.n_tokens; i++) {
+		struct p11_token *t = &mod.tokens[i];
+
+		if (t->logged_in)
+			token_logout(t);
+		tpm_close(t->tpm);
+		p11_mutex_destroy(&t->tpm_lock);
+	}
+	p11_mutex_destroy(&mod.lock);
+	memset(&mod, 0, sizeof(mod));
+	return CKR_OK;
+}
+
+/* Space-padded, not NUL-terminated: PKCS#11 text fields. */
+void p11_pad(CK_UTF8CHAR *dst, size_t n, const char *src)
+{
+	size_t len = strlen(src);
+
+	memset(dst, ' ', n);
+	memcpy(dst, src, len < n ? len : n);
+}
+
+CK_RV p11_get_info(CK_INFO_PTR info)
+{
+	if (!p11_ready())
+		return CKR_CRYPTOKI_NOT_INITIALIZED;
+	if (info == NULL)
+		return CKR_ARGUMENTS_BAD;
+	memset(info, 0, sizeof(*info));
+	info->cryptokiVersion = (CK_VERSION){ 2, 40 };
+	p11_pad(info->manufacturerID, sizeof(info->manufacturerID), "attest11");
+	p11_pad(info->libraryDescription, sizeof(info->libraryDescription),
+		"attest11 TPM-attested credentials");
+	info->libraryVersion = (CK_VERSION){ 0, 1 };
+	return CKR_OK;
+}
