@@ -8,7 +8,7 @@ DEBS := build-essential pkg-config clang libssl-dev libtss2-dev \
 	libtss2-tcti-tabrmd0 tpm2-abrmd tpm2-tools swtpm swtpm-tools gnutls-bin \
 	libjansson-dev libcurl4-openssl-dev libmicrohttpd-dev libsqlite3-dev \
 	libcjose-dev libcmocka-dev p11-kit libp11-kit-dev opensc \
-	libengine-pkcs11-openssl nginx curl dbus openssl
+	libengine-pkcs11-openssl nginx curl dbus openssl man-db libtpm2-pkcs11-1
 
 WARN := -Wall -Wextra -Werror -Wshadow -Wwrite-strings -Wmissing-prototypes \
 	-Wstrict-prototypes -Wformat=2 -Wno-format-nonliteral
@@ -64,7 +64,7 @@ MULTIARCH := $(shell $(CC) -print-multiarch 2>/dev/null)
 PKCS11DIR ?= $(PREFIX)/lib/$(MULTIARCH)/pkcs11
 P11KITDIR ?= $(PREFIX)/share/p11-kit/modules
 
-.PHONY: all deps check tests clean install demo
+.PHONY: all deps check tests clean install demo bench
 all: $(LIBCOMMON) $(LIBWIRE) $(LIBTPM) $(LIBPROTO) $(LIBBROKER) $(LIBATTESTER) $(BROKER) $(CLI) $(MODULE)
 
 $(O)/%.o: %.c
@@ -106,14 +106,28 @@ $(O)/tests/integ/%: $(O)/tests/integ/%.o $(TESTLIB) $(LIBP11) $(LIBATTESTER) $(L
 tests: all $(UNIT_BIN) $(INTEG_BIN)
 
 # Installs what is missing first, so `make check` alone works on a fresh machine.
+# Under SANITIZE the module is loaded by programs that are not (nginx, curl,
+# pkcs11-tool): they get the sanitizer runtimes preloaded.
+SAN_PRELOAD := $(if $(SANITIZE),$(shell $(CC) -print-file-name=libasan.so) \
+	$(shell $(CC) -print-file-name=libubsan.so))
+
 check: deps
 	@$(MAKE) --no-print-directory tests
-	@tests/run.sh $(O)
+	@A11_SAN_PRELOAD="$(SAN_PRELOAD)" tests/run.sh $(O)
 
 # The main job, end to end, on loopback (tests/demo.sh).
 demo: deps
 	@$(MAKE) --no-print-directory all
 	@O=$(O) tests/demo.sh
+
+# Performance figures (docs/performance.md); never part of `make check`.
+BENCH := $(O)/tests/bench/bench
+$(BENCH): $(O)/tests/bench/bench.o $(LIBTPM) $(LIBWIRE) $(LIBCOMMON)
+	$(CC) $(LDFLAGS) -o $@ $^ $(call pc,libs,$(TPM_PKGS)) -lpthread
+
+bench: deps
+	@$(MAKE) --no-print-directory all $(BENCH)
+	@O=$(O) tests/bench/bench.sh
 
 deps:
 	@missing=$$(for p in $(DEBS); do \

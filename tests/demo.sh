@@ -39,7 +39,7 @@ say "the private key file is destroyed: from now on only the broker's database h
 step "4. Attest by hand once: challenge, evidence, verdict, release, import"
 ATTEST11_LOG=info "$BIN/attest11" attest --tcti "$A11_TCTI" --broker "$BROKER_URL" \
 	--ca "$BROKER_DIR/tls.crt" --credential workload --pin-file "$D/pin" --check-sign 2>&1 |
-	sed -e 's/^attest11 INFO [a-z_]*: /   /' -e '/^attestation_result/d' -e 's/^\([a-z]\)/   \1/' ||
+	sed -e 's/^attest11 INFO \([a-z_]*\): /   \1: /' -e '/^attestation_result/d' -e 's/^\([a-z]\)/   \1/' ||
 	die "attestation"
 
 step "5. nginx wants a client certificate; curl brings one whose key is in the TPM"
@@ -48,20 +48,20 @@ nginx_start demo "ssl_certificate $D/web.chain; ssl_certificate_key $D/web.key;
 	location / { return 200 \"hello \$ssl_client_s_dn, your key never left your TPM\\n\"; }" ||
 	die "nginx"
 module_setup '[{"label": "workload", "credential": "workload", "key_type": "ec"}]'
-say "curl --cert 'pkcs11:token=workload;type=cert' --key 'pkcs11:token=workload;type=private?pin-value=...'"
+say "curl --cert 'pkcs11:token=workload;type=cert?pin-value=...' --key 'pkcs11:token=workload;type=private?pin-value=...'"
 say "(curl -> OpenSSL pkcs11 engine -> attest11.so: C_Login runs the attestation)"
 out=$(ATTEST11_LOG=info curl -sS --cacert "$D/ca.crt" \
-	--cert 'pkcs11:token=workload;object=workload;type=cert' \
+	--cert 'pkcs11:token=workload;object=workload;type=cert?pin-value=4321' \
 	--key 'pkcs11:token=workload;object=workload;type=private?pin-value=4321' \
 	"https://127.0.0.1:$NGINX_PORT_demo/" 2>"$D/curl.log") || { cat "$D/curl.log"; die "curl"; }
-sed -n 's/^attest11 INFO [a-z_]*: /   module: /p' "$D/curl.log"
+sed -n 's/^attest11 INFO \([a-z_]*\): /   module \1: /p' "$D/curl.log"
 say "nginx answered: $out"
 echo "$out" | grep -q 'CN=workload' || die "nginx did not see the client certificate"
 
 step "6. The platform changes: PCR 23 is extended (new code measured)"
 tpm2_pcrextend -T "$A11_TCTI" 23:sha256=$(printf 'c%.0s' $(seq 64)) >/dev/null
 say "PCR 23 is now $(tpm2_pcrread -T "$A11_TCTI" sha256:23 | awk '$1 == "23:" {print substr($2,1,18)}')..."
-if curl -sS --cacert "$D/ca.crt" --cert 'pkcs11:token=workload;object=workload;type=cert' \
+if curl -sS --cacert "$D/ca.crt" --cert 'pkcs11:token=workload;object=workload;type=cert?pin-value=4321' \
 	--key 'pkcs11:token=workload;object=workload;type=private?pin-value=4321' \
 	"https://127.0.0.1:$NGINX_PORT_demo/" >"$D/out2" 2>"$D/curl2.log"; then
 	die "the changed platform still got its credential"

@@ -80,7 +80,7 @@ static a11_err challenge(struct run *x)
 	if (r == A11_OK && challenge_resp_decode(resp.body, resp.len, &x->cresp) != A11_OK)
 		r = A11_ERR_PROTOCOL;
 	if (r == A11_OK)
-		log_info("challenge: credential %s (%s), session %s, %u-byte nonce, %u PCR bank(s)",
+		log_info("credential %s (%s), session %s, %u-byte nonce, %u PCR bank(s)",
 			 x->c->credential, cred_kind_name(x->cresp.kind), x->cresp.session,
 			 x->cresp.nonce.size, x->cresp.pcr_selection.count);
 	free(resp.body);
@@ -146,7 +146,7 @@ static a11_err evidence(struct run *x)
 	x->ev.quote.len = att.size;
 	x->policy.pcr = x->cresp.bind_pcrs;
 	x->policy.pcrs = x->cresp.pcr_selection;
-	x->policy.auth_value = x->cresp.key_auth;
+	x->policy.auth_value = x->cresp.bind_pcrs && x->cresp.key_auth;
 	if (x->cresp.key_auth) {
 		const char *pin = x->c->pin ? x->c->pin : "";
 		TRY(wire_pin_auth(pin, strlen(pin), x->cresp.salt, sizeof(x->cresp.salt),
@@ -163,7 +163,7 @@ static a11_err evidence(struct run *x)
 		snprintf(x->ev.pin, sizeof(x->ev.pin), "%s", x->c->pin);
 		x->ev.has_pin = true;
 	}
-	log_info("evidence: AK activated with the EK, quote over %u PCR values, key to be "
+	log_info("AK activated with the EK, quote over %u PCR values, key to be "
 		 "wrapped to the %s%s", x->ev.pcrs.count, x->c->wrap_to_ek ? "EK" : "certified SRK",
 		 x->ev.has_key ? ", TPM-born key certified" : "");
 out:
@@ -178,6 +178,10 @@ static a11_err send_evidence(struct run *x)
 	if (r == A11_OK && release_decode(resp.body, resp.len, &x->res->rel) != A11_OK)
 		r = A11_ERR_PROTOCOL;
 	free(resp.body);
+	if (r == A11_OK)
+		log_info("verdict and release: %s credential, %zu certificate(s), lease %s until %lld",
+			 cred_kind_name(x->res->rel.kind), x->res->rel.cert_count, x->res->rel.lease,
+			 (long long)x->res->rel.lease_expires);
 	return r;
 }
 
@@ -189,9 +193,10 @@ static a11_err import(struct run *x)
 	const TPM2B_DATA none = { 0 };
 	const TPMT_SYM_DEF_OBJECT nosym = { .algorithm = TPM2_ALG_NULL };
 	const struct tpm_import in = { &rel->pub, &rel->duplicate, &rel->seed, &none, &nosym };
-	struct tpm_policy pol = { .pcr = rel->pcr_bound, .pcrs = rel->pcr_selection,
+	/* Only PCR-bound keys carry a policy (see wire_key_policy). */
+	struct tpm_policy pol = { .pcr = true, .pcrs = rel->pcr_selection,
 				  .auth_value = rel->auth_value };
-	bool use_policy = rel->pcr_bound || rel->auth_value;
+	bool use_policy = rel->pcr_bound;
 	a11_err r;
 
 	if (!rel->has_key || rel->kind != x->cresp.kind)
@@ -253,7 +258,7 @@ a11_err attester_run(struct tpm *t, const struct attester_config *c, struct atte
 	TRY(send_evidence(x));
 	t3 = now_ms();
 	TRY(receive(x));
-	log_info("import: the credential now lives in the TPM%s%s",
+	log_info("the credential now lives in the TPM%s%s",
 		 x->res->rel.pcr_bound ? ", bound to the attested PCRs" : "",
 		 x->res->rel.auth_value ? ", usable only with the PIN" : "");
 	out->ms = (struct attester_timing){ .challenge = t1 - t0, .tpm_evidence = t2 - t1,

@@ -228,7 +228,7 @@ static void add_serial(struct builder *b, const ASN1_INTEGER *serial)
  * are LABEL-ca1, LABEL-ca2, ... */
 static struct p11_object *certificate(const struct p11_token *t, size_t i)
 {
-	char label[P11_LABEL_MAX + 16];
+	char label[P11_LABEL_MAX + 32];
 	struct builder b;
 	const uint8_t *p = t->cred.rel.certs[i];
 	X509 *x = d2i_X509(NULL, &p, (long)t->cred.rel.cert_len[i]);

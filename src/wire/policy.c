@@ -196,11 +196,11 @@ a11_err wire_key_policy(const TPML_PCR_SELECTION *sel, const struct a11_pcr_valu
 	a11_err r = A11_OK;
 
 	out->size = 0;
-	if (sel == NULL && !auth_value)
+	if (sel == NULL)
 		return A11_OK;
 	if ((r = wire_policy_init(TPM2_ALG_SHA256, out)) != A11_OK)
 		return r;
-	if (sel != NULL && (r = wire_policy_pcr(TPM2_ALG_SHA256, out, sel, values)) != A11_OK)
+	if ((r = wire_policy_pcr(TPM2_ALG_SHA256, out, sel, values)) != A11_OK)
 		return r;
 	if (auth_value)
 		r = wire_policy_authvalue(TPM2_ALG_SHA256, out);

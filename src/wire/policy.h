@@ -19,8 +19,9 @@ a11_err wire_policy_secret(TPMI_ALG_HASH alg, TPM2B_DIGEST *pd,
 a11_err wire_policy_authvalue(TPMI_ALG_HASH alg, TPM2B_DIGEST *pd);
 
 /* The authPolicy of a released key (docs/protocol.md, "The key's
- * authorization"), SHA-256: PolicyPCR(sel, values) if sel is not NULL, then
- * PolicyAuthValue if auth_value. Neither: an empty digest (size 0). */
+ * authorization"), SHA-256: PolicyPCR(sel, values), then PolicyAuthValue if
+ * auth_value. Without sel the key has no policy (size 0) and userWithAuth:
+ * its authValue alone, checked by the TPM in one command, guards it. */
 a11_err wire_key_policy(const TPML_PCR_SELECTION *sel, const struct a11_pcr_values *values,
 			bool auth_value, TPM2B_DIGEST *out);
 

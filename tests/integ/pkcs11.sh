@@ -73,6 +73,14 @@ ok "pkcs11-tool reads the certificate" bash -c "
 	openssl x509 -inform DER -in $D/cert.der -noout -subject | grep -q 'CN = ec'"
 ok "ca kind: a certificate issued for the TPM-born key" bash -c "
 	pkcs11-tool --module $M --token-label mint -O --login --pin 1234 2>/dev/null | grep -q 'spiffe\\|Certificate Object'"
+# Under SANITIZE=1 the programs that finalize the module from their exit
+# handlers (p11tool, curl, nginx, openssl, gnutls-cli) hang at exit with a
+# preloaded ASan runtime (a futex wait in the runtime's exit path), so the
+# sanitizer run covers the module through pkcs11-tool and the instrumented
+# p11_module suite, and the unmodified TLS clients only in the plain run.
+if [ -n "${A11_SAN_PRELOAD:-}" ]; then
+	echo "# SANITIZE: TLS client checks run only in the plain make check"
+else
 for tok in ec rsa; do
 	ok "p11tool --test-sign on the $tok token" bash -c \
 		"p11tool --provider $M --login --set-pin=1234 --test-sign 'pkcs11:token=$tok;object=$tok;type=private' 2>&1 | tee $RIG_DIR/p11tool-$tok.log | grep -q 'Verifying against public key in the token... ok'"
@@ -113,8 +121,10 @@ rig_wait_port "$port"
 ok "openssl s_server with the engine key, s_client verifies" bash -c "
 	echo | openssl s_client -connect 127.0.0.1:$port -CAfile $D/ca.crt -verify_return_error 2>&1 | grep -q 'Verify return code: 0'"
 
+fi
+
 # --- refusals end to end ----------------------------------------------
-ATTEST11_CONF=$ATTEST11_FORK_CONF A11_MODULE=$M CMOCKA_MESSAGE_OUTPUT=TAP "$BIN/tests/integ/p11_module" 2>"$RIG_DIR/p11_module.err" | grep -E '^(not )?ok '
+A11_MODULE=$M CMOCKA_MESSAGE_OUTPUT=TAP "$BIN/tests/integ/p11_module" 2>"$RIG_DIR/p11_module.err" | grep -E '^(not )?ok '
 tpm2_pcrextend -T "$A11_TCTI" 23:sha256=$(printf 'b%.0s' $(seq 64)) >/dev/null
 ok "PCR 23 extended before login: refused with the broker's reason" bash -c "
 	pkcs11-tool --module $M --token-label ref -O --login --pin 1234 >$RIG_DIR/ref.out 2>&1; r=\$?

@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# make bench: one run, one swtpm, one TCTI (tpm2-abrmd), three signers:
+# a raw Esys_Sign loop (the TPM's own limit), attest11.so, Debian's
+# tpm2-pkcs11; and C_Login latency split into its steps.
+. "$(dirname "$0")/../lib.sh"
+SECS=${BENCH_SECONDS:-5}
+LOGINS=${BENCH_LOGINS:-30}
+rig_start >/dev/null 2>&1 && rig_abrmd >/dev/null 2>&1 || { echo "bench: no TPM"; exit 1; }
+broker_setup && broker_start || { echo "bench: no broker"; exit 1; }
+D=$RIG_DIR/creds; mkdir -p "$D"
+make_ca "$D" && make_repo_key "$D" ec ec && make_repo_key "$D" rsa rsa || exit 1
+echo 1234 >"$D/pin"
+write_policy "$D/policy"
+broker credential add ec --kind repository --policy "$D/policy" --key "$D/ec.key" --chain "$D/ec.chain" --pin-file "$D/pin" >/dev/null &&
+broker credential add rsa --kind repository --policy "$D/policy" --key "$D/rsa.key" --chain "$D/rsa.chain" --pin-file "$D/pin" >/dev/null || exit 1
+module_setup '[{"label": "ec", "credential": "ec", "key_type": "ec"}, {"label": "rsa", "credential": "rsa", "key_type": "rsa"}]'
+unset OPENSSL_CONF
+B=$BIN/tests/bench/bench
+M=$BIN/attest11.so
+T2=/usr/lib/$(gcc -print-multiarch)/pkcs11/libtpm2_pkcs11.so
+result() { sed -n "s/^RESULT .*$1=\([0-9.]*\).*/\1/p"; }
+
+# tpm2-pkcs11 with its own store, keys generated in the same TPM.
+export TPM2_PKCS11_STORE=$RIG_DIR/tpm2-pkcs11 TPM2_PKCS11_TCTI=$A11_TCTI TPM2_PKCS11_LOG_LEVEL=0
+mkdir -p "$TPM2_PKCS11_STORE"
+t2() { pkcs11-tool --module "$T2" "$@" >/dev/null 2>&1; }
+t2 --init-token --slot-index 0 --label t2 --so-pin 5678 && t2 --token-label t2 --init-pin --so-pin 5678 --pin 1234 &&
+t2 --token-label t2 --login --pin 1234 --keypairgen --key-type EC:prime256v1 --label ec &&
+	t2_ec=1 || t2_ec=
+t2 --init-token --slot-index 1 --label t2rsa --so-pin 5678 && t2 --token-label t2rsa --init-pin --so-pin 5678 --pin 1234 &&
+t2 --token-label t2rsa --login --pin 1234 --keypairgen --key-type rsa:2048 --label rsa &&
+	t2_rsa=1 || t2_rsa=
+
+printf '\nC_Sign throughput, %ss each, swtpm via tpm2-abrmd (%s)\n' "$SECS" "$(nproc) cores"
+printf '%-22s %12s %12s %12s %14s %14s\n' signer raw/s attest11/s ratio tpm2-pkcs11/s ratio
+row() { # row NAME ALG SCHEME MECH TOKEN T2TOKEN
+	local raw a t ra rt
+	raw=$($B raw "$A11_TCTI" "$2" "$3" "$SECS" | result ops_per_s)
+	a=$($B p11 "$M" "$5" 1234 "$4" "$SECS" 2>/dev/null | result ops_per_s)
+	t=; [ -n "$6" ] && t=$($B p11 "$T2" "$6" 1234 "$4" "$SECS" 2>/dev/null | result ops_per_s)
+	ra=$(awk -v a="$a" -v r="$raw" 'BEGIN { if (r > 0 && a != "") printf "%.2f", a / r; else print "-" }')
+	rt=$(awk -v a="$t" -v r="$raw" 'BEGIN { if (r > 0 && a != "") printf "%.2f", a / r; else print "-" }')
+	printf '%-22s %12s %12s %12s %14s %14s\n' "$1" "${raw:--}" "${a:--}" "$ra" "${t:--}" "$rt"
+}
+row "ECDSA P-256" ecc ecdsa ecdsa ec "${t2_ec:+t2}"
+row "RSA-2048 PKCS#1 v1.5" rsa rsassa rsa-pkcs rsa "${t2_rsa:+t2rsa}"
+row "RSA-2048 PSS" rsa rsapss rsa-pss rsa "${t2_rsa:+t2rsa}"
+
+printf '\nC_Login (attest, release, import), %s logins, broker on loopback\n' "$LOGINS"
+$B login "$M" ec 1234 "$LOGINS" | sed -n 's/^RESULT /attest11.so C_Login: /p'
+printf 'steps (attest11 attest, p50 of %s runs, ms):\n' "$LOGINS"
+for _ in $(seq "$LOGINS"); do
+	"$BIN/attest11" attest --tcti "$A11_TCTI" --broker "$BROKER_URL" --ca "$BROKER_DIR/tls.crt" \
+		--credential ec --pin-file "$D/pin" | sed -n 's/^timing_ms: //p'
+done >"$RIG_DIR/steps"
+for col in 2 4 6 8; do
+	name=$(awk -v c=$((col - 1)) 'NR == 1 { print $c }' "$RIG_DIR/steps")
+	awk -v c=$col '{ print $c }' "$RIG_DIR/steps" | sort -n |
+		awk -v n="$name" '{ v[NR] = $1 } END { printf "  %-10s %6.1f\n", n, v[int((NR + 1) / 2)] }'
+done
