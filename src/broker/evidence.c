@@ -233,6 +233,22 @@ static void sign_result(struct ctx *c)
 		flow_hex(d, 32, c->rec.ar_digest, sizeof(c->rec.ar_digest));
 }
 
+_Static_assert(AR__COUNT == sizeof(((struct policy *)0)->require_affirming),
+	       "policy.require_affirming is indexed by enum ar4si_claim");
+
+/* The overall status must affirm, and so must every claim the policy
+ * names (an absent claim does not). */
+static enum refusal check_tiers(const struct ctx *c)
+{
+	if (ear_status(&c->ap.ear) != EAR_AFFIRMING)
+		return REF_TRUST_TIER;
+	for (int i = 0; i < AR__COUNT; i++)
+		if (c->policy->require_affirming[i] &&
+		    (c->ap.ear.tv[i] < 2 || c->ap.ear.tv[i] > 31))
+			return REF_TRUST_TIER;
+	return REF_NONE;
+}
+
 static enum refusal decide(struct ctx *c)
 {
 	enum refusal ref;
@@ -240,8 +256,8 @@ static enum refusal decide(struct ctx *c)
 	if ((ref = take_session(c)) != REF_NONE)
 		return ref;
 	ref = appraise(c);
-	if (ref == REF_NONE && ear_status(&c->ap.ear) != EAR_AFFIRMING)
-		ref = REF_PCR_VALUES;
+	if (ref == REF_NONE)
+		ref = check_tiers(c);
 	if (ref == REF_NONE)
 		ref = check_counters(c);
 	if (ref == REF_NONE)

@@ -170,6 +170,32 @@ static int get_string(json_t *o, const char *key, bool required, char *out, size
 	return 0;
 }
 
+/* "ar4si": {"executables": "affirming", ...}: claims that must affirm. */
+static int parse_ar4si(json_t *o, struct policy *p)
+{
+	static const char *const claims[] = { "instance-identity", "configuration", "executables",
+					      "file-system", "hardware", "runtime-opaque",
+					      "storage-opaque", "sourced-data" };
+	const char *key;
+	json_t *v;
+
+	if (o == NULL)
+		return 0;
+	if (!json_is_object(o))
+		return bad("ar4si must map claim names to \"affirming\"");
+	json_object_foreach(o, key, v) {
+		size_t i;
+		for (i = 0; i < sizeof(claims) / sizeof(claims[0]); i++)
+			if (strcmp(key, claims[i]) == 0)
+				break;
+		if (i == sizeof(claims) / sizeof(claims[0]) || !json_is_string(v) ||
+		    strcmp(json_string_value(v), "affirming") != 0)
+			return bad("ar4si: unknown claim, or a tier other than \"affirming\"");
+		p->require_affirming[i] = true;
+	}
+	return 0;
+}
+
 static int parse_all(json_t *o, struct policy *p)
 {
 	json_t *bind = json_object_get(o, "bind_pcrs");
@@ -181,6 +207,7 @@ static int parse_all(json_t *o, struct policy *p)
 	    parse_selection(json_object_get(o, "pcr_selection"), &p->pcr_selection) != 0 ||
 	    parse_refs(json_object_get(o, "pcr_reference"), p) != 0 ||
 	    parse_allow(json_object_get(o, "ek_allow"), p) != 0 ||
+	    parse_ar4si(json_object_get(o, "ar4si"), p) != 0 ||
 	    get_uint(o, "lease_ttl", 5, 366 * 86400, &p->lease_ttl) != 0 ||
 	    get_uint(o, "pin_max_failures", 1, 1000, &p->pin_max_failures) != 0 ||
 	    get_uint(o, "pin_iterations", 1000, 10000000, &p->pin_iterations) != 0)

@@ -28,6 +28,9 @@ struct policy {
 	uint32_t pin_max_failures;
 	uint32_t pin_iterations;             /* PBKDF2 iterations of the key authValue */
 	char workload_id[256];               /* SAN URI of certificates (ca kind) */
+	/* AR4SI claims that must be affirming (an appraised claim that is
+	 * absent, e.g. executables without reference values, then refuses). */
+	bool require_affirming[8];           /* indexed by enum ar4si_claim */
 };
 
 /* *out is malloc'd; policy_free. A11_ERR_PARSE with a log line naming

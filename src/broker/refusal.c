@@ -26,6 +26,8 @@ static const struct {
 			     "PCR values are not among the policy's reference values" },
 	[REF_TPM_REBOOT_REPLAY] = { "tpm_reboot_replay", 403,
 				    "TPM reset or restart count went backwards (replay or rollback)" },
+	[REF_TRUST_TIER] = { "trust_tier", 403,
+			     "the attestation result does not reach the tier the policy requires" },
 	[REF_PARENT_INVALID] = { "parent_invalid", 403, "the storage parent key is not acceptable" },
 	[REF_KEY_INVALID] = { "key_invalid", 403, "the TPM-born key is not acceptable" },
 	[REF_PIN_REQUIRED] = { "pin_required", 401, "this credential needs a PIN" },

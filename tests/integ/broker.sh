@@ -49,6 +49,9 @@ ok "add PCR-bound credential" broker credential add bound --kind repository \
 ok "add credential with reference values" broker credential add refs --kind repository \
 	--policy "$(policy refs ", \"pcr_reference\": [{\"sha256\": {\"23\": \"$pcr23\"}}]" '{"sha256": [23]}')" \
 	--key "$D/web-ec.key" --chain "$D/web-ec.chain"
+ok "add credential that requires an affirming executables claim" broker credential add strict \
+	--kind repository --policy "$(policy strict ', "ar4si": {"executables": "affirming"}')" \
+	--key "$D/web-ec.key" --chain "$D/web-ec.chain"
 ok "add credential with an EK allow-list" broker credential add allow --kind repository \
 	--policy "$(policy allow ", \"ek_allow\": [\"$(printf '0%.0s' $(seq 64))\"]")" \
 	--key "$D/web-ec.key" --chain "$D/web-ec.chain"
@@ -59,7 +62,7 @@ rm "$D/otherca/k.pem"
 printf '{"ek_ca": "%s", "pcr_selection": {"sha256": [0]}}\n' "$D/otherca" >"$D/other.policy"
 ok "add credential trusting another EK CA" broker credential add other --kind repository \
 	--policy "$D/other.policy" --key "$D/web-ec.key" --chain "$D/web-ec.chain"
-ok "credential list shows all eight" bash -c "[ \$($BIN/attest11-broker -d $BROKER_DIR credential list | wc -l) = 8 ]"
+ok "credential list shows all nine" bash -c "[ \$($BIN/attest11-broker -d $BROKER_DIR credential list | wc -l) = 9 ]"
 broker_start || { echo "not ok - broker start"; exit 1; }
 
 # --- releases ----------------------------------------------------------
@@ -104,6 +107,7 @@ ok "after extending PCR 16 the TPM refuses to sign" sign_bound_refused
 refused ekcert_untrusted "EK certificate from an untrusted CA" attest other
 refused ek_not_allowed "EK not on the allow-list" attest allow
 refused unknown_credential "unknown credential" attest nosuch
+refused trust_tier "executables not appraised (no reference values) but required" attest strict
 refused pin_required "PIN required" attest web-rsa
 refused pin_incorrect "wrong PIN" attest web-rsa --pin-file "$D/badpin"
 refused pin_incorrect "wrong PIN again" attest web-rsa --pin-file "$D/badpin"
