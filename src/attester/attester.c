@@ -17,6 +17,7 @@
 /* State of one run that the caller never sees. */
 struct run {
 	struct tpm *t;
+	struct client *http;
 	const struct attester_config *c;
 	struct attester_result *res;
 	struct tpm_key ek, ak;
@@ -44,8 +45,7 @@ static a11_err post(struct run *x, const char *path, char *json, struct client_r
 	if (json == NULL)
 		return A11_ERR_NOMEM;
 	snprintf(url, sizeof(url), "%s%s", c->broker_url, path);
-	r = client_post(url, c->ca_file, c->connect_timeout_ms ? c->connect_timeout_ms : 5000,
-			c->timeout_ms ? c->timeout_ms : 15000, json, resp);
+	r = client_post(x->http, url, json, resp);
 	OPENSSL_cleanse(json, strlen(json)); /* the evidence request carries the PIN */
 	free(json);
 	if (r != A11_OK || resp->status == 200)
@@ -251,6 +251,8 @@ a11_err attester_run(struct tpm *t, const struct attester_config *c, struct atte
 		return A11_ERR_NOMEM;
 	*x = (struct run){ .t = t, .c = c, .res = out };
 	x->ek.tr = x->ak.tr = ESYS_TR_NONE;
+	TRY(client_open(c->ca_file, c->connect_timeout_ms ? c->connect_timeout_ms : 5000,
+			c->timeout_ms ? c->timeout_ms : 15000, &x->http));
 	TRY(challenge(x));
 	t1 = now_ms();
 	TRY(evidence(x));
@@ -264,6 +266,7 @@ a11_err attester_run(struct tpm *t, const struct attester_config *c, struct atte
 	out->ms = (struct attester_timing){ .challenge = t1 - t0, .tpm_evidence = t2 - t1,
 					    .evidence = t3 - t2, .import = now_ms() - t3 };
 out:
+	client_close(x->http);
 	tpm_key_release(t, &x->ak);
 	tpm_key_release(t, &x->ek);
 	if (r != A11_OK) {

@@ -49,37 +49,62 @@ static a11_err classify(CURLcode rc)
 	}
 }
 
-a11_err client_post(const char *url, const char *ca_file, long connect_ms, long total_ms,
-		    const char *json, struct client_response *out)
+struct client {
+	CURL *curl;
+	struct curl_slist *hdr;
+};
+
+a11_err client_open(const char *ca_file, long connect_ms, long total_ms, struct client **out)
 {
-	struct curl_slist *hdr = NULL;
-	CURL *c;
+	struct client *c;
+
+	*out = NULL;
+	pthread_once(&once, global_init);
+	if (global_rc != CURLE_OK || (c = calloc(1, sizeof(*c))) == NULL)
+		return A11_ERR_NOMEM;
+	c->curl = curl_easy_init();
+	c->hdr = curl_slist_append(NULL, "Content-Type: application/json");
+	if (c->curl == NULL || c->hdr == NULL) {
+		client_close(c);
+		return A11_ERR_NOMEM;
+	}
+	curl_easy_setopt(c->curl, CURLOPT_PROTOCOLS_STR, "https");
+	curl_easy_setopt(c->curl, CURLOPT_CAINFO, ca_file);
+	curl_easy_setopt(c->curl, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
+	curl_easy_setopt(c->curl, CURLOPT_CONNECTTIMEOUT_MS, connect_ms);
+	curl_easy_setopt(c->curl, CURLOPT_TIMEOUT_MS, total_ms);
+	/* Signals are no way to time out inside a library a process loads. */
+	curl_easy_setopt(c->curl, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, c->hdr);
+	curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, on_data);
+	*out = c;
+	return A11_OK;
+}
+
+void client_close(struct client *c)
+{
+	if (c == NULL)
+		return;
+	curl_slist_free_all(c->hdr);
+	if (c->curl != NULL)
+		curl_easy_cleanup(c->curl);
+	free(c);
+}
+
+a11_err client_post(struct client *c, const char *url, const char *json,
+		    struct client_response *out)
+{
 	CURLcode rc;
 
 	memset(out, 0, sizeof(*out));
-	pthread_once(&once, global_init);
-	if (global_rc != CURLE_OK || (c = curl_easy_init()) == NULL)
-		return A11_ERR_NOMEM;
-	hdr = curl_slist_append(hdr, "Content-Type: application/json");
-	curl_easy_setopt(c, CURLOPT_URL, url);
-	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "https");
-	curl_easy_setopt(c, CURLOPT_CAINFO, ca_file);
-	curl_easy_setopt(c, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
-	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, connect_ms);
-	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, total_ms);
-	/* Signals are no way to time out inside a library a process loads. */
-	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdr);
-	curl_easy_setopt(c, CURLOPT_POSTFIELDS, json);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, out);
-	rc = curl_easy_perform(c);
+	curl_easy_setopt(c->curl, CURLOPT_URL, url);
+	curl_easy_setopt(c->curl, CURLOPT_POSTFIELDS, json);
+	curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, out);
+	rc = curl_easy_perform(c->curl);
 	if (rc == CURLE_OK)
-		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &out->status);
+		curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &out->status);
 	else
 		log_error("broker %s: %s", url, curl_easy_strerror(rc));
-	curl_slist_free_all(hdr);
-	curl_easy_cleanup(c);
 	if (rc != CURLE_OK) {
 		free(out->body);
 		memset(out, 0, sizeof(*out));

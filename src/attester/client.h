@@ -13,9 +13,15 @@ struct client_response {
 	size_t len;
 };
 
+/* One connection to the broker, kept open across the protocol's two
+ * round trips (one TLS handshake per login, not two). */
+struct client;
+
+a11_err client_open(const char *ca_file, long connect_ms, long total_ms, struct client **out);
+void client_close(struct client *c);
 /* A11_ERR_NETWORK (connect/timeout), A11_ERR_TLS (certificate), A11_OK
  * with any HTTP status. */
-a11_err client_post(const char *url, const char *ca_file, long connect_ms, long total_ms,
-		    const char *json, struct client_response *out);
+a11_err client_post(struct client *c, const char *url, const char *json,
+		    struct client_response *out);
 
 #endif
