@@ -5,11 +5,15 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <cmocka.h>
+#include <openssl/bn.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
 
 #include "../../src/attester/client.h"
 #include "../../src/proto/proto.h"
@@ -257,6 +261,64 @@ static void test_parent_certify_of_other_object(void **state)
 	expect(&f, 403, "parent_invalid");
 }
 
+/* The repository key's private scalar appears nowhere in the release:
+ * not in any decoded field, not as hex or base64 in the JSON text. */
+static bool contains(const uint8_t *hay, size_t n, const uint8_t *needle, size_t m)
+{
+	for (size_t i = 0; n >= m && i <= n - m; i++)
+		if (memcmp(hay + i, needle, m) == 0)
+			return true;
+	return false;
+}
+
+static void test_release_carries_no_private_key(void **state)
+{
+	FILE *fp = fopen(t_env("WEB_KEY"), "r");
+	EVP_PKEY *k = fp ? PEM_read_PrivateKey(fp, NULL, NULL, NULL) : NULL;
+	BIGNUM *d = NULL;
+	uint8_t priv[32], half[16];
+	char hex[65], code[32], *json = malloc(65536), *req, *b64;
+	struct fx f;
+	struct release rel;
+
+	(void)state;
+	assert_non_null(k);
+	assert_int_equal(EVP_PKEY_get_bn_param(k, "priv", &d), 1);
+	assert_int_equal(BN_bn2binpad(d, priv, 32), 32);
+	for (int i = 0; i < 32; i++)
+		snprintf(hex + 2 * i, 3, "%02x", priv[i]);
+	challenge(&f, "web");
+	evidence(&f);
+	req = evidence_req_encode(&f.ev);
+	assert_int_equal(post("/v1/evidence", req, strlen(req), code, json), 200);
+	assert_int_equal(release_decode(json, strlen(json), &rel), A11_OK);
+	assert_true(rel.has_key && rel.duplicate.size > 0);
+	/* Any 16 bytes of the scalar would be a leak, in clear or encoded. */
+	memcpy(half, priv + 8, sizeof(half));
+	assert_false(contains(rel.duplicate.buffer, rel.duplicate.size, half, sizeof(half)));
+	assert_false(contains(rel.seed.secret, rel.seed.size, half, sizeof(half)));
+	assert_false(contains((uint8_t *)&rel.pub, sizeof(rel.pub), half, sizeof(half)));
+	for (size_t i = 0; i < rel.cert_count; i++)
+		assert_false(contains(rel.certs[i], rel.cert_len[i], half, sizeof(half)));
+	assert_null(strstr(json, hex));
+	hex[32] = '\0';
+	assert_null(strstr(json, hex + 8));
+	for (int shift = 0; shift < 3; shift++) {
+		b64 = malloc(64);
+		EVP_EncodeBlock((uint8_t *)b64, priv + shift, 27);
+		b64[20] = '\0'; /* 15 bytes' worth, aligned to this shift */
+		assert_null(strstr(json, b64));
+		free(b64);
+	}
+	release_clear(&rel);
+	BN_free(d);
+	EVP_PKEY_free(k);
+	fclose(fp);
+	free(req);
+	free(json);
+	done(&f);
+}
+
 static void malformed(const char *path, const char *body, long status, const char *code)
 {
 	char got[32];
@@ -324,6 +386,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_good_then_replayed),
+		cmocka_unit_test(test_release_carries_no_private_key),
 		cmocka_unit_test(test_wrong_activation_proof),
 		cmocka_unit_test(test_quote_over_wrong_nonce),
 		cmocka_unit_test(test_quote_signature_tampered),
