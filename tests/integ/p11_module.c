@@ -391,6 +391,68 @@ static void test_random_from_the_tpm(void **state)
 	f->C_CloseSession(h);
 }
 
+/* The application's own mutexes (no CKF_OS_LOCKING_OK): the module must
+ * use them, and threads must still sign correctly. */
+static int app_locks;
+
+static CK_RV app_create(CK_VOID_PTR_PTR m)
+{
+	pthread_mutex_t *p = malloc(sizeof(*p));
+
+	if (p == NULL || pthread_mutex_init(p, NULL) != 0)
+		return CKR_HOST_MEMORY;
+	*m = p;
+	return CKR_OK;
+}
+
+static CK_RV app_destroy(CK_VOID_PTR m)
+{
+	pthread_mutex_destroy(m);
+	free(m);
+	return CKR_OK;
+}
+
+static CK_RV app_lock(CK_VOID_PTR m)
+{
+	__atomic_add_fetch(&app_locks, 1, __ATOMIC_RELAXED);
+	return pthread_mutex_lock(m) == 0 ? CKR_OK : CKR_GENERAL_ERROR;
+}
+
+static CK_RV app_unlock(CK_VOID_PTR m)
+{
+	return pthread_mutex_unlock(m) == 0 ? CKR_OK : CKR_GENERAL_ERROR;
+}
+
+static void test_application_mutexes(void **state)
+{
+	CK_C_INITIALIZE_ARGS args = { app_create, app_destroy, app_lock, app_unlock, 0, NULL };
+	CK_C_INITIALIZE_ARGS half = { app_create, NULL, NULL, NULL, 0, NULL };
+	CK_SESSION_HANDLE h;
+	pthread_t th[4];
+	struct worker w[4];
+	int total = 0;
+
+	(void)state;
+	assert_int_equal(f->C_Finalize(NULL), CKR_OK);
+	assert_int_equal(f->C_Initialize(&half), CKR_ARGUMENTS_BAD);
+	assert_int_equal(f->C_Initialize(&args), CKR_OK);
+	h = open_rw("ec");
+	assert_int_equal(f->C_Login(h, CKU_USER, PIN, 4), CKR_OK);
+	for (int i = 0; i < 4; i++) {
+		w[i] = (struct worker){ slot_of("ec"), 0 };
+		assert_int_equal(pthread_create(&th[i], NULL, sign_loop, &w[i]), 0);
+	}
+	for (int i = 0; i < 4; i++) {
+		pthread_join(th[i], NULL);
+		total += w[i].ok;
+	}
+	assert_int_equal(total, 4 * 25);
+	assert_true(app_locks > 100); /* the module locked through our callbacks */
+	f->C_CloseSession(h);
+	assert_int_equal(f->C_Finalize(NULL), CKR_OK);
+	assert_int_equal(f->C_Initialize((CK_VOID_PTR)&os_locking), CKR_OK);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -405,6 +467,7 @@ int main(void)
 		cmocka_unit_test(test_fork_child_initializes_again),
 		cmocka_unit_test(test_pcr_change_stops_signing),
 		cmocka_unit_test(test_random_from_the_tpm),
+		cmocka_unit_test(test_application_mutexes),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
