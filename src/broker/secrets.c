@@ -17,6 +17,7 @@
 #include <openssl/rand.h>
 
 #include "../common/log.h"
+#include "../wire/aead.h"
 #include "secrets.h"
 
 #define KEY_LEN 32
@@ -24,6 +25,8 @@
 #define TAG_LEN 16
 #define FORMAT 1
 #define OVERHEAD (1 + IV_LEN + TAG_LEN)
+_Static_assert(KEY_LEN == WIRE_AEAD_KEY && OVERHEAD == 1 + WIRE_AEAD_OVERHEAD,
+	       "the sealed format wraps src/wire/aead.c");
 
 struct secrets {
 	uint8_t key[KEY_LEN];
@@ -208,27 +211,14 @@ static bool aad_ok(const char *aad)
 	return aad != NULL && aad[0] != '\0' && strlen(aad) <= INT_MAX;
 }
 
-/* Sets up ctx for AES-256-GCM with the key, iv and aad. */
-static a11_err gcm_start(EVP_CIPHER_CTX *ctx, bool enc, const struct secrets *s,
-			 const uint8_t *iv, const char *aad)
-{
-	int n;
-
-	if (EVP_CipherInit_ex(ctx, EVP_aes_256_gcm(), NULL, NULL, NULL, enc) != 1 ||
-	    EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, IV_LEN, NULL) != 1 ||
-	    EVP_CipherInit_ex(ctx, NULL, NULL, s->key, iv, enc) != 1 ||
-	    EVP_CipherUpdate(ctx, NULL, &n, (const uint8_t *)aad, (int)strlen(aad)) != 1)
-		return A11_ERR_CRYPTO;
-	return A11_OK;
-}
-
+/* The sealed format is the version byte followed by src/wire/aead.c's
+ * iv || ct || tag: one AES-GCM implementation for the whole project. */
 a11_err secrets_seal(struct secrets *s, const char *aad, const uint8_t *in, size_t len,
 		     uint8_t **out, size_t *out_len)
 {
-	EVP_CIPHER_CTX *ctx = NULL;
-	uint8_t *buf = NULL, *ct;
-	a11_err r = A11_ERR_CRYPTO;
-	int n, fin;
+	uint8_t *ct = NULL, *buf;
+	size_t ct_len = 0;
+	a11_err r;
 
 	if (out != NULL)
 		*out = NULL;
@@ -237,37 +227,24 @@ a11_err secrets_seal(struct secrets *s, const char *aad, const uint8_t *in, size
 	if (s == NULL || !aad_ok(aad) || (in == NULL && len != 0) || out == NULL ||
 	    out_len == NULL || len > INT_MAX - OVERHEAD)
 		return A11_ERR_ARG;
-	buf = malloc(len + OVERHEAD);
-	ctx = EVP_CIPHER_CTX_new();
-	if (buf == NULL || ctx == NULL) {
-		r = A11_ERR_NOMEM;
-		goto out;
+	if ((r = wire_aead_seal(s->key, aad, in, len, &ct, &ct_len)) != A11_OK)
+		return r;
+	if ((buf = malloc(1 + ct_len)) == NULL) {
+		free(ct);
+		return A11_ERR_NOMEM;
 	}
 	buf[0] = FORMAT;
-	ct = buf + 1 + IV_LEN;
-	if (RAND_bytes(buf + 1, IV_LEN) != 1 || gcm_start(ctx, true, s, buf + 1, aad) != A11_OK ||
-	    (len > 0 && EVP_EncryptUpdate(ctx, ct, &n, in, (int)len) != 1) ||
-	    EVP_EncryptFinal_ex(ctx, ct + len, &fin) != 1 ||
-	    EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, TAG_LEN, ct + len) != 1)
-		goto out;
+	memcpy(buf + 1, ct, ct_len);
+	free(ct);
 	*out = buf;
-	*out_len = len + OVERHEAD;
-	buf = NULL;
-	r = A11_OK;
-out:
-	free(buf);
-	EVP_CIPHER_CTX_free(ctx);
-	return r;
+	*out_len = 1 + ct_len;
+	return A11_OK;
 }
 
 a11_err secrets_open(struct secrets *s, const char *aad, const uint8_t *in, size_t len,
 		     uint8_t **out, size_t *out_len)
 {
-	EVP_CIPHER_CTX *ctx = NULL;
-	uint8_t *buf = NULL, tag[TAG_LEN];
-	size_t pt_len = len >= OVERHEAD ? len - OVERHEAD : 0;
-	a11_err r = A11_ERR_CRYPTO;
-	int n, fin;
+	a11_err r;
 
 	if (out != NULL)
 		*out = NULL;
@@ -276,35 +253,13 @@ a11_err secrets_open(struct secrets *s, const char *aad, const uint8_t *in, size
 	if (s == NULL || !aad_ok(aad) || (in == NULL && len != 0) || out == NULL ||
 	    out_len == NULL)
 		return A11_ERR_ARG;
-	if (len < OVERHEAD || in[0] != FORMAT || pt_len > INT_MAX) {
+	if (len < OVERHEAD || in[0] != FORMAT || len - OVERHEAD > INT_MAX) {
 		log_warn("sealed value for %s is not in sealed format %d", aad, FORMAT);
 		return A11_ERR_PARSE;
 	}
-	/* One spare byte so that an empty secret still gets a buffer to free. */
-	buf = malloc(pt_len + 1);
-	ctx = EVP_CIPHER_CTX_new();
-	if (buf == NULL || ctx == NULL) {
-		r = A11_ERR_NOMEM;
-		goto out;
-	}
-	memcpy(tag, in + len - TAG_LEN, TAG_LEN);
-	if (gcm_start(ctx, false, s, in + 1, aad) != A11_OK ||
-	    (pt_len > 0 && EVP_DecryptUpdate(ctx, buf, &n, in + 1 + IV_LEN, (int)pt_len) != 1) ||
-	    EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, TAG_LEN, tag) != 1)
-		goto out;
-	/* The tag check: a wrong key, a wrong aad or any changed byte. */
-	if (EVP_DecryptFinal_ex(ctx, buf + pt_len, &fin) != 1) {
+	/* A wrong key, a wrong aad or any changed byte fails the tag. */
+	r = wire_aead_open(s->key, aad, in + 1, len - 1, out, out_len);
+	if (r == A11_ERR_CRYPTO)
 		log_warn("sealed value for %s fails authentication (wrong key, or tampered)", aad);
-		goto out;
-	}
-	*out = buf;
-	*out_len = pt_len;
-	buf = NULL;
-	r = A11_OK;
-out:
-	if (buf != NULL)
-		OPENSSL_cleanse(buf, pt_len + 1);
-	free(buf);
-	EVP_CIPHER_CTX_free(ctx);
 	return r;
 }
