@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <cmocka.h>
+#include <curl/curl.h>
 #include <openssl/bn.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -368,17 +369,55 @@ static void test_malformed_requests(void **state)
 	done(&f);
 }
 
+/* A body over the limit is refused from its Content-Length. The client
+ * asks before sending (Expect: 100-continue) so the answer cannot race
+ * with the upload: the broker must say 413, not merely drop the line. */
+static size_t keep(char *p, size_t size, size_t n, void *arg)
+{
+	struct client_response *r = arg;
+	size_t len = size * n;
+	char *b = realloc(r->body, r->len + len + 1);
+
+	if (b == NULL)
+		return 0;
+	memcpy(b + r->len, p, len);
+	r->len += len;
+	b[r->len] = '\0';
+	r->body = b;
+	return len;
+}
+
 static void test_huge_body(void **state)
 {
 	size_t n = 200 * 1024;
-	char *body = malloc(n + 1);
+	char *body = malloc(n + 1), url[512], code[32], detail[256];
+	struct client_response r = { 0 };
+	struct curl_slist *hdr = curl_slist_append(NULL, "Content-Type: application/json");
+	CURL *c = curl_easy_init();
 
 	(void)state;
+	hdr = curl_slist_append(hdr, "Expect: 100-continue");
 	memset(body, ' ', n);
 	body[0] = '{';
 	body[n - 1] = '}';
 	body[n] = '\0';
-	malformed("/v1/challenge", body, 413, "payload_too_large");
+	snprintf(url, sizeof(url), "%s/v1/challenge", t_env("BROKER_URL"));
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_CAINFO, t_env("BROKER_CA"));
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdr);
+	curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 15000L);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, keep);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, &r);
+	assert_int_equal(curl_easy_perform(c), CURLE_OK);
+	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r.status);
+	assert_int_equal(r.status, 413);
+	assert_int_equal(problem_decode(r.body, r.len, code, sizeof(code), detail, sizeof(detail)),
+			 A11_OK);
+	assert_string_equal(code, "payload_too_large");
+	free(r.body);
+	curl_slist_free_all(hdr);
+	curl_easy_cleanup(c);
 	free(body);
 }
 
