@@ -86,7 +86,8 @@ $(O)/%.a:
 $(BROKER): $(O)/src/broker/main.o $(LIBBROKER) $(LIBPROTO) $(LIBWIRE) $(LIBCOMMON)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_BROKER)
 
-$(CLI): $(O)/src/cli/attest11.o $(LIBATTESTER) $(LIBPROTO) $(LIBTPM) $(LIBWIRE) $(LIBCOMMON)
+CLI_SRC := $(wildcard src/cli/*.c)
+$(CLI): $(call obj,$(CLI_SRC)) $(LIBP11) $(LIBATTESTER) $(LIBPROTO) $(LIBTPM) $(LIBWIRE) $(LIBCOMMON)
 	$(CC) $(LDFLAGS) -o $@ $^ $(call pc,libs,$(ATTESTER_PKGS)) -lpthread
 
 # The module exports only the PKCS#11 getters (src/p11/attest11.map).

@@ -105,9 +105,12 @@ write_policy() {
 # not survive fork() in a process that used it (nginx's master) and whose
 # threads outlive C_Finalize. On a real host the module would use the
 # kernel's resource manager, /dev/tpmrm0.
+# MODULE_STATE_DIR: where processes share leases ("" for none; default a
+# private one under the rig).
 module_conf() { # module_conf FILE TCTI TOKENS-JSON
-	printf '{"broker": "%s", "ca_file": "%s", "tcti": "%s", "timeout_ms": %s, "connect_timeout_ms": 2000, "tokens": %s}\n' \
-		"$BROKER_URL" "$BROKER_DIR/tls.crt" "$2" "${MODULE_TIMEOUT_MS:-15000}" "$3" >"$1"
+	printf '{"broker": "%s", "ca_file": "%s", "tcti": "%s", "timeout_ms": %s, "connect_timeout_ms": 2000, "state_dir": "%s", "tokens": %s}\n' \
+		"$BROKER_URL" "$BROKER_DIR/tls.crt" "$2" "${MODULE_TIMEOUT_MS:-15000}" \
+		"${MODULE_STATE_DIR-$RIG_DIR/state}" "$3" >"$1"
 }
 
 module_setup() {

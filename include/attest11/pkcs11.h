@@ -132,5 +132,6 @@ typedef struct CK_FUNCTION_LIST_3_0 {
 #define CKR_ATTEST11_BROKER_DOWN (CKR_VENDOR_DEFINED | 0x41310002UL)  /* unreachable or timed out */
 #define CKR_ATTEST11_BROKER_TLS (CKR_VENDOR_DEFINED | 0x41310003UL)   /* broker certificate not trusted */
 #define CKR_ATTEST11_PLATFORM_CHANGED (CKR_VENDOR_DEFINED | 0x41310004UL) /* TPM policy (PCRs) no longer met */
+#define CKR_ATTEST11_LEASE_EXPIRED (CKR_VENDOR_DEFINED | 0x41310005UL) /* the TPM refuses: lease over or TPM rebooted */
 
 #endif

@@ -1,3 +1,6 @@
+/* The protocol (docs/protocol.md) from the attester's side: challenge,
+ * evidence, release; for a renewal the same exchange about a key the host
+ * already holds. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -5,26 +8,24 @@
 #include <openssl/crypto.h>
 
 #include "../common/log.h"
-#include "../wire/aead.h"
 #include "../wire/pin.h"
 #include "../wire/policy.h"
-#include "attester.h"
 #include "client.h"
+#include "internal.h"
 
 #define TRY(x) do { if ((r = (x)) != A11_OK) goto out; } while (0)
-#define TOKEN_AAD "attest11 token v1"
 
-/* State of one run that the caller never sees. */
+/* State of one exchange that the caller never sees. */
 struct run {
 	struct tpm *t;
 	struct client *http;
 	const struct attester_config *c;
-	struct attester_result *res;
+	struct attester_result *res;  /* receives the release */
+	struct attester_result *cur;  /* renewal: the live key; else NULL */
 	struct tpm_key ek, ak;
 	struct challenge_req creq;
 	struct challenge_resp cresp;
 	struct evidence_req ev;
-	struct tpm_policy policy;
 };
 
 static double now_ms(void)
@@ -35,16 +36,27 @@ static double now_ms(void)
 	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
+static void enter(const struct run *x)
+{
+	if (x->c->tpm_enter != NULL)
+		x->c->tpm_enter(x->c->tpm_arg);
+}
+
+static void leave(const struct run *x)
+{
+	if (x->c->tpm_leave != NULL)
+		x->c->tpm_leave(x->c->tpm_arg);
+}
+
 /* POST json to path; 200 -> body, else the broker's problem. */
 static a11_err post(struct run *x, const char *path, char *json, struct client_response *resp)
 {
 	char url[1024];
-	const struct attester_config *c = x->c;
 	a11_err r;
 
 	if (json == NULL)
 		return A11_ERR_NOMEM;
-	snprintf(url, sizeof(url), "%s%s", c->broker_url, path);
+	snprintf(url, sizeof(url), "%s%s", x->c->broker_url, path);
 	r = client_post(x->http, url, json, resp);
 	OPENSSL_cleanse(json, strlen(json)); /* the evidence request carries the PIN */
 	free(json);
@@ -53,39 +65,54 @@ static a11_err post(struct run *x, const char *path, char *json, struct client_r
 	if (problem_decode(resp->body ? resp->body : "", resp->len, x->res->refusal,
 			   sizeof(x->res->refusal), x->res->detail, sizeof(x->res->detail)) != A11_OK) {
 		log_error("broker answered HTTP %ld without a problem report", resp->status);
+		free(resp->body);
 		return A11_ERR_PROTOCOL;
 	}
 	log_error("broker refused %s: %s (%s)", x->c->credential, x->res->refusal, x->res->detail);
+	free(resp->body);
 	return A11_ERR_REFUSED;
+}
+
+static a11_err identify(struct run *x)
+{
+	uint8_t *der = NULL;
+	size_t len = 0;
+	a11_err r;
+
+	enter(x);
+	TRY(tpm_ek_cert(x->t, x->c->ek, &der, &len));
+	TRY(len <= sizeof(x->creq.ek_cert) ? A11_OK : A11_ERR_UNSUPPORTED);
+	TRY(tpm_ek_load(x->t, x->c->ek, &x->ek));
+	TRY(tpm_ak_create(x->t, TPM2_ALG_ECC, &x->ak));
+	memcpy(x->creq.ek_cert, der, len);
+	x->creq.ek_cert_len = len;
+	x->creq.ek = x->ek.pub;
+	x->creq.ak = x->ak.pub;
+out:
+	leave(x);
+	free(der);
+	return r;
 }
 
 static a11_err challenge(struct run *x)
 {
 	struct client_response resp;
-	uint8_t *der = NULL;
-	size_t len = 0;
 	a11_err r;
 
-	TRY(tpm_ek_cert(x->t, x->c->ek, &der, &len));
-	TRY(len <= sizeof(x->creq.ek_cert) ? A11_OK : A11_ERR_UNSUPPORTED);
-	TRY(tpm_ek_load(x->t, x->c->ek, &x->ek));
-	TRY(tpm_ak_create(x->t, TPM2_ALG_ECC, &x->ak));
+	if ((r = identify(x)) != A11_OK)
+		return r;
 	snprintf(x->creq.credential, sizeof(x->creq.credential), "%s", x->c->credential);
-	snprintf(x->creq.lease, sizeof(x->creq.lease), "%s", x->c->lease ? x->c->lease : "");
-	memcpy(x->creq.ek_cert, der, len);
-	x->creq.ek_cert_len = len;
-	x->creq.ek = x->ek.pub;
-	x->creq.ak = x->ak.pub;
-	r = post(x, "/v1/challenge", challenge_req_encode(&x->creq), &resp);
-	if (r == A11_OK && challenge_resp_decode(resp.body, resp.len, &x->cresp) != A11_OK)
+	if (x->cur != NULL)
+		snprintf(x->creq.lease, sizeof(x->creq.lease), "%s", x->cur->rel.lease);
+	if ((r = post(x, "/v1/challenge", challenge_req_encode(&x->creq), &resp)) != A11_OK)
+		return r;
+	if (challenge_resp_decode(resp.body, resp.len, &x->cresp) != A11_OK)
 		r = A11_ERR_PROTOCOL;
+	free(resp.body);
 	if (r == A11_OK)
 		log_info("credential %s (%s), session %s, %u-byte nonce, %u PCR bank(s)",
 			 x->c->credential, cred_kind_name(x->cresp.kind), x->cresp.session,
 			 x->cresp.nonce.size, x->cresp.pcr_selection.count);
-	free(resp.body);
-out:
-	free(der);
 	return r;
 }
 
@@ -105,29 +132,71 @@ static a11_err certify(struct run *x, struct tpm_key *obj, TPM2B_PUBLIC *pub,
 	return A11_OK;
 }
 
-/* The key a certificate will be issued for, with the authPolicy the
- * broker will check: PolicyPCR over today's values if bound, then
- * PolicyAuthValue if the PIN protects it. */
+/* The key a certificate will be issued for, under the lease's authPolicy
+ * (PolicyAuthorize by the broker's approver) and the PIN's authValue. */
 static a11_err born_key(struct run *x)
 {
+	const struct lease_anchor *an = &x->cresp.anchor;
+	struct release shape = { .pcr_bound = x->cresp.bind_pcrs,
+				 .pcr_selection = x->cresp.pcr_selection,
+				 .auth_value = x->cresp.key_auth };
+	struct tpm_policy pol;
 	TPM2B_DIGEST pd;
-	a11_err r = wire_key_policy(x->cresp.bind_pcrs ? &x->cresp.pcr_selection : NULL,
-				    &x->ev.pcrs, x->cresp.key_auth, &pd);
+	a11_err r = wire_key_policy(&an->approver.publicArea, an->policy_ref,
+				    sizeof(an->policy_ref), &pd);
 
+	attester_key_policy(&shape, &pol);
 	if (r == A11_OK)
 		r = tpm_key_create(x->t, &x->res->parent, TPM2_ALG_ECC,
-				   x->cresp.key_auth ? &x->res->auth : NULL, &pd,
-				   pd.size ? &x->policy : NULL, &x->res->priv, &x->res->key);
-	if (r == A11_OK)
-		r = certify(x, &x->res->key, &x->ev.key, &x->ev.key_certify);
-	x->ev.has_key = r == A11_OK;
+				   x->cresp.key_auth ? &x->res->auth : NULL, &pd, &pol,
+				   &x->res->priv, &x->res->key);
 	return r;
 }
 
-/* The key the credential is wrapped to: the EK itself, or the SRK. */
-static a11_err load_parent(struct tpm *t, const struct attester_config *c, struct tpm_key *out)
+/* A fresh release: the PIN, a certified parent to wrap to, a born key. */
+static a11_err fresh_objects(struct run *x)
 {
-	return c->wrap_to_ek ? tpm_ek_load(t, c->ek, out) : tpm_srk_load(t, TPM2_ALG_RSA, out);
+	struct attester_result *res = x->res;
+	a11_err r = A11_OK;
+
+	if (x->cresp.key_auth) {
+		const char *pin = x->c->pin ? x->c->pin : "";
+		TRY(wire_pin_auth(pin, strlen(pin), x->cresp.salt, sizeof(x->cresp.salt),
+				  x->cresp.iterations, &res->auth));
+		res->key_auth = true;
+		memcpy(res->salt, x->cresp.salt, sizeof(res->salt));
+		res->iterations = x->cresp.iterations;
+	}
+	TRY(attester_load_parent(x->t, x->c, &res->parent));
+	if (!x->c->wrap_to_ek) {
+		TRY(certify(x, &res->parent, &x->ev.parent, &x->ev.parent_certify));
+		x->ev.has_parent = true;
+	}
+	if (x->cresp.kind == CRED_CA) {
+		TRY(born_key(x));
+		TRY(certify(x, &res->key, &x->ev.key, &x->ev.key_certify));
+		x->ev.has_key = true;
+	}
+	if (x->c->pin != NULL) {
+		snprintf(x->ev.pin, sizeof(x->ev.pin), "%s", x->c->pin);
+		x->ev.has_pin = true;
+	}
+out:
+	return r;
+}
+
+/* A renewal of the ca kind certifies the key the host already holds. */
+static a11_err renewal_objects(struct run *x)
+{
+	a11_err r = A11_OK;
+
+	if (x->cresp.kind != CRED_CA)
+		return A11_OK;
+	if (x->cur->key.tr == ESYS_TR_NONE && (r = attester_reload(x->t, x->c, x->cur)) != A11_OK)
+		return r;
+	r = certify(x, &x->cur->key, &x->ev.key, &x->ev.key_certify);
+	x->ev.has_key = r == A11_OK;
+	return r;
 }
 
 static a11_err evidence(struct run *x)
@@ -136,6 +205,7 @@ static a11_err evidence(struct run *x)
 	TPM2B_ATTEST att;
 	a11_err r;
 
+	enter(x);
 	memcpy(nonce.buffer, x->cresp.nonce.buffer, nonce.size);
 	snprintf(x->ev.session, sizeof(x->ev.session), "%s", x->cresp.session);
 	TRY(tpm_activate_credential(x->t, &x->ak, &x->ek, &x->cresp.credential_blob,
@@ -144,29 +214,12 @@ static a11_err evidence(struct run *x)
 	TRY(tpm_quote(x->t, &x->ak, &nonce, &x->cresp.pcr_selection, &att, &x->ev.quote.sig));
 	memcpy(x->ev.quote.data, att.attestationData, att.size);
 	x->ev.quote.len = att.size;
-	x->policy.pcr = x->cresp.bind_pcrs;
-	x->policy.pcrs = x->cresp.pcr_selection;
-	x->policy.auth_value = x->cresp.bind_pcrs && x->cresp.key_auth;
-	if (x->cresp.key_auth) {
-		const char *pin = x->c->pin ? x->c->pin : "";
-		TRY(wire_pin_auth(pin, strlen(pin), x->cresp.salt, sizeof(x->cresp.salt),
-				  x->cresp.iterations, &x->res->auth));
-	}
-	TRY(load_parent(x->t, x->c, &x->res->parent));
-	if (!x->c->wrap_to_ek) {
-		TRY(certify(x, &x->res->parent, &x->ev.parent, &x->ev.parent_certify));
-		x->ev.has_parent = true;
-	}
-	if (x->cresp.kind == CRED_CA)
-		TRY(born_key(x));
-	if (x->c->pin != NULL) {
-		snprintf(x->ev.pin, sizeof(x->ev.pin), "%s", x->c->pin);
-		x->ev.has_pin = true;
-	}
-	log_info("AK activated with the EK, quote over %u PCR values, key to be "
-		 "wrapped to the %s%s", x->ev.pcrs.count, x->c->wrap_to_ek ? "EK" : "certified SRK",
+	TRY(x->cur ? renewal_objects(x) : fresh_objects(x));
+	log_info("AK activated with the EK, quote over %u PCR values%s%s", x->ev.pcrs.count,
+		 x->ev.has_parent ? ", SRK certified" : "",
 		 x->ev.has_key ? ", TPM-born key certified" : "");
 out:
+	leave(x);
 	return r;
 }
 
@@ -175,7 +228,10 @@ static a11_err send_evidence(struct run *x)
 	struct client_response resp;
 	a11_err r = post(x, "/v1/evidence", evidence_req_encode(&x->ev), &resp);
 
-	if (r == A11_OK && release_decode(resp.body, resp.len, &x->res->rel) != A11_OK)
+	if (r != A11_OK)
+		return r;
+	if (release_decode(resp.body, resp.len, &x->res->rel) != A11_OK ||
+	    x->res->rel.kind != x->cresp.kind)
 		r = A11_ERR_PROTOCOL;
 	free(resp.body);
 	if (r == A11_OK)
@@ -185,145 +241,171 @@ static a11_err send_evidence(struct run *x)
 	return r;
 }
 
-/* Repository and token: import the blob under the parent and load it
- * with the policy the broker said it carries. */
-static a11_err import(struct run *x)
-{
-	struct release *rel = &x->res->rel;
-	const TPM2B_DATA none = { 0 };
-	const TPMT_SYM_DEF_OBJECT nosym = { .algorithm = TPM2_ALG_NULL };
-	const struct tpm_import in = { &rel->pub, &rel->duplicate, &rel->seed, &none, &nosym };
-	/* Only PCR-bound keys carry a policy (see wire_key_policy). */
-	struct tpm_policy pol = { .pcr = true, .pcrs = rel->pcr_selection,
-				  .auth_value = rel->auth_value };
-	bool use_policy = rel->pcr_bound;
-	a11_err r;
-
-	if (!rel->has_key || rel->kind != x->cresp.kind)
-		return A11_ERR_PROTOCOL;
-	if ((r = tpm_import(x->t, &x->res->parent, &in, &x->res->priv)) != A11_OK)
-		return r;
-	return tpm_load(x->t, &x->res->parent, &rel->pub, &x->res->priv,
-			use_policy ? &pol : NULL, rel->auth_value ? &x->res->auth : NULL,
-			&x->res->key);
-}
-
-static a11_err unseal_token(struct run *x)
-{
-	struct attester_result *res = x->res;
-	TPM2B_SENSITIVE_DATA key;
-	a11_err r;
-
-	if (res->rel.token_ct == NULL)
-		return A11_ERR_PROTOCOL;
-	if ((r = tpm_unseal(x->t, &res->key, &key)) != A11_OK)
-		return r;
-	r = key.size == WIRE_AEAD_KEY ? wire_aead_open(key.buffer, TOKEN_AAD, res->rel.token_ct,
-						      res->rel.token_ct_len, &res->token,
-						      &res->token_len)
-				      : A11_ERR_PROTOCOL;
-	OPENSSL_cleanse(&key, sizeof(key));
-	/* The sealed key has done its job: keep nothing loaded. */
-	tpm_key_release(x->t, &res->key);
-	return r;
-}
-
+/* Into the TPM: import (repository, token), the approval, the token. */
 static a11_err receive(struct run *x)
 {
+	struct attester_result *res = x->res;
+	a11_err r = A11_OK;
+
+	enter(x);
 	if (x->cresp.kind == CRED_CA)
-		return x->res->rel.kind == CRED_CA && x->res->rel.cert_count > 0 ? A11_OK
-										   : A11_ERR_PROTOCOL;
-	a11_err r = import(x);
-	if (r == A11_OK && x->cresp.kind == CRED_TOKEN)
-		r = unseal_token(x);
+		TRY(res->rel.cert_count > 0 ? A11_OK : A11_ERR_PROTOCOL);
+	else
+		TRY(attester_import(x->t, res));
+	TRY(attester_adopt(x->t, res));
+	if (x->cresp.kind == CRED_TOKEN)
+		TRY(attester_unseal(x->t, res));
+out:
+	leave(x);
 	return r;
 }
 
-a11_err attester_run(struct tpm *t, const struct attester_config *c, struct attester_result *out)
+/* Move what a renewal changes from the new release into the live one. */
+static void take_renewal(struct release *cur, struct release *nw)
 {
-	struct run *x = calloc(1, sizeof(*x));
+	for (size_t i = 0; i < cur->cert_count; i++)
+		free(cur->certs[i]);
+	memcpy(cur->certs, nw->certs, sizeof(cur->certs));
+	memcpy(cur->cert_len, nw->cert_len, sizeof(cur->cert_len));
+	cur->cert_count = nw->cert_count;
+	nw->cert_count = 0;
+	free(cur->ear);
+	cur->ear = nw->ear;
+	nw->ear = NULL;
+	cur->lease_expires = nw->lease_expires;
+	cur->lease_approved = nw->lease_approved;
+	cur->approval = nw->approval;
+}
+
+a11_err attester_adopt_from(struct tpm *t, struct attester_result *cur, struct release *nw)
+{
+	struct approval saved = cur->rel.approval;
+	a11_err r;
+
+	if (strcmp(nw->lease, cur->rel.lease) != 0 || nw->kind != cur->rel.kind)
+		return A11_ERR_PROTOCOL;
+	cur->rel.approval = nw->approval;
+	r = attester_adopt(t, cur);
+	if (r != A11_OK)
+		cur->rel.approval = saved;
+	else
+		take_renewal(&cur->rel, nw);
+	return r;
+}
+
+static a11_err renew_adopt(struct run *x)
+{
+	a11_err r;
+
+	if (x->res->rel.has_key)
+		return A11_ERR_PROTOCOL;
+	enter(x);
+	r = attester_adopt_from(x->t, x->cur, &x->res->rel);
+	leave(x);
+	return r;
+}
+
+static a11_err exchange(struct run *x, struct attester_timing *ms)
+{
 	double t0 = now_ms(), t1, t2, t3;
 	a11_err r;
 
-	memset(out, 0, sizeof(*out));
-	out->parent.tr = out->key.tr = ESYS_TR_NONE;
-	if (x == NULL)
-		return A11_ERR_NOMEM;
-	*x = (struct run){ .t = t, .c = c, .res = out };
-	x->ek.tr = x->ak.tr = ESYS_TR_NONE;
-	TRY(client_open(c->ca_file, c->connect_timeout_ms ? c->connect_timeout_ms : 5000,
-			c->timeout_ms ? c->timeout_ms : 15000, &x->http));
+	TRY(client_open(x->c->ca_file, x->c->connect_timeout_ms ? x->c->connect_timeout_ms : 5000,
+			x->c->timeout_ms ? x->c->timeout_ms : 15000, &x->http));
 	TRY(challenge(x));
 	t1 = now_ms();
 	TRY(evidence(x));
 	t2 = now_ms();
 	TRY(send_evidence(x));
 	t3 = now_ms();
-	TRY(receive(x));
-	log_info("the credential now lives in the TPM%s%s",
-		 x->res->rel.pcr_bound ? ", bound to the attested PCRs" : "",
-		 x->res->rel.auth_value ? ", usable only with the PIN" : "");
-	out->ms = (struct attester_timing){ .challenge = t1 - t0, .tpm_evidence = t2 - t1,
-					    .evidence = t3 - t2, .import = now_ms() - t3 };
+	TRY(x->cur ? renew_adopt(x) : receive(x));
+	*ms = (struct attester_timing){ .challenge = t1 - t0, .tpm_evidence = t2 - t1,
+					.evidence = t3 - t2, .import = now_ms() - t3 };
 out:
 	client_close(x->http);
-	tpm_key_release(t, &x->ak);
-	tpm_key_release(t, &x->ek);
-	if (r != A11_OK) {
-		char code[32], detail[256];
-		memcpy(code, out->refusal, sizeof(code));
-		memcpy(detail, out->detail, sizeof(detail));
-		attester_result_clear(t, out);
-		memcpy(out->refusal, code, sizeof(code));
-		memcpy(out->detail, detail, sizeof(detail));
-	}
-	OPENSSL_cleanse(x, sizeof(*x));
-	free(x);
+	x->http = NULL;
+	enter(x);
+	tpm_key_release(x->t, &x->ak);
+	tpm_key_release(x->t, &x->ek);
+	leave(x);
 	return r;
 }
 
-/* Flush a loaded object but keep its description for reloading. */
-static void unload(struct tpm *t, struct tpm_key *k)
+static struct run *run_new(struct tpm *t, const struct attester_config *c,
+			   struct attester_result *res, struct attester_result *cur)
 {
-	struct tpm_key gone = *k;
+	struct run *x = calloc(1, sizeof(*x));
 
-	if (k->tr != ESYS_TR_NONE)
-		tpm_key_release(t, &gone);
-	k->tr = ESYS_TR_NONE;
+	memset(res, 0, sizeof(*res));
+	res->parent.tr = res->key.tr = ESYS_TR_NONE;
+	res->parent.session = res->key.session = ESYS_TR_NONE;
+	if (x == NULL)
+		return NULL;
+	*x = (struct run){ .t = t, .c = c, .res = res, .cur = cur };
+	x->ek.tr = x->ak.tr = x->ek.session = x->ak.session = ESYS_TR_NONE;
+	return x;
 }
 
-void attester_unload(struct tpm *t, struct attester_result *r)
+static void run_free(struct run *x)
 {
-	unload(t, &r->key);
-	unload(t, &r->parent);
+	OPENSSL_cleanse(x, sizeof(*x));
+	free(x);
 }
 
-a11_err attester_reload(struct tpm *t, const struct attester_config *c, struct attester_result *r)
+/* Clear a failed result but keep the broker's words for the caller. */
+static void fail_clear(struct tpm *t, struct attester_result *res)
 {
-	struct tpm_key k;
-	a11_err e;
+	char code[sizeof(res->refusal)], detail[sizeof(res->detail)];
 
-	if (r->priv.size == 0)
-		return A11_ERR_ARG; /* nothing to reload: a token, or never released */
-	if ((e = load_parent(t, c, &r->parent)) != A11_OK)
-		return e;
-	e = tpm_load(t, &r->parent, &r->key.pub, &r->priv, r->key.use_policy ? &r->key.policy : NULL,
-		     r->rel.auth_value ? &r->auth : NULL, &k);
-	if (e == A11_OK)
-		r->key = k;
-	else
-		unload(t, &r->parent);
-	return e;
+	memcpy(code, res->refusal, sizeof(code));
+	memcpy(detail, res->detail, sizeof(detail));
+	attester_result_clear(t, res);
+	memcpy(res->refusal, code, sizeof(code));
+	memcpy(res->detail, detail, sizeof(detail));
 }
 
-void attester_result_clear(struct tpm *t, struct attester_result *r)
+a11_err attester_run(struct tpm *t, const struct attester_config *c, struct attester_result *out)
 {
-	tpm_key_release(t, &r->key);
-	tpm_key_release(t, &r->parent);
-	release_clear(&r->rel);
-	if (r->token != NULL)
-		OPENSSL_cleanse(r->token, r->token_len);
-	free(r->token);
-	OPENSSL_cleanse(r, sizeof(*r));
-	r->key.tr = r->parent.tr = ESYS_TR_NONE;
+	struct run *x = run_new(t, c, out, NULL);
+	struct attester_timing ms;
+	a11_err r;
+
+	if (x == NULL)
+		return A11_ERR_NOMEM;
+	r = exchange(x, &ms);
+	if (r == A11_OK) {
+		out->ms = ms;
+		log_info("the credential now lives in the TPM under lease %s%s%s", out->rel.lease,
+			 out->rel.pcr_bound ? ", bound to the attested PCRs" : "",
+			 out->rel.auth_value ? ", usable only with the PIN" : "");
+	} else {
+		enter(x);
+		fail_clear(t, out);
+		leave(x);
+	}
+	run_free(x);
+	return r;
+}
+
+a11_err attester_renew(struct tpm *t, const struct attester_config *c,
+		       struct attester_result *cur)
+{
+	struct attester_result *scratch = calloc(1, sizeof(*scratch));
+	struct run *x = scratch ? run_new(t, c, scratch, cur) : NULL;
+	a11_err r = x ? A11_OK : A11_ERR_NOMEM;
+
+	if (r == A11_OK)
+		r = exchange(x, &cur->ms);
+	if (r == A11_OK)
+		log_info("lease %s renewed until %lld", cur->rel.lease,
+			 (long long)cur->rel.lease_expires);
+	if (scratch != NULL) {
+		memcpy(cur->refusal, scratch->refusal, sizeof(cur->refusal));
+		memcpy(cur->detail, scratch->detail, sizeof(cur->detail));
+		release_clear(&scratch->rel); /* holds no TPM object */
+		free(scratch);
+	}
+	if (x != NULL)
+		run_free(x);
+	return r;
 }

@@ -21,7 +21,12 @@ struct attester_config {
 	long timeout_ms;              /* per request; 0: 15000 */
 	enum tpm_ek_kind ek;          /* which EK identifies this TPM */
 	bool wrap_to_ek;              /* skip the SRK; the broker wraps to the EK */
-	const char *lease;            /* renew this lease, or NULL */
+	/* Renewal runs beside other users of the TPM: these bracket each
+	 * stretch of TPM work, so the network never holds the TPM (NULL: the
+	 * caller holds the TPM throughout). */
+	void (*tpm_enter)(void *arg);
+	void (*tpm_leave)(void *arg);
+	void *tpm_arg;
 };
 
 /* Where each stage went, for the log and the bench (milliseconds). */
@@ -35,6 +40,9 @@ struct attester_result {
 	struct tpm_key key;           /* the credential's key, loaded (repository, ca) */
 	TPM2B_PRIVATE priv;           /* its private blob under parent, to reload it */
 	TPM2B_AUTH auth;              /* its authValue (from the PIN), cleansed by clear */
+	bool key_auth;                /* auth = PBKDF2(PIN, salt, iterations) */
+	uint8_t salt[PROTO_SALT_LEN];
+	uint32_t iterations;
 	uint8_t *token;               /* token kind: the bearer token in clear */
 	size_t token_len;
 	char refusal[32];             /* A11_ERR_REFUSED: the broker's problem code */
@@ -42,8 +50,36 @@ struct attester_result {
 	struct attester_timing ms;
 };
 
-/* On failure everything loaded is released again. */
+/* A fresh attestation and release. On failure everything loaded is
+ * released again. */
 a11_err attester_run(struct tpm *t, const struct attester_config *c, struct attester_result *out);
+/* Renew cur's lease: a fresh attestation of the same TPM, and a new
+ * approval (and for the ca kind a new certificate) adopted into cur once
+ * the TPM has verified it. The key stays loaded and usable throughout;
+ * on failure cur is unchanged and the refusal is in refusal/detail. */
+a11_err attester_renew(struct tpm *t, const struct attester_config *c,
+		       struct attester_result *cur);
+/* Verify rel.approval in the TPM and make it the key's policy (also used
+ * for an approval another process obtained, read from the state dir). */
+a11_err attester_adopt(struct tpm *t, struct attester_result *r);
+/* A newer approval of cur's lease (a renewal's release, or what another
+ * process wrote to the state dir): verified in the TPM, then its approval,
+ * certificates, EAR and expiry replace cur's. nw keeps what was not taken. */
+a11_err attester_adopt_from(struct tpm *t, struct attester_result *cur, struct release *nw);
+/* Open a lease another process obtained (read from the state dir into
+ * r: rel, priv, key_auth, salt, iterations) with c->pin: verify its
+ * approval, load the key, and let the TPM check PIN and lease with one
+ * signature (or the token's unsealing). A11_ERR_LEASE_ENDED if the lease
+ * is over (or close to it) or the TPM rebooted; A11_ERR_TPM_AUTH for a
+ * wrong PIN. The caller clears r on failure. */
+a11_err attester_open_cached(struct tpm *t, const struct attester_config *c,
+			     struct attester_result *r);
+/* Between a result and the state dir's form (src/attester/state.h):
+ * from_host moves hl's release into r (nothing loaded yet); to_host
+ * lends r's to hl, which must not be cleared. */
+struct host_lease;
+void attester_from_host(struct host_lease *hl, struct attester_result *r);
+void attester_to_host(const struct attester_result *r, struct host_lease *hl);
 /* Flush the parent and the key from the TPM but keep what reloading them
  * needs (publics, the private blob, policy, authValue): before fork(), or
  * to give the TPM's object slots back. */

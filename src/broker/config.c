@@ -27,6 +27,8 @@ static int defaults(const char *dir, struct broker_config *c)
 	return path(c->master_key, sizeof(c->master_key), dir, "master.key") |
 	       path(c->verifier_key, sizeof(c->verifier_key), dir, "verifier.jwk") |
 	       path(c->verifier_pub, sizeof(c->verifier_pub), dir, "verifier.pub.jwk") |
+	       path(c->approver_key, sizeof(c->approver_key), dir, "approver.pem") |
+	       path(c->approver_pub, sizeof(c->approver_pub), dir, "approver.pub.pem") |
 	       path(c->tls_cert, sizeof(c->tls_cert), dir, "tls.crt") |
 	       path(c->tls_key, sizeof(c->tls_key), dir, "tls.key");
 }
@@ -71,6 +73,7 @@ static int apply(json_t *o, struct broker_config *c)
 	    get_str(o, "database", c->database, sizeof(c->database)) ||
 	    get_str(o, "master_key", c->master_key, sizeof(c->master_key)) ||
 	    get_str(o, "verifier_key", c->verifier_key, sizeof(c->verifier_key)) ||
+	    get_str(o, "approver_key", c->approver_key, sizeof(c->approver_key)) ||
 	    get_str(o, "tls_cert", c->tls_cert, sizeof(c->tls_cert)) ||
 	    get_str(o, "tls_key", c->tls_key, sizeof(c->tls_key)))
 		return -1;

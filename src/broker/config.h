@@ -21,6 +21,8 @@ struct broker_config {
 	char master_key[PATH_MAX];
 	char verifier_key[PATH_MAX];
 	char verifier_pub[PATH_MAX];
+	char approver_key[PATH_MAX];  /* policy-signing key (approver.h) */
+	char approver_pub[PATH_MAX];
 	char tls_cert[PATH_MAX];
 	char tls_key[PATH_MAX];
 };

@@ -9,6 +9,7 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
+#include "../common/file.h"
 #include "../common/log.h"
 #include "ear.h"
 #include "ear_internal.h"
@@ -54,47 +55,6 @@ out:
 	return r;
 }
 
-static a11_err write_all(int fd, const char *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = write(fd, p, n);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0) {
-			if (w == 0)
-				errno = EIO;   /* the caller reports errno */
-			return A11_ERR_IO;
-		}
-		p += w;
-		n -= (size_t)w;
-	}
-	return A11_OK;
-}
-
-/* O_EXCL: never replace a key someone already relies on. */
-static a11_err write_new_file(const char *path, mode_t mode, const char *text)
-{
-	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
-	int saved = 0;
-
-	if (fd < 0) {
-		log_error("cannot create %s: %s", path, strerror(errno));
-		return errno == EEXIST ? A11_ERR_EXISTS : A11_ERR_IO;
-	}
-	/* The umask may have narrowed the mode; the public key must stay
-	 * readable by relying parties. */
-	if (fchmod(fd, mode) != 0 || write_all(fd, text, strlen(text)) != A11_OK || fsync(fd) != 0)
-		saved = errno != 0 ? errno : EIO;
-	if (close(fd) != 0 && saved == 0)
-		saved = errno != 0 ? errno : EIO;
-	if (saved == 0)
-		return A11_OK;
-	log_error("cannot write %s: %s", path, strerror(saved));
-	unlink(path);
-	return A11_ERR_IO;
-}
-
 static a11_err write_keys(const cjose_jwk_t *jwk, const char *priv_path, const char *pub_path)
 {
 	cjose_err err = { 0 };
@@ -106,10 +66,10 @@ static a11_err write_keys(const cjose_jwk_t *jwk, const char *priv_path, const c
 		log_warn("cannot serialize the JWK: %s", cj_msg(&err));
 		goto out;
 	}
-	r = write_new_file(priv_path, 0600, priv);
+	r = file_create(priv_path, 0600, priv);
 	if (r != A11_OK)
 		goto out;
-	r = write_new_file(pub_path, 0644, pub);
+	r = file_create(pub_path, 0644, pub);
 	/* A private key without its public half would only confuse the next
 	 * `init`; we created it (O_EXCL), so removing it is safe. */
 	if (r != A11_OK)

@@ -11,6 +11,8 @@
 #include "../wire/attest.h"
 #include "../wire/key.h"
 #include "../wire/pin.h"
+#include "../wire/policy.h"
+#include "approver.h"
 #include "flow_internal.h"
 #include "grant.h"
 #include "metrics.h"
@@ -29,6 +31,8 @@ struct ctx {
 	struct appraisal ap;
 	TPM2B_AUTH auth;
 	bool has_auth;
+	bool renewal;                 /* the session renews a lease */
+	struct lease_anchor anchor;   /* approver and policyRef of the lease's key */
 	struct release rel;
 	struct store_lease lease;
 	struct store_audit rec;
@@ -52,6 +56,9 @@ static enum refusal take_session(struct ctx *c)
 	    verifier_ek_hash(&c->ek.publicArea, c->ek_hash) != A11_OK)
 		return REF_INTERNAL;
 	flow_hex(c->ek_hash, 32, c->rec.ek_hash, sizeof(c->rec.ek_hash));
+	c->renewal = c->ss.lease[0] != '\0';
+	c->anchor.approver = *approver_public(c->b->approver);
+	memcpy(c->anchor.policy_ref, c->ss.policy_ref, sizeof(c->anchor.policy_ref));
 	r = store_cred_get(c->b->store, c->ss.credential, &c->cred);
 	if (r != A11_OK)
 		return r == A11_ERR_NOT_FOUND ? REF_UNKNOWN_CREDENTIAL : REF_INTERNAL;
@@ -141,7 +148,9 @@ static enum refusal check_objects(struct ctx *c)
 	return REF_NONE;
 }
 
-/* Checked only after the platform is trusted: guessing needs a good TPM. */
+/* Checked only after the platform is trusted: guessing needs a good TPM.
+ * A renewal needs no PIN: the key it approves already demands the
+ * PIN-derived authValue in the TPM at every use. */
 static enum refusal check_pin(struct ctx *c)
 {
 	const struct evidence_req *ev = c->ev;
@@ -149,7 +158,7 @@ static enum refusal check_pin(struct ctx *c)
 	bool locked = false;
 	a11_err r;
 
-	if (c->cred.pin_hash == NULL)
+	if (c->cred.pin_hash == NULL || c->renewal)
 		return REF_NONE;
 	if (c->cred.pin_locked)
 		return REF_PIN_LOCKED;
@@ -177,8 +186,9 @@ static enum refusal start_lease(struct ctx *c)
 	uint8_t id[16];
 	int64_t now = flow_now();
 
-	if (c->ss.lease[0] != '\0') {
-		if (store_lease_get(c->b->store, c->ss.lease, &c->lease) != A11_OK)
+	if (c->renewal) {
+		if (store_lease_get(c->b->store, c->ss.lease, &c->lease) != A11_OK ||
+		    memcmp(c->lease.policy_ref, c->ss.policy_ref, sizeof(c->ss.policy_ref)) != 0)
 			return REF_LEASE_UNKNOWN;
 		if (c->lease.revoked) /* revoked since the challenge */
 			return REF_LEASE_REVOKED;
@@ -190,10 +200,40 @@ static enum refusal start_lease(struct ctx *c)
 		flow_hex(id, sizeof(id), c->lease.id, sizeof(c->lease.id));
 		snprintf(c->lease.credential, sizeof(c->lease.credential), "%s", c->cred.name);
 		memcpy(c->lease.ek_hash, c->ek_hash, 32);
+		memcpy(c->lease.policy_ref, c->ss.policy_ref, sizeof(c->lease.policy_ref));
 		c->lease.issued = now;
 	}
 	c->lease.expires = now + c->policy->lease_ttl;
 	snprintf(c->rec.lease, sizeof(c->rec.lease), "%s", c->lease.id);
+	return REF_NONE;
+}
+
+/* The lease as the TPM enforces it: until the TPM's clock, as the quote
+ * just showed it, has run the lease's length, within this boot
+ * (resetCount). The approver signs it for this lease's key alone. */
+static enum refusal approve(struct ctx *c)
+{
+	const TPMS_CLOCK_INFO *ci = &c->ap.quote.clockInfo;
+	struct approval *a = &c->rel.approval;
+	const struct wire_lease_terms t = {
+		.clock_end = ci->clock + (uint64_t)c->policy->lease_ttl * 1000u,
+		.reset_count = ci->resetCount,
+		.pcrs = c->policy->bind_pcrs ? &c->policy->pcr_selection : NULL,
+		.values = &c->ev->pcrs,
+		.auth_value = c->cred.pin_hash != NULL,
+	};
+	TPM2B_DIGEST ahash;
+
+	a->anchor = c->anchor;
+	a->clock_end = t.clock_end;
+	a->reset_count = t.reset_count;
+	if (wire_lease_policy(&t, &a->approved) != A11_OK ||
+	    wire_approval_digest(&a->approved, a->anchor.policy_ref,
+				 sizeof(a->anchor.policy_ref), &ahash) != A11_OK ||
+	    approver_sign(c->b->approver, &ahash, &a->signature) != A11_OK) {
+		log_error("cannot sign the approval of lease %s", c->lease.id);
+		return REF_INTERNAL;
+	}
 	return REF_NONE;
 }
 
@@ -203,10 +243,13 @@ static enum refusal release(struct ctx *c)
 		.cred = &c->cred, .secrets = c->b->secrets, .policy = c->policy,
 		.parent = c->ev->has_parent ? &c->ev->parent.publicArea : &c->ek.publicArea,
 		.ev = c->ev, .auth = c->has_auth ? &c->auth : NULL,
+		.anchor = &c->anchor, .renewal = c->renewal,
 		.not_before = flow_now() - 60, .not_after = c->lease.expires,
 	};
 	enum refusal ref = grant_build(&in, &c->rel, c->lease.cert_serial);
 
+	if (ref == REF_NONE)
+		ref = approve(c);
 	if (ref != REF_NONE)
 		return ref;
 	snprintf(c->rec.cert_serial, sizeof(c->rec.cert_serial), "%s", c->lease.cert_serial);
@@ -214,6 +257,7 @@ static enum refusal release(struct ctx *c)
 		return REF_INTERNAL;
 	snprintf(c->rel.lease, sizeof(c->rel.lease), "%s", c->lease.id);
 	c->rel.lease_expires = c->lease.expires;
+	c->rel.lease_approved = flow_now();
 	return REF_NONE;
 }
 

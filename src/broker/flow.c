@@ -10,6 +10,7 @@
 #include "../proto/proto.h"
 #include "../wire/key.h"
 #include "../wire/wrap.h"
+#include "approver.h"
 #include "flow_internal.h"
 #include "metrics.h"
 #include "policy.h"
@@ -76,17 +77,19 @@ a11_err flow_load_policy(const struct store_cred *c, struct policy **p)
 	return r;
 }
 
-/* A renewal names a lease of this TPM that is still live. */
-static enum refusal check_lease(struct broker *b, const char *id, const uint8_t ek_hash[32])
+/* A renewal names a live lease of this TPM and this credential. */
+static enum refusal check_lease(struct broker *b, const struct challenge_req *m,
+				const uint8_t ek_hash[32], struct store_lease *l)
 {
-	struct store_lease l;
-	a11_err r = store_lease_get(b->store, id, &l);
+	a11_err r = store_lease_get(b->store, m->lease, l);
 
-	if (r == A11_ERR_NOT_FOUND || (r == A11_OK && memcmp(l.ek_hash, ek_hash, 32) != 0))
+	if (r == A11_ERR_NOT_FOUND ||
+	    (r == A11_OK && (memcmp(l->ek_hash, ek_hash, 32) != 0 ||
+			     strcmp(l->credential, m->credential) != 0)))
 		return REF_LEASE_UNKNOWN;
 	if (r != A11_OK)
 		return REF_INTERNAL;
-	return l.revoked ? REF_LEASE_REVOKED : REF_NONE;
+	return l->revoked ? REF_LEASE_REVOKED : REF_NONE;
 }
 
 static a11_err marshal_public(const TPM2B_PUBLIC *p, uint8_t **out, size_t *len)
@@ -150,6 +153,7 @@ static enum refusal challenge(struct broker *b, const struct challenge_req *m,
 {
 	struct store_cred c = { 0 };
 	struct store_session ss = { 0 };
+	struct store_lease lease = { 0 };
 	struct policy *p = NULL;
 	uint8_t ek_hash[32];
 	enum refusal ref = REF_INTERNAL;
@@ -166,10 +170,20 @@ static enum refusal challenge(struct broker *b, const struct challenge_req *m,
 	if (ref == REF_NONE || ref == REF_EK_NOT_ALLOWED || ref == REF_AK_INVALID)
 		flow_hex(ek_hash, 32, rec->ek_hash, sizeof(rec->ek_hash));
 	if (ref == REF_NONE && m->lease[0] != '\0')
-		ref = check_lease(b, m->lease, ek_hash);
+		ref = check_lease(b, m, ek_hash, &lease);
 	if (ref != REF_NONE)
 		goto out;
+	/* The key of a new lease gets a fresh policyRef; a renewal keeps its
+	 * lease's, which its key's authPolicy names. */
+	if (m->lease[0] != '\0')
+		memcpy(ss.policy_ref, lease.policy_ref, sizeof(ss.policy_ref));
+	else if (RAND_bytes(ss.policy_ref, sizeof(ss.policy_ref)) != 1) {
+		ref = REF_INTERNAL;
+		goto out;
+	}
 	ref = open_session(b, m, &ss, resp);
+	resp->anchor.approver = *approver_public(b->approver);
+	memcpy(resp->anchor.policy_ref, ss.policy_ref, sizeof(ss.policy_ref));
 	resp->pcr_selection = p->pcr_selection;
 	resp->kind = c.kind;
 	resp->bind_pcrs = p->bind_pcrs;

@@ -18,6 +18,7 @@ struct broker {
 	struct store *store;
 	struct secrets *secrets;
 	struct ear_signer *ear;
+	struct approver *approver;
 	uint32_t nonce_ttl;           /* seconds a challenge stays answerable */
 };
 

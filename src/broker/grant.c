@@ -83,8 +83,8 @@ static a11_err add_chain(const char *pem, struct release *out)
 
 static a11_err key_policy(const struct grant_input *in, TPM2B_DIGEST *pd)
 {
-	return wire_key_policy(in->policy->bind_pcrs ? &in->policy->pcr_selection : NULL,
-			       &in->ev->pcrs, in->auth != NULL, pd);
+	return wire_key_policy(&in->anchor->approver.publicArea, in->anchor->policy_ref,
+			       sizeof(in->anchor->policy_ref), pd);
 }
 
 static a11_err wrap(const struct grant_input *in, EVP_PKEY *key, const uint8_t *sealed,
@@ -112,8 +112,8 @@ static a11_err wrap(const struct grant_input *in, EVP_PKEY *key, const uint8_t *
 
 static enum refusal grant_repository(const struct grant_input *in, struct release *out)
 {
-	EVP_PKEY *k = secret_key(in);
-	a11_err r = k ? wrap(in, k, NULL, 0, out) : A11_ERR_CRYPTO;
+	EVP_PKEY *k = in->renewal ? NULL : secret_key(in);
+	a11_err r = in->renewal ? A11_OK : k ? wrap(in, k, NULL, 0, out) : A11_ERR_CRYPTO;
 
 	EVP_PKEY_free(k);
 	if (r == A11_OK && in->cred->chain_pem != NULL)
@@ -125,8 +125,11 @@ static enum refusal grant_token(const struct grant_input *in, struct release *ou
 {
 	uint8_t key[WIRE_AEAD_KEY], *tok = NULL;
 	size_t len = 0;
-	a11_err r = open_secret(in, &tok, &len);
+	a11_err r;
 
+	if (in->renewal)
+		return REF_NONE;
+	r = open_secret(in, &tok, &len);
 	if (r == A11_OK && (len == 0 || len > PROTO_TOKEN_MAX))
 		r = A11_ERR_ARG;
 	if (r == A11_OK)
@@ -158,8 +161,8 @@ static bool born_key_ok(const struct grant_input *in)
 	if (key_policy(in, &pd) != A11_OK || pd.size != k->authPolicy.size ||
 	    memcmp(pd.buffer, k->authPolicy.buffer, pd.size) != 0)
 		return false;
-	/* With a policy the password must not bypass it. */
-	return pd.size == 0 || !(k->objectAttributes & TPMA_OBJECT_USERWITHAUTH);
+	/* The password must not bypass the lease, nor an admin the policy. */
+	return !(k->objectAttributes & TPMA_OBJECT_USERWITHAUTH);
 }
 
 static enum refusal grant_ca(const struct grant_input *in, struct release *out, char serial[41])
@@ -208,7 +211,7 @@ enum refusal grant_build(const struct grant_input *in, struct release *out, char
 	out->kind = in->cred->kind;
 	out->pcr_bound = in->policy->bind_pcrs;
 	out->pcr_selection = in->policy->pcr_selection;
-	out->auth_value = in->auth != NULL;
+	out->auth_value = in->cred->pin_hash != NULL;
 	switch (in->cred->kind) {
 	case CRED_REPOSITORY: return grant_repository(in, out);
 	case CRED_TOKEN: return grant_token(in, out);

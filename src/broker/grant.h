@@ -21,11 +21,15 @@ struct grant_input {
 	const TPMT_PUBLIC *parent;            /* where the blob is wrapped to */
 	const struct evidence_req *ev;        /* attested PCR values, TPM-born key */
 	const TPM2B_AUTH *auth;               /* key authValue from the PIN, or NULL */
+	const struct lease_anchor *anchor;    /* the key's authPolicy: PolicyAuthorize */
+	bool renewal;                         /* the host has the key: no new blob */
 	int64_t not_before, not_after;        /* certificate validity (ca kind) */
 };
 
 /* Fills out (kind, key or certificates or token, policy); serial gets the
- * issued certificate's serial ("" otherwise). */
+ * issued certificate's serial ("" otherwise). A renewal carries no key or
+ * token (the host keeps them), only the chain or, for the ca kind, a new
+ * certificate for the key the host already holds. */
 enum refusal grant_build(const struct grant_input *in, struct release *out, char serial[41]);
 
 /* AAD binding a credential's sealed secret to its row. */

@@ -15,6 +15,7 @@
 #include "../proto/proto.h"
 #include "admin.h"
 #include "api.h"
+#include "approver.h"
 #include "config.h"
 #include "ear.h"
 #include "http.h"
@@ -45,6 +46,7 @@ static int cmd_init(const struct broker_config *c)
 	}
 	if ((r = secrets_create(c->master_key)) != A11_OK ||
 	    (r = ear_keygen(c->verifier_key, c->verifier_pub)) != A11_OK ||
+	    (r = approver_keygen(c->approver_key, c->approver_pub)) != A11_OK ||
 	    (r = store_open(c->database, &s)) != A11_OK) {
 		fprintf(stderr, "init failed: %s (an existing key is never overwritten)\n",
 			a11_strerror(r));
@@ -52,8 +54,10 @@ static int cmd_init(const struct broker_config *c)
 	}
 	store_close(s);
 	printf("initialized %s\n  master key    %s\n  verifier key  %s (public: %s)\n"
+	       "  approver key  %s (public: %s)\n"
 	       "  database      %s\nput the TLS certificate and key at %s and %s\n",
-	       c->dir, c->master_key, c->verifier_key, c->verifier_pub, c->database,
+	       c->dir, c->master_key, c->verifier_key, c->verifier_pub, c->approver_key,
+	       c->approver_pub, c->database,
 	       c->tls_cert, c->tls_key);
 	return 0;
 }
@@ -110,7 +114,8 @@ static int serve(const struct broker_config *c, const char *port_file)
 	signal(SIGPIPE, SIG_IGN);
 	if (store_open(c->database, &b.store) != A11_OK ||
 	    secrets_load(c->master_key, &b.secrets) != A11_OK ||
-	    ear_signer_load(c->verifier_key, &b.ear) != A11_OK) {
+	    ear_signer_load(c->verifier_key, &b.ear) != A11_OK ||
+	    approver_load(c->approver_key, &b.approver) != A11_OK) {
 		fprintf(stderr, "cannot load the broker's keys or database in %s (run init?)\n",
 			c->dir);
 		goto out;
@@ -129,6 +134,7 @@ static int serve(const struct broker_config *c, const char *port_file)
 out:
 	http_stop(srv);
 	ear_signer_free(b.ear);
+	approver_free(b.approver);
 	secrets_free(b.secrets);
 	store_close(b.store);
 	return rc;

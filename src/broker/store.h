@@ -62,6 +62,7 @@ struct store_session {
 	char lease[STORE_ID_MAX + 1];   /* "" unless renewing */
 	uint8_t nonce[32];
 	uint8_t secret_hash[32];        /* SHA-256 of the MakeCredential secret */
+	uint8_t policy_ref[32];         /* of the lease this session starts or renews */
 	uint8_t *ek_cert;               /* malloc'd by get/take */
 	size_t ek_cert_len;
 	uint8_t *ek_public;             /* TPM2B_PUBLIC, marshalled */
@@ -89,6 +90,7 @@ struct store_lease {
 	int64_t expires;
 	bool revoked;
 	char cert_serial[64];           /* "" unless a certificate was issued */
+	uint8_t policy_ref[32];         /* names the lease in its key's authPolicy */
 };
 
 a11_err store_lease_put(struct store *s, const struct store_lease *l);  /* insert or update */

@@ -25,7 +25,7 @@
 #include "../common/log.h"
 #include "store_sqlite.h"
 
-#define SCHEMA_VERSION 1
+#define SCHEMA_VERSION 2
 #define BUSY_TIMEOUT_MS 5000
 
 /* migrations[v] takes a database from user_version v to v + 1, inside one
@@ -85,6 +85,13 @@ static const char *const migrations[SCHEMA_VERSION] = {
 	"CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit"
 	" BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;"
 	"PRAGMA user_version = 1;",
+	/* 2: the policyRef a lease's key is bound to (docs/protocol.md,
+	 * "Leases"); rows from before it get zeros, which no key carries. */
+	"ALTER TABLE sessions ADD COLUMN policy_ref BLOB NOT NULL DEFAULT x'0000000000000000000000000000000000000000000000000000000000000000'"
+	" CHECK (length(policy_ref) = 32);"
+	"ALTER TABLE leases ADD COLUMN policy_ref BLOB NOT NULL DEFAULT x'0000000000000000000000000000000000000000000000000000000000000000'"
+	" CHECK (length(policy_ref) = 32);"
+	"PRAGMA user_version = 2;",
 };
 
 /* ---- open and close ---------------------------------------------------- */

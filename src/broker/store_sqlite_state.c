@@ -8,7 +8,7 @@
 
 static const char sql_session_put[] =
 	"INSERT INTO sessions (id, credential, lease, nonce, secret_hash, ek_cert, ek_public,"
-	" ak_public, expires, used) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 0)";
+	" ak_public, expires, policy_ref, used) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 0)";
 
 /* A plain INSERT: a second session with the same id is A11_ERR_EXISTS,
  * never a reset of one that may already be used. */
@@ -31,6 +31,7 @@ a11_err sq_session_put(void *impl, const struct store_session *ss)
 	sq_bind_blob(&c, ss->ek_public, ss->ek_public_len);
 	sq_bind_blob(&c, ss->ak_public, ss->ak_public_len);
 	sq_bind_i64(&c, ss->expires);
+	sq_bind_blob(&c, ss->policy_ref, sizeof(ss->policy_ref));
 	r = sq_run(&c, "session put");
 out:
 	return sq_end(q, r);
@@ -38,7 +39,7 @@ out:
 
 static const char sql_session_get[] =
 	"SELECT id, credential, lease, nonce, secret_hash, ek_cert, ek_public, ak_public,"
-	" expires, used FROM sessions WHERE id = ?1";
+	" expires, used, policy_ref FROM sessions WHERE id = ?1";
 static const char sql_session_use[] = "UPDATE sessions SET used = 1 WHERE id = ?1";
 
 static a11_err read_session(struct sq_cur *c, struct store_session *out, bool *used)
@@ -53,6 +54,7 @@ static a11_err read_session(struct sq_cur *c, struct store_session *out, bool *u
 	sq_get_blobdup(c, &out->ak_public, &out->ak_public_len);
 	sq_get_i64(c, &out->expires);
 	sq_get_bool(c, used);
+	sq_get_fixed(c, out->policy_ref, sizeof(out->policy_ref));
 	return c->r;
 }
 
@@ -125,16 +127,17 @@ out:
 /* Revocation is sticky: a later put (a renewal rewriting the expiry, say)
  * cannot bring a revoked lease back. */
 static const char sql_lease_put[] =
-	"INSERT INTO leases (id, credential, ek_hash, issued, expires, revoked, cert_serial)"
-	" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+	"INSERT INTO leases (id, credential, ek_hash, issued, expires, revoked, cert_serial,"
+	" policy_ref) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
 	" ON CONFLICT (id) DO UPDATE SET credential = excluded.credential,"
 	" ek_hash = excluded.ek_hash, issued = excluded.issued, expires = excluded.expires,"
-	" revoked = max(revoked, excluded.revoked), cert_serial = excluded.cert_serial";
+	" revoked = max(revoked, excluded.revoked), cert_serial = excluded.cert_serial,"
+	" policy_ref = excluded.policy_ref";
 static const char sql_lease_get[] =
-	"SELECT id, credential, ek_hash, issued, expires, revoked, cert_serial"
+	"SELECT id, credential, ek_hash, issued, expires, revoked, cert_serial, policy_ref"
 	" FROM leases WHERE id = ?1";
 static const char sql_lease_list[] =
-	"SELECT id, credential, ek_hash, issued, expires, revoked, cert_serial"
+	"SELECT id, credential, ek_hash, issued, expires, revoked, cert_serial, policy_ref"
 	" FROM leases ORDER BY issued, id";
 static const char sql_lease_revoke[] = "UPDATE leases SET revoked = 1 WHERE id = ?1";
 
@@ -155,6 +158,7 @@ a11_err sq_lease_put(void *impl, const struct store_lease *l)
 	sq_bind_i64(&c, l->expires);
 	sq_bind_i64(&c, l->revoked);
 	sq_bind_text(&c, l->cert_serial);
+	sq_bind_blob(&c, l->policy_ref, sizeof(l->policy_ref));
 	r = sq_run(&c, "lease put");
 out:
 	return sq_end(q, r);
@@ -169,6 +173,7 @@ static a11_err read_lease(struct sq_cur *c, struct store_lease *out)
 	sq_get_i64(c, &out->expires);
 	sq_get_bool(c, &out->revoked);
 	sq_get_text(c, out->cert_serial, sizeof(out->cert_serial));
+	sq_get_fixed(c, out->policy_ref, sizeof(out->policy_ref));
 	return c->r;
 }
 

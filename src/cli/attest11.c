@@ -1,12 +1,19 @@
 /* attest11: the attester from the command line, for operators and tests.
  *   attest11 attest --tcti T --broker URL --ca FILE --credential NAME
- *                   [--pin-file F] [--ek rsa|p384] [--wrap-to-ek] [--lease ID]
- *                   [--check-sign] [--save-key PREFIX]
- * Runs the protocol, imports the credential into the TPM, prints what it
- * got, with --check-sign proves the key signs inside the TPM, and with
+ *                   [--pin-file F] [--ek rsa|p384] [--wrap-to-ek]
+ *                   [--check-sign] [--save-key PREFIX] [--state-dir DIR]
+ *   attest11 renew  (the same options; --state-dir is required)
+ * attest runs the protocol, imports the credential into the TPM, prints
+ * what it got; renew renews the lease kept in DIR by an earlier attest
+ * (or by the module). --check-sign proves the key signs inside the TPM;
  * --save-key writes PREFIX.pub / PREFIX.priv (TPM2B_PUBLIC / TPM2B_PRIVATE
- * under the parent, as tpm2_load reads them) so other TPM tools can use
- * the key (it stays useless outside this TPM), and PREFIX.crt (the chain). */
+ * under the parent, as tpm2_load reads them), PREFIX.crt (the chain) and
+ * the lease's approval (PREFIX.approver, .sig, .approved, .ref, .terms)
+ * so that other TPM tools can use the key under its lease (it stays
+ * useless outside this TPM); --state-dir keeps the lease as the module
+ * does (docs/operations.md, "State directory").
+ *   attest11 cert --token LABEL --out FILE [...]    (cert.c)
+ * Keeps FILE equal to the certificate of the host's lease for a token. */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,13 +26,16 @@
 #include <tss2/tss2_mu.h>
 
 #include "../attester/attester.h"
+#include "../attester/state.h"
 #include "../common/log.h"
 #include "../wire/attest.h"
 #include "../wire/key.h"
+#include "../wire/pin.h"
+#include "cert.h"
 
 struct args {
 	struct attester_config c;
-	const char *tcti, *pin_file, *save;
+	const char *tcti, *pin_file, *save, *state_dir;
 	int check_sign;
 	char pin[PROTO_PIN_MAX + 2];
 };
@@ -50,9 +60,10 @@ static int parse(int argc, char **argv, struct args *a)
 		{ "tcti", required_argument, NULL, 't' }, { "broker", required_argument, NULL, 'b' },
 		{ "ca", required_argument, NULL, 'c' }, { "credential", required_argument, NULL, 'n' },
 		{ "pin-file", required_argument, NULL, 'p' }, { "ek", required_argument, NULL, 'e' },
-		{ "wrap-to-ek", no_argument, NULL, 'w' }, { "lease", required_argument, NULL, 'l' },
+		{ "wrap-to-ek", no_argument, NULL, 'w' },
 		{ "check-sign", no_argument, NULL, 's' }, { "timeout-ms", required_argument, NULL, 'T' },
 		{ "save-key", required_argument, NULL, 'S' },
+		{ "state-dir", required_argument, NULL, 'D' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int o;
@@ -66,9 +77,9 @@ static int parse(int argc, char **argv, struct args *a)
 		case 'p': a->pin_file = optarg; break;
 		case 'e': a->c.ek = strcmp(optarg, "p384") == 0 ? TPM_EK_ECC_P384 : TPM_EK_RSA2048; break;
 		case 'w': a->c.wrap_to_ek = true; break;
-		case 'l': a->c.lease = optarg; break;
 		case 's': a->check_sign = 1; break;
 		case 'S': a->save = optarg; break;
+		case 'D': a->state_dir = optarg; break;
 		case 'T': a->c.timeout_ms = a->c.connect_timeout_ms = strtol(optarg, NULL, 10); break;
 		default: return -1;
 		}
@@ -141,6 +152,23 @@ static int save_chain(const char *prefix, const struct attester_result *r)
 	return fclose(f) == 0 && ok ? 0 : -1;
 }
 
+/* What TPM2_VerifySignature and TPM2_PolicyAuthorize take, as files. */
+static int save_approval(const char *prefix, const struct approval *a)
+{
+	uint8_t pub[sizeof(TPM2B_PUBLIC)], sig[sizeof(TPMT_SIGNATURE)];
+	size_t pl = 0, sl = 0;
+	char terms[64];
+
+	snprintf(terms, sizeof(terms), "%llu %u\n", (unsigned long long)a->clock_end,
+		 a->reset_count);
+	return Tss2_MU_TPM2B_PUBLIC_Marshal(&a->anchor.approver, pub, sizeof(pub), &pl) ||
+	       Tss2_MU_TPMT_SIGNATURE_Marshal(&a->signature, sig, sizeof(sig), &sl) ||
+	       save_blob(prefix, "approver", pub, pl) || save_blob(prefix, "sig", sig, sl) ||
+	       save_blob(prefix, "approved", a->approved.buffer, a->approved.size) ||
+	       save_blob(prefix, "ref", a->anchor.policy_ref, sizeof(a->anchor.policy_ref)) ||
+	       save_blob(prefix, "terms", (const uint8_t *)terms, strlen(terms)) ? -1 : 0;
+}
+
 static int save_key(const char *prefix, const struct attester_result *r)
 {
 	uint8_t pub[sizeof(TPM2B_PUBLIC)], priv[sizeof(TPM2B_PRIVATE)];
@@ -149,8 +177,8 @@ static int save_key(const char *prefix, const struct attester_result *r)
 	if (Tss2_MU_TPM2B_PUBLIC_Marshal(&r->key.pub, pub, sizeof(pub), &pl) != TSS2_RC_SUCCESS ||
 	    Tss2_MU_TPM2B_PRIVATE_Marshal(&r->priv, priv, sizeof(priv), &vl) != TSS2_RC_SUCCESS ||
 	    save_blob(prefix, "pub", pub, pl) != 0 || save_blob(prefix, "priv", priv, vl) != 0 ||
-	    save_chain(prefix, r) != 0) {
-		fprintf(stderr, "cannot save the key to %s.pub/.priv/.crt\n", prefix);
+	    save_chain(prefix, r) != 0 || save_approval(prefix, &r->rel.approval) != 0) {
+		fprintf(stderr, "cannot save the key to %s.*\n", prefix);
 		return 1;
 	}
 	return 0;
@@ -203,35 +231,85 @@ static void print_result(const struct attester_result *r)
 	       r->ms.tpm_evidence, r->ms.evidence, r->ms.import);
 }
 
-static int attest(int argc, char **argv)
+static const char usage[] =
+	"usage: attest11 attest|renew --tcti T --broker URL --ca FILE --credential NAME\n"
+	"       [--pin-file F] [--ek rsa|p384] [--wrap-to-ek] [--check-sign]\n"
+	"       [--save-key PREFIX] [--state-dir DIR]   (renew: --state-dir required)\n";
+
+/* Print and keep what a run or a renewal left in res. */
+static int report(struct tpm *t, const struct args *a, struct attester_result *res, a11_err r)
 {
-	struct args a = { 0 };
-	struct attester_result res;
-	struct tpm *t = NULL;
-	a11_err r;
+	struct host_lease hl;
 	int rc = 1;
 
-	if (parse(argc, argv, &a) != 0) {
-		fputs("usage: attest11 attest --tcti T --broker URL --ca FILE --credential NAME\n"
-		      "       [--pin-file F] [--ek rsa|p384] [--wrap-to-ek] [--lease ID] [--check-sign]\n",
-		      stderr);
+	if (r == A11_ERR_REFUSED) {
+		fprintf(stderr, "refused: %s: %s\n", res->refusal, res->detail);
+		return 1;
+	}
+	if (r != A11_OK) {
+		fprintf(stderr, "error: %s\n", a11_strerror(r));
+		return 1;
+	}
+	print_result(res);
+	rc = 0;
+	if (a->state_dir != NULL) {
+		attester_to_host(res, &hl);
+		if (state_save(a->state_dir, a->c.credential, &hl) != A11_OK)
+			rc = 1;
+	}
+	if (rc == 0 && res->rel.kind != CRED_TOKEN && res->key.tr == ESYS_TR_NONE &&
+	    (a->check_sign || a->save) && attester_reload(t, &a->c, res) != A11_OK)
+		rc = 1;
+	if (rc == 0 && a->check_sign && res->rel.kind != CRED_TOKEN)
+		rc = check_sign(t, res);
+	if (rc == 0 && a->save != NULL && res->rel.kind != CRED_TOKEN)
+		rc = save_key(a->save, res);
+	return rc;
+}
+
+/* The lease an earlier attest (or the module) left in the state dir,
+ * ready to be renewed: its approval verified, the key not yet loaded. */
+static a11_err load_lease(struct tpm *t, const struct args *a, struct attester_result *res)
+{
+	struct host_lease hl;
+	const char *pin = a->c.pin ? a->c.pin : "";
+	a11_err r = state_load(a->state_dir, a->c.credential, &hl);
+
+	if (r != A11_OK) {
+		fprintf(stderr, "no lease of %s in %s: %s\n", a->c.credential, a->state_dir,
+			a11_strerror(r));
+		host_lease_clear(&hl);
+		return r;
+	}
+	attester_from_host(&hl, res);
+	host_lease_clear(&hl);
+	if (res->key_auth && (r = wire_pin_auth(pin, strlen(pin), res->salt, sizeof(res->salt),
+						res->iterations, &res->auth)) != A11_OK)
+		return r;
+	return attester_adopt(t, res);
+}
+
+static int run(int argc, char **argv, bool renewal)
+{
+	struct args a = { 0 };
+	struct attester_result res = { 0 };
+	struct tpm *t = NULL;
+	a11_err r;
+	int rc;
+
+	if (parse(argc, argv, &a) != 0 || (renewal && a.state_dir == NULL)) {
+		fputs(usage, stderr);
 		return 2;
 	}
 	if ((r = tpm_open(a.tcti, &t)) != A11_OK) {
 		fprintf(stderr, "error: %s\n", a11_strerror(r));
 		return 1;
 	}
-	r = attester_run(t, &a.c, &res);
-	if (r == A11_OK) {
-		print_result(&res);
-		rc = a.check_sign && res.rel.kind != CRED_TOKEN ? check_sign(t, &res) : 0;
-		if (rc == 0 && a.save != NULL && res.rel.kind != CRED_TOKEN)
-			rc = save_key(a.save, &res);
-	} else if (r == A11_ERR_REFUSED) {
-		fprintf(stderr, "refused: %s: %s\n", res.refusal, res.detail);
-	} else {
-		fprintf(stderr, "error: %s\n", a11_strerror(r));
-	}
+	if (!renewal)
+		r = attester_run(t, &a.c, &res);
+	else if ((r = load_lease(t, &a, &res)) == A11_OK)
+		r = attester_renew(t, &a.c, &res);
+	rc = report(t, &a, &res, r);
 	attester_result_clear(t, &res);
 	OPENSSL_cleanse(&a, sizeof(a));
 	tpm_close(t);
@@ -241,7 +319,11 @@ static int attest(int argc, char **argv)
 int main(int argc, char **argv)
 {
 	if (argc >= 2 && strcmp(argv[1], "attest") == 0)
-		return attest(argc - 1, argv + 1);
-	fputs("usage: attest11 attest ... (see attest11(1))\n", stderr);
+		return run(argc - 1, argv + 1, false);
+	if (argc >= 2 && strcmp(argv[1], "renew") == 0)
+		return run(argc - 1, argv + 1, true);
+	if (argc >= 2 && strcmp(argv[1], "cert") == 0)
+		return cert_main(argc - 1, argv + 1);
+	fputs("usage: attest11 attest|renew|cert ... (see attest11(1))\n", stderr);
 	return 2;
 }

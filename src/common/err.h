@@ -27,6 +27,7 @@ typedef enum {
 	A11_ERR_TPM_AUTH,      /* wrong authValue (PIN) */
 	A11_ERR_TPM_LOCKOUT,   /* dictionary-attack lockout */
 	A11_ERR_TPM_POLICY,    /* policy not satisfied (e.g. PCRs changed) */
+	A11_ERR_LEASE_ENDED,   /* TPM clock past the lease end, or the TPM rebooted */
 	A11_ERR_TPM_INTEGRITY, /* import blob or credential failed its HMAC */
 	A11_ERR_TPM_NOT_FOUND, /* NV index or persistent handle absent */
 	/* Storage and state. */

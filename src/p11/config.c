@@ -64,6 +64,18 @@ static int choice(json_t *o, const char *key, const char *const *names, int *out
 	return -1;
 }
 
+/* "" turns sharing between processes off. */
+static int state_dir(json_t *o, struct p11_config *c)
+{
+	json_t *v = json_object_get(o, "state_dir");
+
+	if (json_is_string(v) && json_string_length(v) == 0) {
+		c->state_dir[0] = '\0';
+		return 0;
+	}
+	return str(o, "state_dir", false, c->state_dir, sizeof(c->state_dir));
+}
+
 static int token(json_t *o, struct p11_token_conf *t)
 {
 	static const char *const key_types[] = { "rsa", "ec", NULL };
@@ -94,6 +106,8 @@ static int apply(json_t *o, struct p11_config *c)
 	    str(o, "tcti", false, c->tcti, sizeof(c->tcti)) ||
 	    num(o, "connect_timeout_ms", 100, 600000, &c->connect_timeout_ms) ||
 	    num(o, "timeout_ms", 100, 600000, &c->timeout_ms) ||
+	    state_dir(o, c) ||
+	    num(o, "renew_at_percent", 10, 95, &c->renew_at_percent) ||
 	    choice(o, "log_level", levels, &level))
 		return -1;
 	if (level >= 0 && getenv("ATTEST11_LOG") == NULL)
@@ -121,6 +135,8 @@ CK_RV config_load(const char *path, struct p11_config *c)
 	snprintf(c->tcti, sizeof(c->tcti), "device:/dev/tpmrm0");
 	c->connect_timeout_ms = 5000;
 	c->timeout_ms = 15000;
+	snprintf(c->state_dir, sizeof(c->state_dir), "%s", A11_STATE_DIR);
+	c->renew_at_percent = 67;
 	if ((o = json_load_file(path, JSON_REJECT_DUPLICATES, &err)) == NULL) {
 		log_error("cannot load %s: line %d: %s", path, err.line, err.text);
 		return CKR_GENERAL_ERROR;

@@ -27,8 +27,10 @@ static void child_after_fork(void)
 	if (!mod.initialized)
 		return;
 	mod.forked = true;
+	renew_forget();
 	p11_mutex_forget(&mod.lock);
 	for (size_t i = 0; i < mod.n_tokens; i++) {
+		p11_mutex_forget(&mod.tokens[i].renew_lock);
 		p11_mutex_forget(&mod.tokens[i].tpm_lock);
 		mod.tokens[i].tpm = NULL;
 	}
@@ -84,10 +86,14 @@ static CK_RV init_tokens(void)
 		t->slot = (CK_SLOT_ID)i;
 		t->conf = &mod.conf.tokens[i];
 		t->cred.key.tr = t->cred.parent.tr = ESYS_TR_NONE;
+		t->cred.key.session = t->cred.parent.session = ESYS_TR_NONE;
+		p11_mutex_init(&t->renew_lock);
 		p11_mutex_init(&t->tpm_lock);
-		if (t->tpm_lock.m == NULL)
+		if (t->tpm_lock.m == NULL || t->renew_lock.m == NULL)
 			return CKR_CANT_LOCK;
 	}
+	for (size_t i = 0; i < mod.n_tokens; i++)
+		lease_show_public(&mod.tokens[i]);
 	return CKR_OK;
 }
 
@@ -107,11 +113,12 @@ CK_RV p11_initialize(CK_VOID_PTR args)
 	if ((rv = config_load(config_path(a ? a->pReserved : NULL), &mod.conf)) != CKR_OK)
 		return rv;
 	p11_mutex_init(&mod.lock);
+	mod.next_handle = 1;
 	if (mod.lock.m == NULL || (rv = init_tokens()) != CKR_OK) {
 		p11_mutex_destroy(&mod.lock);
 		return CKR_CANT_LOCK;
 	}
-	mod.next_handle = 1;
+	mod.no_threads = a != NULL && (a->flags & CKF_LIBRARY_CANT_CREATE_OS_THREADS);
 	mod.initialized = true;
 	log_debug("initialized with %zu tokens", mod.n_tokens);
 	return CKR_OK;
@@ -123,6 +130,7 @@ CK_RV p11_finalize(CK_VOID_PTR reserved)
 		return CKR_ARGUMENTS_BAD;
 	if (!p11_ready())
 		return CKR_CRYPTOKI_NOT_INITIALIZED;
+	renew_stop();
 	sessions_close_all(NULL);
 	for (size_t i = 0; i < mod.n_tokens; i++) {
 		struct p11_token *t = &mod.tokens[i];
@@ -130,6 +138,9 @@ CK_RV p11_finalize(CK_VOID_PTR reserved)
 		if (t->logged_in)
 			token_logout(t);
 		tpm_close(t->tpm);
+		object_detach_inlock(t);
+		release_clear(&t->cred.rel);
+		p11_mutex_destroy(&t->renew_lock);
 		p11_mutex_destroy(&t->tpm_lock);
 	}
 	p11_mutex_destroy(&mod.lock);

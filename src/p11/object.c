@@ -129,7 +129,8 @@ static void add_ec(struct builder *b, EVP_PKEY *k)
 }
 
 /* What private and public key objects share: type, id, public values. */
-static void add_key_common(struct builder *b, const struct p11_token *t, EVP_PKEY *k)
+static void add_key_common(struct builder *b, const struct p11_token *t,
+			   const struct attester_result *c, EVP_PKEY *k)
 {
 	const CK_MECHANISM_TYPE *mechs;
 	size_t n;
@@ -140,7 +141,7 @@ static void add_key_common(struct builder *b, const struct p11_token *t, EVP_PKE
 	add_ulong(b, CKA_KEY_TYPE, type);
 	add(b, CKA_ID, id, sizeof(id));
 	add_bool(b, CKA_DERIVE, CK_FALSE);
-	add_bool(b, CKA_LOCAL, t->cred.rel.kind == CRED_CA);
+	add_bool(b, CKA_LOCAL, c->rel.kind == CRED_CA);
 	ops_key_mechanisms(type, &mechs, &n);
 	add(b, CKA_ALLOWED_MECHANISMS, mechs, n * sizeof(*mechs));
 	if (type == CKK_RSA) {
@@ -153,13 +154,14 @@ static void add_key_common(struct builder *b, const struct p11_token *t, EVP_PKE
 	EVP_PKEY_up_ref(k);
 }
 
-static struct p11_object *private_key(const struct p11_token *t, EVP_PKEY *k)
+static struct p11_object *private_key(const struct p11_token *t,
+				      const struct attester_result *c, EVP_PKEY *k)
 {
 	struct builder b = start(CKO_PRIVATE_KEY, true, t);
 	bool rsa = EVP_PKEY_get_base_id(k) == EVP_PKEY_RSA;
-	CK_ULONG expires = (CK_ULONG)t->cred.rel.lease_expires;
+	CK_ULONG expires = (CK_ULONG)c->rel.lease_expires;
 
-	add_key_common(&b, t, k);
+	add_key_common(&b, t, c, k);
 	add_bool(&b, CKA_SIGN, CK_TRUE);
 	add_bool(&b, CKA_DECRYPT, rsa);
 	add_bool(&b, CKA_SIGN_RECOVER, CK_FALSE);
@@ -170,9 +172,9 @@ static struct p11_object *private_key(const struct p11_token *t, EVP_PKEY *k)
 	add_bool(&b, CKA_NEVER_EXTRACTABLE, CK_TRUE);
 	add_bool(&b, CKA_ALWAYS_AUTHENTICATE, CK_FALSE);
 	add_bool(&b, CKA_WRAP_WITH_TRUSTED, CK_FALSE);
-	add(&b, CKA_ATTEST11_ATTESTATION_RESULT, t->cred.rel.ear, strlen(t->cred.rel.ear));
+	add(&b, CKA_ATTEST11_ATTESTATION_RESULT, c->rel.ear, strlen(c->rel.ear));
 	add_ulong(&b, CKA_ATTEST11_LEASE_EXPIRES, expires);
-	add(&b, CKA_ATTEST11_LEASE_ID, t->cred.rel.lease, strlen(t->cred.rel.lease));
+	add(&b, CKA_ATTEST11_LEASE_ID, c->rel.lease, strlen(c->rel.lease));
 	if (b.failed) {
 		object_free(b.o);
 		return NULL;
@@ -180,12 +182,13 @@ static struct p11_object *private_key(const struct p11_token *t, EVP_PKEY *k)
 	return b.o;
 }
 
-static struct p11_object *public_key(const struct p11_token *t, EVP_PKEY *k)
+static struct p11_object *public_key(const struct p11_token *t,
+				     const struct attester_result *c, EVP_PKEY *k)
 {
 	struct builder b = start(CKO_PUBLIC_KEY, false, t);
 	bool rsa = EVP_PKEY_get_base_id(k) == EVP_PKEY_RSA;
 
-	add_key_common(&b, t, k);
+	add_key_common(&b, t, c, k);
 	add_bool(&b, CKA_VERIFY, CK_TRUE);
 	add_bool(&b, CKA_ENCRYPT, CK_FALSE);
 	add_bool(&b, CKA_WRAP, CK_FALSE);
@@ -226,12 +229,13 @@ static void add_serial(struct builder *b, const ASN1_INTEGER *serial)
 /* The leaf certificate carries the token's label like its key, so
  * "pkcs11:object=LABEL;type=cert" finds exactly it; chain certificates
  * are LABEL-ca1, LABEL-ca2, ... */
-static struct p11_object *certificate(const struct p11_token *t, size_t i)
+static struct p11_object *certificate(const struct p11_token *t,
+				      const struct attester_result *c, size_t i)
 {
 	char label[P11_LABEL_MAX + 32];
 	struct builder b;
-	const uint8_t *p = t->cred.rel.certs[i];
-	X509 *x = d2i_X509(NULL, &p, (long)t->cred.rel.cert_len[i]);
+	const uint8_t *p = c->rel.certs[i];
+	X509 *x = d2i_X509(NULL, &p, (long)c->rel.cert_len[i]);
 	unsigned char *der = NULL;
 	uint8_t id[20];
 
@@ -257,7 +261,7 @@ static struct p11_object *certificate(const struct p11_token *t, size_t i)
 	add_ulong(&b, CKA_CERTIFICATE_CATEGORY, i == 0 ? 1 : 2); /* token user / authority */
 	add_bool(&b, CKA_TRUSTED, CK_FALSE);
 	add(&b, CKA_ID, id, sizeof(id));
-	add(&b, CKA_VALUE, t->cred.rel.certs[i], t->cred.rel.cert_len[i]);
+	add(&b, CKA_VALUE, c->rel.certs[i], c->rel.cert_len[i]);
 	add_name(&b, CKA_SUBJECT, X509_get_subject_name(x));
 	add_name(&b, CKA_ISSUER, X509_get_issuer_name(x));
 	add_serial(&b, X509_get_serialNumber(x));
@@ -269,14 +273,15 @@ static struct p11_object *certificate(const struct p11_token *t, size_t i)
 	return b.o;
 }
 
-static struct p11_object *token_data(const struct p11_token *t)
+static struct p11_object *token_data(const struct p11_token *t,
+				     const struct attester_result *c)
 {
 	struct builder b = start(CKO_DATA, true, t);
 	static const char app[] = "attest11";
 
 	add(&b, CKA_APPLICATION, app, sizeof(app) - 1);
 	add(&b, CKA_OBJECT_ID, "", 0);
-	add(&b, CKA_VALUE, t->cred.token, t->cred.token_len);
+	add(&b, CKA_VALUE, c->token, c->token_len);
 	if (b.failed) {
 		object_free(b.o);
 		return NULL;
@@ -298,27 +303,29 @@ static int push(struct p11_object ***objs, size_t *n, struct p11_object *o)
 	return 0;
 }
 
-CK_RV object_build(struct p11_token *t, struct p11_object ***objs, size_t *n)
+CK_RV object_build(const struct p11_token *t, const struct attester_result *c, bool with_private,
+		   struct p11_object ***objs, size_t *n)
 {
 	EVP_PKEY *k = NULL;
 	int rc = 0;
 
 	*objs = NULL;
 	*n = 0;
-	if (t->cred.token != NULL)
-		rc = push(objs, n, token_data(t));
-	if (rc == 0 && t->cred.key.tr != ESYS_TR_NONE) {
-		a11_err e = wire_pub_to_evp(&t->cred.key.pub.publicArea, &k);
+	if (with_private && c->token != NULL)
+		rc = push(objs, n, token_data(t, c));
+	if (rc == 0 && c->rel.kind != CRED_TOKEN && c->key.pub.size != 0) {
+		a11_err e = wire_pub_to_evp(&c->key.pub.publicArea, &k);
 		if (e != A11_OK) {
 			log_error("token %s: the TPM key's public part is unusable: %s",
 				  t->conf->label, a11_strerror(e));
 			rc = -1;
 		}
 		else
-			rc = push(objs, n, private_key(t, k)) | push(objs, n, public_key(t, k));
+			rc = (with_private ? push(objs, n, private_key(t, c, k)) : 0) |
+			     push(objs, n, public_key(t, c, k));
 	}
-	for (size_t i = 0; rc == 0 && i < t->cred.rel.cert_count; i++)
-		rc = push(objs, n, certificate(t, i));
+	for (size_t i = 0; rc == 0 && i < c->rel.cert_count; i++)
+		rc = push(objs, n, certificate(t, c, i));
 	EVP_PKEY_free(k);
 	if (rc != 0) {
 		log_error("token %s: cannot build its objects", t->conf->label);
@@ -345,10 +352,30 @@ void object_free(struct p11_object *o)
 	free(o);
 }
 
+static bool same_object(const struct p11_object *a, const struct p11_object *b)
+{
+	const CK_ATTRIBUTE *la = object_attr(a, CKA_LABEL), *lb = object_attr(b, CKA_LABEL);
+
+	return a->cls == b->cls && la != NULL && lb != NULL && la->ulValueLen == lb->ulValueLen &&
+	       memcmp(la->pValue, lb->pValue, la->ulValueLen) == 0;
+}
+
+/* An application that found a certificate before login, or before a
+ * renewal, keeps a valid handle to it. */
 void object_attach_inlock(struct p11_token *t, struct p11_object **objs, size_t n)
 {
-	for (size_t i = 0; i < n; i++)
-		objs[i]->handle = mod.next_handle++;
+	for (size_t i = 0; i < n; i++) {
+		objs[i]->handle = 0;
+		for (size_t j = 0; j < t->n_objects && objs[i]->handle == 0; j++)
+			if (t->objects[j] != NULL && same_object(objs[i], t->objects[j])) {
+				objs[i]->handle = t->objects[j]->handle;
+				object_free(t->objects[j]);
+				t->objects[j] = NULL;
+			}
+		if (objs[i]->handle == 0)
+			objs[i]->handle = mod.next_handle++;
+	}
+	object_detach_inlock(t);
 	t->objects = objs;
 	t->n_objects = n;
 }
@@ -356,7 +383,7 @@ void object_attach_inlock(struct p11_token *t, struct p11_object **objs, size_t 
 void object_detach_inlock(struct p11_token *t)
 {
 	for (size_t i = 0; i < t->n_objects; i++)
-		object_free(t->objects[i]);
+		object_free(t->objects[i]); /* NULL-safe */
 	free(t->objects);
 	t->objects = NULL;
 	t->n_objects = 0;

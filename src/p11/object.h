@@ -6,10 +6,15 @@
 
 #include "p11.h"
 
-/* Build t's objects from t->cred into *objs (handles assigned later). */
-CK_RV object_build(struct p11_token *t, struct p11_object ***objs, size_t *n);
+/* Build t's objects from c into *objs (handles assigned later); without
+ * with_private only the public ones (public key, certificates), which a
+ * token shows before login once a lease has reached the host. */
+CK_RV object_build(const struct p11_token *t, const struct attester_result *c, bool with_private,
+		   struct p11_object ***objs, size_t *n);
 void object_free(struct p11_object *o);
-/* Give each object a fresh handle and attach them to t (mod.lock held). */
+/* Make objs t's objects (mod.lock held): an object of the same class and
+ * label as one t has keeps that one's handle (its attributes are updated
+ * in place); the others get fresh handles; t's unmatched objects go. */
 void object_attach_inlock(struct p11_token *t, struct p11_object **objs, size_t n);
 void object_detach_inlock(struct p11_token *t);
 

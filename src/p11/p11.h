@@ -25,6 +25,7 @@
 
 #define P11_LABEL_MAX 32
 #define P11_MAX_TOKENS 16
+#define A11_STATE_DIR "/var/lib/attest11"
 
 /* One mutex: pthreads, or the application's callbacks (C_Initialize). */
 struct p11_mutex {
@@ -48,6 +49,8 @@ struct p11_config {
 	char ca_file[4096];
 	char tcti[512];
 	long connect_timeout_ms, timeout_ms;
+	char state_dir[4096];       /* "" : no sharing between processes */
+	long renew_at_percent;      /* renew when this much of the lease has run */
 	size_t n_tokens;
 	struct p11_token_conf tokens[P11_MAX_TOKENS];
 };
@@ -65,6 +68,11 @@ struct p11_object {
 struct p11_token {
 	CK_SLOT_ID slot;
 	const struct p11_token_conf *conf;
+	/* Held through a login, a logout or a renewal (taken before
+	 * tpm_lock): they never overlap, signatures never wait for it. */
+	struct p11_mutex renew_lock;
+	pthread_t renew_holder;       /* valid while renew_held */
+	bool renew_held;
 	struct p11_mutex tpm_lock;
 	pthread_t tpm_holder;         /* valid while tpm_held */
 	bool tpm_held;
@@ -73,6 +81,8 @@ struct p11_token {
 	/* Under mod.lock: */
 	bool logged_in;
 	unsigned generation;          /* bumped at every login and logout */
+	int64_t renew_due;            /* wall clock; 0: no renewal planned */
+	unsigned renew_failures;
 	struct p11_object **objects;
 	size_t n_objects;
 	/* Under tpm_lock, valid while logged_in: */
@@ -126,6 +136,7 @@ struct p11_session {
 /* The module's one state. */
 struct p11_global {
 	bool initialized;
+	bool no_threads;              /* CKF_LIBRARY_CANT_CREATE_OS_THREADS */
 	bool forked;                  /* set in a fork child: C_Initialize again */
 	struct p11_mutex lock;
 	struct p11_config conf;
@@ -152,6 +163,41 @@ CK_RV token_login(struct p11_token *t, const char *pin);
 void token_before_fork(void);
 void token_after_fork_parent(void);
 CK_RV token_logout(struct p11_token *t);
+/* The locks of token.c, for the renewal (src/p11/renew.c, lease.c). */
+void token_tpm_enter(struct p11_token *t);
+void token_tpm_leave(struct p11_token *t);
+void token_renew_enter(struct p11_token *t);
+void token_renew_leave(struct p11_token *t);
+CK_RV token_open_tpm(struct p11_token *t);
+struct attester_config token_attester_conf(const struct p11_token *t, const char *pin);
+CK_RV token_rv(a11_err e);
+/* Rebuild t's objects from t->cred in place (tpm_lock held) and plan the
+ * next renewal; logged_in false leaves the public ones. */
+CK_RV token_show(struct p11_token *t, bool logged_in);
+
+/* Leases (src/p11/lease.c), with renew_lock and tpm_lock held. */
+/* A lease another process left in the state dir, opened with pin;
+ * *found false if there is none worth using (then attest). */
+CK_RV lease_open_cached(struct p11_token *t, const char *pin, bool *found);
+/* The state dir's lock for t's credential: one process attests at a
+ * time (*fd -1 when there is no sharing or no lock). */
+a11_err lease_lock(const struct p11_token *t, int *fd);
+void lease_unlock(int fd);
+/* Share t->cred's lease with the host's other processes. */
+void lease_share(struct p11_token *t);
+/* When to renew t->cred's lease (wall clock). */
+int64_t lease_renew_due(const struct p11_token *t);
+/* Public objects from the state dir, before any login (mod.lock free,
+ * at C_Initialize). */
+void lease_show_public(struct p11_token *t);
+/* Renew t's lease (renew_lock held, tpm_lock not): from the state dir if
+ * another process already did, else by a fresh attestation. */
+a11_err lease_renew(struct p11_token *t);
+
+/* The renewal thread (src/p11/renew.c). */
+void renew_start(void);       /* after a login; once per module */
+void renew_stop(void);        /* C_Finalize: stop and join */
+void renew_forget(void);      /* fork child: the thread is the parent's */
 
 /* Objects (src/p11/object.c). */
 const CK_ATTRIBUTE *object_attr(const struct p11_object *o, CK_ATTRIBUTE_TYPE type);

@@ -18,7 +18,7 @@ static CK_RV refusal_rv(const struct attester_result *r)
 	return CKR_ATTEST11_REFUSED;
 }
 
-static CK_RV tpm_rv(a11_err e)
+CK_RV token_rv(a11_err e)
 {
 	switch (e) {
 	case A11_OK: return CKR_OK;
@@ -26,6 +26,7 @@ static CK_RV tpm_rv(a11_err e)
 	case A11_ERR_TPM_AUTH: return CKR_PIN_INCORRECT;
 	case A11_ERR_TPM_LOCKOUT: return CKR_PIN_LOCKED;
 	case A11_ERR_TPM_POLICY: return CKR_ATTEST11_PLATFORM_CHANGED;
+	case A11_ERR_LEASE_ENDED: return CKR_ATTEST11_LEASE_EXPIRED;
 	case A11_ERR_NETWORK: return CKR_ATTEST11_BROKER_DOWN;
 	case A11_ERR_TLS: return CKR_ATTEST11_BROKER_TLS;
 	default: return CKR_DEVICE_ERROR;
@@ -35,20 +36,33 @@ static CK_RV tpm_rv(a11_err e)
 /* The token's TPM lock, remembering its holder: a TCTI may fork() while
  * we hold it (the cmd TCTI spawns its helper), and the fork handlers must
  * then leave that token alone instead of waiting for themselves. */
-static void tpm_enter(struct p11_token *t)
+void token_tpm_enter(struct p11_token *t)
 {
 	p11_lock(&t->tpm_lock);
 	t->tpm_holder = pthread_self();
 	t->tpm_held = true;
 }
 
-static void tpm_leave(struct p11_token *t)
+void token_tpm_leave(struct p11_token *t)
 {
 	t->tpm_held = false;
 	p11_unlock(&t->tpm_lock);
 }
 
-static CK_RV open_tpm(struct p11_token *t)
+void token_renew_enter(struct p11_token *t)
+{
+	p11_lock(&t->renew_lock);
+	t->renew_holder = pthread_self();
+	t->renew_held = true;
+}
+
+void token_renew_leave(struct p11_token *t)
+{
+	t->renew_held = false;
+	p11_unlock(&t->renew_lock);
+}
+
+CK_RV token_open_tpm(struct p11_token *t)
 {
 	a11_err r;
 
@@ -62,7 +76,7 @@ static CK_RV open_tpm(struct p11_token *t)
 	return CKR_OK;
 }
 
-static struct attester_config attester_conf(const struct p11_token *t, const char *pin)
+struct attester_config token_attester_conf(const struct p11_token *t, const char *pin)
 {
 	return (struct attester_config){
 		.broker_url = mod.conf.broker, .ca_file = mod.conf.ca_file,
@@ -74,7 +88,7 @@ static struct attester_config attester_conf(const struct p11_token *t, const cha
 
 static CK_RV attest(struct p11_token *t, const char *pin)
 {
-	const struct attester_config ac = attester_conf(t, pin);
+	const struct attester_config ac = token_attester_conf(t, pin);
 	a11_err r = attester_run(t->tpm, &ac, &t->cred);
 
 	if (r == A11_ERR_REFUSED) {
@@ -84,7 +98,7 @@ static CK_RV attest(struct p11_token *t, const char *pin)
 	}
 	if (r != A11_OK) {
 		log_error("token %s: login failed: %s", t->conf->label, a11_strerror(r));
-		return tpm_rv(r);
+		return token_rv(r);
 	}
 	log_info("token %s: credential %s released, lease %s; attestation %.1f ms", t->conf->label,
 		 t->conf->credential, t->cred.rel.lease,
@@ -93,30 +107,64 @@ static CK_RV attest(struct p11_token *t, const char *pin)
 	return CKR_OK;
 }
 
-CK_RV token_login(struct p11_token *t, const char *pin)
+/* The host's lease if another process left a live one, else a fresh
+ * attestation (shared with the host's other processes afterwards). */
+static CK_RV obtain(struct p11_token *t, const char *pin)
+{
+	bool found = false;
+	CK_RV rv;
+	int fd;
+
+	/* While one process attests, the others wait here and then find
+	 * its lease. */
+	lease_lock(t, &fd);
+	rv = lease_open_cached(t, pin, &found);
+	if (!found && rv == CKR_OK && (rv = attest(t, pin)) == CKR_OK)
+		lease_share(t);
+	lease_unlock(fd);
+	return rv;
+}
+
+/* Objects for the token's current state: all of them while logged in,
+ * the public ones of the last lease otherwise. */
+CK_RV token_show(struct p11_token *t, bool logged_in)
 {
 	struct p11_object **objs = NULL;
 	size_t n = 0;
+	CK_RV rv = object_build(t, &t->cred, logged_in, &objs, &n);
+
+	if (rv != CKR_OK)
+		return rv;
+	p11_lock(&mod.lock);
+	object_attach_inlock(t, objs, n);
+	if (t->logged_in != logged_in)
+		t->generation++;
+	t->logged_in = logged_in;
+	t->renew_due = logged_in ? lease_renew_due(t) : 0;
+	t->renew_failures = 0;
+	p11_unlock(&mod.lock);
+	return CKR_OK;
+}
+
+CK_RV token_login(struct p11_token *t, const char *pin)
+{
 	bool logged;
 	CK_RV rv;
 
-	tpm_enter(t);
+	token_renew_enter(t);
+	token_tpm_enter(t);
 	p11_lock(&mod.lock);
 	logged = t->logged_in;
 	p11_unlock(&mod.lock);
-	rv = logged ? CKR_USER_ALREADY_LOGGED_IN : open_tpm(t);
+	rv = logged ? CKR_USER_ALREADY_LOGGED_IN : token_open_tpm(t);
 	if (rv == CKR_OK)
-		rv = attest(t, pin);
-	if (rv == CKR_OK && (rv = object_build(t, &objs, &n)) != CKR_OK)
+		rv = obtain(t, pin);
+	if (rv == CKR_OK && (rv = token_show(t, true)) != CKR_OK)
 		attester_result_clear(t->tpm, &t->cred);
-	if (rv == CKR_OK) {
-		p11_lock(&mod.lock);
-		object_attach_inlock(t, objs, n);
-		t->logged_in = true;
-		t->generation++;
-		p11_unlock(&mod.lock);
-	}
-	tpm_leave(t);
+	token_tpm_leave(t);
+	token_renew_leave(t);
+	if (rv == CKR_OK)
+		renew_start();
 	return rv;
 }
 
@@ -124,20 +172,25 @@ CK_RV token_logout(struct p11_token *t)
 {
 	CK_RV rv = CKR_OK;
 
-	tpm_enter(t);
+	token_renew_enter(t);
+	token_tpm_enter(t);
 	p11_lock(&mod.lock);
-	if (!t->logged_in) {
+	if (!t->logged_in)
 		rv = CKR_USER_NOT_LOGGED_IN;
-	} else {
+	p11_unlock(&mod.lock);
+	/* The certificates stay visible; the key is flushed from the TPM and
+	 * the authValue and token cleansed. */
+	if (rv == CKR_OK && token_show(t, false) != CKR_OK) {
+		p11_lock(&mod.lock);
 		object_detach_inlock(t);
 		t->logged_in = false;
 		t->generation++;
+		p11_unlock(&mod.lock);
 	}
-	p11_unlock(&mod.lock);
-	/* Flushes the key from the TPM and cleanses the authValue and token. */
 	if (rv == CKR_OK)
 		attester_result_clear(t->tpm, &t->cred);
-	tpm_leave(t);
+	token_tpm_leave(t);
+	token_renew_leave(t);
 	return rv;
 }
 
@@ -159,13 +212,13 @@ static CK_RV still_loaded(const struct p11_key *key)
 	p11_unlock(&mod.lock);
 	if (rv != CKR_OK || t->cred.key.tr != ESYS_TR_NONE)
 		return rv;
-	if ((rv = open_tpm(t)) != CKR_OK)
+	if ((rv = token_open_tpm(t)) != CKR_OK)
 		return rv;
-	ac = attester_conf(t, NULL);
+	ac = token_attester_conf(t, NULL);
 	if ((r = attester_reload(t->tpm, &ac, &t->cred)) != A11_OK) {
 		log_error("token %s: cannot load the key into the TPM again: %s", t->conf->label,
 			  a11_strerror(r));
-		return tpm_rv(r);
+		return token_rv(r);
 	}
 	return CKR_OK;
 }
@@ -181,11 +234,16 @@ void token_before_fork(void)
 		return;
 	for (size_t i = 0; i < mod.n_tokens; i++) {
 		struct p11_token *t = &mod.tokens[i];
+		pthread_t self = pthread_self();
 
-		t->fork_skipped = t->tpm_held && pthread_equal(t->tpm_holder, pthread_self());
+		/* Our own TPM code is forking (a TCTI helper): leave the token
+		 * to the code that holds it. */
+		t->fork_skipped = (t->renew_held && pthread_equal(t->renew_holder, self)) ||
+				  (t->tpm_held && pthread_equal(t->tpm_holder, self));
 		if (t->fork_skipped)
-			continue; /* our own TPM code is forking (a TCTI helper) */
-		tpm_enter(t);
+			continue;
+		token_renew_enter(t);
+		token_tpm_enter(t);
 		if (t->tpm != NULL) {
 			attester_unload(t->tpm, &t->cred);
 			tpm_close(t->tpm);
@@ -198,18 +256,26 @@ void token_after_fork_parent(void)
 {
 	if (!mod.initialized || mod.forked)
 		return;
-	for (size_t i = 0; i < mod.n_tokens; i++)
-		if (!mod.tokens[i].fork_skipped)
-			tpm_leave(&mod.tokens[i]);
+	for (size_t i = 0; i < mod.n_tokens; i++) {
+		if (mod.tokens[i].fork_skipped)
+			continue;
+		token_tpm_leave(&mod.tokens[i]);
+		token_renew_leave(&mod.tokens[i]);
+	}
 }
 
 static CK_RV op_rv(const struct p11_key *key, a11_err r, const char *what)
 {
+	if (r == A11_ERR_LEASE_ENDED)
+		log_error("token %s: the TPM refused to %s: lease %s is over (or the TPM rebooted) "
+			  "and has not been renewed; check the broker and the log for the renewal's "
+			  "failures, or log in again", key->token->conf->label, what,
+			  key->token->cred.rel.lease);
 	if (r == A11_ERR_TPM_POLICY)
 		log_error("token %s: the TPM refused to %s: the platform state (PCRs) no longer "
 			  "matches the key's policy; log in again after investigating",
 			  key->token->conf->label, what);
-	return tpm_rv(r);
+	return token_rv(r);
 }
 
 CK_RV token_sign(const struct p11_key *key, TPM2_ALG_ID scheme, TPMI_ALG_HASH hash,
@@ -218,11 +284,11 @@ CK_RV token_sign(const struct p11_key *key, TPM2_ALG_ID scheme, TPMI_ALG_HASH ha
 	struct p11_token *t = key->token;
 	CK_RV rv;
 
-	tpm_enter(t);
+	token_tpm_enter(t);
 	rv = still_loaded(key);
 	if (rv == CKR_OK)
 		rv = op_rv(key, tpm_sign(t->tpm, &t->cred.key, scheme, hash, digest, sig), "sign");
-	tpm_leave(t);
+	token_tpm_leave(t);
 	return rv;
 }
 
@@ -238,12 +304,12 @@ CK_RV token_decrypt(const struct p11_key *key, TPM2_ALG_ID scheme, TPMI_ALG_HASH
 		return CKR_MECHANISM_PARAM_INVALID;
 	if (label_len)
 		memcpy(l.buffer, label, label_len);
-	tpm_enter(t);
+	token_tpm_enter(t);
 	rv = still_loaded(key);
 	if (rv == CKR_OK)
 		rv = op_rv(key, tpm_rsa_decrypt(t->tpm, &t->cred.key, scheme, hash,
 						label_len ? &l : NULL, in, out), "decrypt");
-	tpm_leave(t);
+	token_tpm_leave(t);
 	return rv;
 }
 
@@ -251,10 +317,10 @@ CK_RV token_random(struct p11_token *t, uint8_t *buf, size_t len)
 {
 	CK_RV rv;
 
-	tpm_enter(t);
-	rv = open_tpm(t);
+	token_tpm_enter(t);
+	rv = token_open_tpm(t);
 	if (rv == CKR_OK)
-		rv = tpm_rv(tpm_random(t->tpm, buf, len));
-	tpm_leave(t);
+		rv = token_rv(tpm_random(t->tpm, buf, len));
+	token_tpm_leave(t);
 	return rv;
 }

@@ -36,4 +36,10 @@ a11_err j_put_attest(json_t *o, const char *key, const char *sig_key,
 		     const struct proto_attest *in);
 a11_err j_put_bytes(json_t *o, const char *key, const uint8_t *in, size_t len);
 
+/* src/proto/lease.c */
+a11_err j_put_anchor(json_t *o, const char *key, const struct lease_anchor *in);
+a11_err j_get_anchor(json_t *o, const char *key, struct lease_anchor *out);
+a11_err j_put_approval(json_t *o, const char *key, const struct approval *in);
+a11_err j_get_approval(json_t *o, const char *key, struct approval *out);
+
 #endif

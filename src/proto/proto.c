@@ -135,6 +135,7 @@ char *challenge_resp_encode(const struct challenge_resp *m)
 		TRY(json_object_set_new(o, "key_auth", ka) == 0 ? A11_OK : A11_ERR_NOMEM);
 		ka = NULL;
 	}
+	TRY(j_put_anchor(o, "lease_anchor", &m->anchor));
 out:
 	json_decref(ka);
 	return dump(o, r);
@@ -170,6 +171,7 @@ a11_err challenge_resp_decode(const char *json, size_t len, struct challenge_res
 		m->iterations = (uint32_t)v;
 		m->key_auth = true;
 	}
+	TRY(j_get_anchor(o, "lease_anchor", &m->anchor));
 	if (m->nonce.size < 16)
 		r = A11_ERR_PARSE;
 out:

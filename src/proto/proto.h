@@ -25,6 +25,28 @@
 #define PROTO_MAX_CERTS 8
 #define PROTO_CERT_MAX 8192
 #define PROTO_TOKEN_MAX 8192
+#define PROTO_POLICY_REF_LEN 32
+
+/* Where a released key's authPolicy points (docs/protocol.md, "Leases"):
+ * PolicyAuthorize by the broker's policy-signing key (the approver) with
+ * a policyRef unique to the lease, so that an approval unlocks the key of
+ * that one lease and nothing else. */
+struct lease_anchor {
+	TPM2B_PUBLIC approver;
+	uint8_t policy_ref[PROTO_POLICY_REF_LEN];
+};
+
+/* One lease period, signed: the approved policy is PolicyCounterTimer
+ * (clock <= clock_end) ∧ PolicyCounterTimer (resetCount == reset_count)
+ * [∧ PolicyPCR] [∧ PolicyAuthValue]; the approver signed
+ * H(approved || policy_ref) as TPM2_PolicyAuthorize wants it. */
+struct approval {
+	struct lease_anchor anchor;
+	uint64_t clock_end;                  /* TPM clock, ms */
+	uint32_t reset_count;
+	TPM2B_DIGEST approved;
+	TPMT_SIGNATURE signature;
+};
 
 /* A TPMS_ATTEST as signed: raw bytes, parsed later by the verifier. */
 struct proto_attest {
@@ -54,6 +76,7 @@ struct challenge_resp {
 	bool key_auth;                       /* the key's authValue comes from the PIN */
 	uint8_t salt[PROTO_SALT_LEN];
 	uint32_t iterations;
+	struct lease_anchor anchor;          /* the authPolicy a TPM-born key must get */
 };
 
 struct evidence_req {
@@ -89,6 +112,8 @@ struct release {
 	size_t token_ct_len;
 	char lease[PROTO_LEASE_MAX + 1];
 	int64_t lease_expires;
+	int64_t lease_approved;              /* when this approval was signed */
+	struct approval approval;            /* the lease as the TPM enforces it */
 	char *ear;                           /* compact JWS */
 };
 

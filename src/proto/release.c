@@ -76,7 +76,8 @@ static a11_err put_certs(json_t *o, const struct release *m)
 
 static a11_err put_lease(json_t *o, const struct release *m)
 {
-	json_t *l = json_pack("{s:s, s:I}", "id", m->lease, "expires", (json_int_t)m->lease_expires);
+	json_t *l = json_pack("{s:s, s:I, s:I}", "id", m->lease, "expires",
+			      (json_int_t)m->lease_expires, "approved", (json_int_t)m->lease_approved);
 
 	return set(o, "lease", l);
 }
@@ -100,6 +101,7 @@ char *release_encode(const struct release *m)
 		t = NULL;
 	}
 	TRY(put_lease(o, m));
+	TRY(j_put_approval(o, "approval", &m->approval));
 	TRY(set(o, "attestation_result", json_string(m->ear ? m->ear : "")));
 	s = json_dumps(o, JSON_COMPACT);
 out:
@@ -190,7 +192,9 @@ static a11_err get_lease_ear(json_t *o, struct release *m)
 	if (!json_is_object(l) || !json_is_string(ear) || json_string_length(ear) > EAR_MAX)
 		return A11_ERR_PARSE;
 	if ((r = j_str(l, "id", m->lease, sizeof(m->lease))) != A11_OK ||
-	    (r = j_int(l, "expires", 0, INT64_MAX, &m->lease_expires)) != A11_OK)
+	    (r = j_int(l, "expires", 0, INT64_MAX, &m->lease_expires)) != A11_OK ||
+	    (r = j_int(l, "approved", 0, m->lease_expires, &m->lease_approved)) != A11_OK ||
+	    (r = j_get_approval(o, "approval", &m->approval)) != A11_OK)
 		return A11_ERR_PARSE;
 	return (m->ear = strdup(json_string_value(ear))) ? A11_OK : A11_ERR_NOMEM;
 }

@@ -1,8 +1,46 @@
-/* Authorization sessions: a password for plain keys, a policy session
- * rebuilt before every use for policy keys (the TPM resets a policy
- * digest after each successful use). */
+/* Authorization sessions: a password for plain keys, a policy session for
+ * policy keys. A key keeps its policy session between uses: after a
+ * successful command the TPM resets the session's policy (continueSession),
+ * so the next use only runs the policy steps again; a failed use ends the
+ * session and the next one starts afresh. */
 #include "../common/log.h"
 #include "internal.h"
+
+static void put_be(uint8_t *b, uint64_t v, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++)
+		b[i] = (uint8_t)(v >> (8 * (n - 1 - i)));
+}
+
+/* clock <= clock_end and resetCount == reset_count. Their failure is the
+ * lease ending (or a reboot), not a changed platform. */
+static a11_err run_counters(struct tpm *t, const struct tpm_lease *l, ESYS_TR s)
+{
+	TPM2B_OPERAND clock = { .size = 8 }, reset = { .size = 4 };
+	a11_err r;
+
+	put_be(clock.buffer, l->clock_end, 8);
+	put_be(reset.buffer, l->reset_count, 4);
+	r = tpm_rc(Esys_PolicyCounterTimer(t->esys, s, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
+					   &clock, 8, TPM2_EO_UNSIGNED_LE),
+		   "PolicyCounterTimer(clock)");
+	if (r == A11_OK)
+		r = tpm_rc(Esys_PolicyCounterTimer(t->esys, s, ESYS_TR_NONE, ESYS_TR_NONE,
+						   ESYS_TR_NONE, &reset, 16, TPM2_EO_EQ),
+			   "PolicyCounterTimer(resetCount)");
+	return r == A11_ERR_TPM_POLICY ? A11_ERR_LEASE_ENDED : r;
+}
+
+/* The approved policy must equal the session's digest: with the counters
+ * passed, a mismatch means the PCRs moved. */
+static a11_err run_authorize(struct tpm *t, const struct tpm_lease *l, ESYS_TR s)
+{
+	a11_err r = tpm_rc(Esys_PolicyAuthorize(t->esys, s, ESYS_TR_NONE, ESYS_TR_NONE,
+						ESYS_TR_NONE, &l->approved, &l->policy_ref,
+						&l->approver, &l->ticket), "PolicyAuthorize");
+
+	return r == A11_ERR_TPM ? A11_ERR_TPM_POLICY : r;
+}
 
 static a11_err run_policy(struct tpm *t, const struct tpm_policy *p, ESYS_TR s)
 {
@@ -18,12 +56,16 @@ static a11_err run_policy(struct tpm *t, const struct tpm_policy *p, ESYS_TR s)
 		Esys_Free(timeout);
 		Esys_Free(ticket);
 	}
+	if (r == A11_OK && p->lease)
+		r = run_counters(t, &p->terms, s);
 	if (r == A11_OK && p->pcr)
 		r = tpm_rc(Esys_PolicyPCR(t->esys, s, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
 					  NULL, &p->pcrs), "PolicyPCR");
 	if (r == A11_OK && p->auth_value)
 		r = tpm_rc(Esys_PolicyAuthValue(t->esys, s, ESYS_TR_NONE, ESYS_TR_NONE,
 						ESYS_TR_NONE), "PolicyAuthValue");
+	if (r == A11_OK && p->lease)
+		r = run_authorize(t, &p->terms, s);
 	return r;
 }
 
@@ -69,25 +111,80 @@ a11_err tpm_policy_trial(struct tpm *t, const struct tpm_policy *p, TPMI_ALG_HAS
 	return r;
 }
 
-a11_err tpm_session_begin(struct tpm *t, const struct tpm_key *k, ESYS_TR *sess)
+a11_err tpm_session_begin(struct tpm *t, struct tpm_key *k, ESYS_TR *sess)
 {
-	a11_err r;
+	a11_err r = A11_OK;
 
 	*sess = ESYS_TR_PASSWORD;
 	if (!k->use_policy)
 		return A11_OK;
-	if ((r = start(t, TPM2_SE_POLICY, k->pub.publicArea.nameAlg, sess)) != A11_OK)
-		return r;
-	r = run_policy(t, &k->policy, *sess);
+	if (k->session == ESYS_TR_NONE || k->session == 0)
+		r = start(t, TPM2_SE_POLICY, k->pub.publicArea.nameAlg, &k->session);
+	if (r == A11_OK)
+		r = run_policy(t, &k->policy, k->session);
 	if (r != A11_OK) {
-		tpm_session_end(t, *sess);
+		tpm_session_done(t, k, r);
 		*sess = ESYS_TR_NONE;
+		return r;
 	}
-	return r;
+	*sess = k->session;
+	return A11_OK;
+}
+
+void tpm_session_done(struct tpm *t, struct tpm_key *k, a11_err r)
+{
+	if (r == A11_OK || k->session == ESYS_TR_NONE || k->session == 0)
+		return;
+	tpm_session_end(t, k->session);
+	k->session = ESYS_TR_NONE;
 }
 
 void tpm_session_end(struct tpm *t, ESYS_TR sess)
 {
 	if (sess != ESYS_TR_PASSWORD && sess != ESYS_TR_NONE)
 		tpm_rc(Esys_FlushContext(t->esys, sess), "FlushContext(session)");
+}
+
+a11_err tpm_verify_approval(struct tpm *t, const TPM2B_PUBLIC *approver,
+			    const TPM2B_DIGEST *digest, const TPMT_SIGNATURE *sig,
+			    struct tpm_lease *terms)
+{
+	TPMT_TK_VERIFIED *tk = NULL;
+	TPM2B_NAME *name = NULL, *qn = NULL;
+	ESYS_TR h = ESYS_TR_NONE;
+	a11_err r = tpm_rc(Esys_LoadExternal(t->esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
+					     NULL, approver, ESYS_TR_RH_OWNER, &h),
+			   "LoadExternal(approver)");
+
+	if (r == A11_OK)
+		r = tpm_rc(Esys_ReadPublic(t->esys, h, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
+					   NULL, &name, &qn), "ReadPublic(approver)");
+	if (r == A11_OK)
+		r = tpm_rc(Esys_VerifySignature(t->esys, h, ESYS_TR_NONE, ESYS_TR_NONE,
+						ESYS_TR_NONE, digest, sig, &tk),
+			   "VerifySignature(approval)");
+	if (r == A11_OK) {
+		terms->ticket = *tk;
+		terms->approver = *name;
+	} else if (r == A11_ERR_TPM) {
+		r = A11_ERR_SIGNATURE;
+	}
+	Esys_Free(tk);
+	Esys_Free(name);
+	Esys_Free(qn);
+	if (h != ESYS_TR_NONE)
+		tpm_rc(Esys_FlushContext(t->esys, h), "FlushContext(approver)");
+	return r;
+}
+
+a11_err tpm_read_clock(struct tpm *t, TPMS_TIME_INFO *out)
+{
+	TPMS_TIME_INFO *ti = NULL;
+	a11_err r = tpm_rc(Esys_ReadClock(t->esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &ti),
+			   "ReadClock");
+
+	if (r == A11_OK)
+		*out = *ti;
+	Esys_Free(ti);
+	return r;
 }

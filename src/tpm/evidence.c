@@ -78,7 +78,7 @@ a11_err tpm_quote(struct tpm *t, struct tpm_key *ak, const TPM2B_DATA *nonce,
 		return r;
 	r = tpm_rc(Esys_Quote(t->esys, ak->tr, sess, ESYS_TR_NONE, ESYS_TR_NONE, nonce, &by_key,
 			      sel, &a, &s), "Quote");
-	tpm_session_end(t, sess);
+	tpm_session_done(t, ak, r);
 	if (r == A11_OK) {
 		*attest = *a;
 		*sig = *s;
@@ -103,7 +103,7 @@ a11_err tpm_certify(struct tpm *t, struct tpm_key *ak, struct tpm_key *obj,
 		return r;
 	r = tpm_rc(Esys_Certify(t->esys, obj->tr, ak->tr, ESYS_TR_PASSWORD, sess, ESYS_TR_NONE,
 				nonce, &by_key, &a, &s), "Certify");
-	tpm_session_end(t, sess);
+	tpm_session_done(t, ak, r);
 	if (r == A11_OK) {
 		*attest = *a;
 		*sig = *s;
@@ -127,7 +127,7 @@ a11_err tpm_activate_credential(struct tpm *t, struct tpm_key *ak, struct tpm_ke
 	r = tpm_rc(Esys_ActivateCredential(t->esys, ak->tr, ek->tr, ESYS_TR_PASSWORD, sess,
 					   ESYS_TR_NONE, cred, secret, &info),
 		   "ActivateCredential");
-	tpm_session_end(t, sess);
+	tpm_session_done(t, ek, r);
 	if (r == A11_OK)
 		*out = *info;
 	if (info != NULL)

@@ -13,8 +13,10 @@ struct tpm {
 a11_err tpm_rc(TSS2_RC rc, const char *what);
 
 /* A session that authorizes k's user role (ESYS_TR_PASSWORD when k needs
- * no policy). *sess must be passed to tpm_session_end afterwards. */
-a11_err tpm_session_begin(struct tpm *t, const struct tpm_key *k, ESYS_TR *sess);
+ * no policy): k's kept policy session, or a new one, with the policy run.
+ * After the command, tpm_session_done(t, k, r) with its result. */
+a11_err tpm_session_begin(struct tpm *t, struct tpm_key *k, ESYS_TR *sess);
+void tpm_session_done(struct tpm *t, struct tpm_key *k, a11_err r);
 void tpm_session_end(struct tpm *t, ESYS_TR sess);
 
 /* Fill out->pub and out->name from a handle already in Esys. */

@@ -22,6 +22,8 @@ static const struct {
 
 void tpm_key_release(struct tpm *t, struct tpm_key *k)
 {
+	if (k->session != ESYS_TR_NONE && k->session != 0)
+		tpm_session_end(t, k->session);
 	if (k->tr != ESYS_TR_NONE && k->tr != 0) {
 		if (k->transient)
 			tpm_rc(Esys_FlushContext(t->esys, k->tr), "FlushContext");
@@ -294,7 +296,7 @@ a11_err tpm_key_create(struct tpm *t, struct tpm_key *parent, TPM2_ALG_ID alg,
 		goto out;
 	r = tpm_rc(Esys_Create(t->esys, parent->tr, sess, ESYS_TR_NONE, ESYS_TR_NONE, &sens, &tmpl,
 			       &outside, &pcrs, &prv, &pub, &cdata, &chash, &ticket), "Create");
-	tpm_session_end(t, sess);
+	tpm_session_done(t, parent, r);
 	if (r == A11_OK)
 		r = tpm_load(t, parent, pub, prv, policy, auth, out);
 	if (r == A11_OK)
@@ -321,7 +323,7 @@ a11_err tpm_import(struct tpm *t, struct tpm_key *parent, const struct tpm_impor
 	r = tpm_rc(Esys_Import(t->esys, parent->tr, sess, ESYS_TR_NONE, ESYS_TR_NONE,
 			       in->enc_key, in->pub, in->duplicate, in->seed, in->sym, &out),
 		   "Import");
-	tpm_session_end(t, sess);
+	tpm_session_done(t, parent, r);
 	if (r == A11_OK)
 		*priv = *out;
 	Esys_Free(out);
@@ -342,7 +344,7 @@ a11_err tpm_load(struct tpm *t, struct tpm_key *parent, const TPM2B_PUBLIC *pub,
 		return r;
 	r = tpm_rc(Esys_Load(t->esys, parent->tr, sess, ESYS_TR_NONE, ESYS_TR_NONE, priv, pub,
 			     &out->tr), "Load");
-	tpm_session_end(t, sess);
+	tpm_session_done(t, parent, r);
 	if (r != A11_OK)
 		return r;
 	out->transient = true;

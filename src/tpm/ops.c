@@ -21,7 +21,7 @@ a11_err tpm_sign(struct tpm *t, struct tpm_key *k, TPM2_ALG_ID scheme, TPMI_ALG_
 		return r;
 	r = tpm_rc(Esys_Sign(t->esys, k->tr, sess, ESYS_TR_NONE, ESYS_TR_NONE, digest, &sch, &none,
 			     &s), "Sign");
-	tpm_session_end(t, sess);
+	tpm_session_done(t, k, r);
 	if (r == A11_OK)
 		*sig = *s;
 	Esys_Free(s);
@@ -46,7 +46,7 @@ a11_err tpm_rsa_decrypt(struct tpm *t, struct tpm_key *k, TPM2_ALG_ID scheme, TP
 		return r;
 	r = tpm_rc(Esys_RSA_Decrypt(t->esys, k->tr, sess, ESYS_TR_NONE, ESYS_TR_NONE, in, &sch,
 				    label ? label : &no_label, &m), "RSA_Decrypt");
-	tpm_session_end(t, sess);
+	tpm_session_done(t, k, r);
 	if (r == A11_OK) {
 		*out = *m;
 		OPENSSL_cleanse(m, sizeof(*m));
@@ -64,7 +64,7 @@ a11_err tpm_unseal(struct tpm *t, struct tpm_key *k, TPM2B_SENSITIVE_DATA *out)
 	if ((r = tpm_session_begin(t, k, &sess)) != A11_OK)
 		return r;
 	r = tpm_rc(Esys_Unseal(t->esys, k->tr, sess, ESYS_TR_NONE, ESYS_TR_NONE, &d), "Unseal");
-	tpm_session_end(t, sess);
+	tpm_session_done(t, k, r);
 	if (r == A11_OK) {
 		*out = *d;
 		OPENSSL_cleanse(d, sizeof(*d));

@@ -35,6 +35,7 @@ static a11_err classify(TSS2_RC rc)
 	case TPM2_RC_LOCKOUT:
 		return A11_ERR_TPM_LOCKOUT;
 	case TPM2_RC_POLICY_FAIL:
+	case TPM2_RC_POLICY:      /* PolicyCounterTimer: the comparison failed */
 	case TPM2_RC_PCR_CHANGED:
 	case TPM2_RC_POLICY_CC:
 	case TPM2_RC_EXPIRED:

@@ -19,9 +19,24 @@ struct tpm;
 a11_err tpm_open(const char *tcti_conf, struct tpm **out);
 void tpm_close(struct tpm *t);
 
-/* How the TPM authorizes the user role of a key, beyond its authValue. */
+/* A lease as the TPM checks it (docs/protocol.md, "Leases"): the
+ * approved policy starts with two PolicyCounterTimer, and PolicyAuthorize
+ * with the approver's ticket ends the session. */
+struct tpm_lease {
+	uint64_t clock_end;       /* clock <= clock_end */
+	uint32_t reset_count;     /* resetCount == reset_count */
+	TPM2B_DIGEST approved;    /* the approved policy the steps must reach */
+	TPM2B_NONCE policy_ref;
+	TPM2B_NAME approver;      /* Name of the key that signed the approval */
+	TPMT_TK_VERIFIED ticket;  /* from tpm_verify_approval */
+};
+
+/* How the TPM authorizes the user role of a key, beyond its authValue,
+ * in the order the session runs the steps. */
 struct tpm_policy {
 	bool secret_endorsement;  /* PolicySecret(TPM_RH_ENDORSEMENT): EK-style keys */
+	bool lease;               /* PolicyCounterTimer x2 ... PolicyAuthorize */
+	struct tpm_lease terms;
 	bool pcr;                 /* PolicyPCR over pcrs at the current values */
 	TPML_PCR_SELECTION pcrs;
 	bool auth_value;          /* PolicyAuthValue: the authValue is also needed */
@@ -35,6 +50,8 @@ struct tpm_key {
 	TPM2B_NAME name;
 	bool use_policy;          /* authorize with a policy session, not a password */
 	struct tpm_policy policy;
+	ESYS_TR session;          /* policy session kept between uses (ESYS_TR_NONE:
+				   * none yet); the TPM resets it after each use */
 };
 
 void tpm_key_release(struct tpm *t, struct tpm_key *k);
@@ -101,5 +118,15 @@ a11_err tpm_rsa_decrypt(struct tpm *t, struct tpm_key *k, TPM2_ALG_ID scheme,
 			const TPM2B_PUBLIC_KEY_RSA *in, TPM2B_PUBLIC_KEY_RSA *out);
 a11_err tpm_unseal(struct tpm *t, struct tpm_key *k, TPM2B_SENSITIVE_DATA *out);
 a11_err tpm_random(struct tpm *t, uint8_t *buf, size_t len);
+
+/* TPM2_LoadExternal of the approver's public key in the owner hierarchy
+ * (a NULL-hierarchy ticket does not satisfy PolicyAuthorize), then
+ * TPM2_VerifySignature of digest: fills terms->ticket and terms->approver.
+ * A11_ERR_SIGNATURE if the TPM rejects the signature. */
+a11_err tpm_verify_approval(struct tpm *t, const TPM2B_PUBLIC *approver,
+			    const TPM2B_DIGEST *digest, const TPMT_SIGNATURE *sig,
+			    struct tpm_lease *terms);
+/* TPM2_ReadClock. */
+a11_err tpm_read_clock(struct tpm *t, TPMS_TIME_INFO *out);
 
 #endif

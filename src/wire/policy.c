@@ -5,6 +5,7 @@
 #include <tss2/tss2_mu.h>
 
 #include "hash.h"
+#include "key.h"
 #include "policy.h"
 
 /* The running digest must already be one of alg's: extending a digest of
@@ -190,19 +191,100 @@ a11_err wire_policy_authvalue(TPMI_ALG_HASH alg, TPM2B_DIGEST *pd)
 	return extend(alg, pd, TPM2_CC_PolicyAuthValue, NULL, 0, NULL, 0);
 }
 
-a11_err wire_key_policy(const TPML_PCR_SELECTION *sel, const struct a11_pcr_values *values,
-			bool auth_value, TPM2B_DIGEST *out)
+/* H(a || b), through rehash from an empty running digest. */
+static a11_err hash_of(TPMI_ALG_HASH alg, const uint8_t *a, size_t a_len, const uint8_t *b,
+		       size_t b_len, TPM2B_DIGEST *out)
 {
-	a11_err r = A11_OK;
+	a11_err r;
 
 	out->size = 0;
-	if (sel == NULL)
-		return A11_OK;
-	if ((r = wire_policy_init(TPM2_ALG_SHA256, out)) != A11_OK)
-		return r;
-	if ((r = wire_policy_pcr(TPM2_ALG_SHA256, out, sel, values)) != A11_OK)
-		return r;
-	if (auth_value)
-		r = wire_policy_authvalue(TPM2_ALG_SHA256, out);
+	if ((r = rehash(alg, out, a, a_len, b, b_len, NULL, 0)) == A11_OK)
+		out->size = (UINT16)wire_digest_size(alg);
 	return r;
+}
+
+/* PolicyCounterTimer: H(old || cc || H(operandB || u16 offset || u16 op)). */
+a11_err wire_policy_countertimer(TPMI_ALG_HASH alg, TPM2B_DIGEST *pd, const uint8_t *operand,
+				 size_t len, uint16_t offset, TPM2_EO op)
+{
+	const uint8_t tail[4] = { (uint8_t)(offset >> 8), (uint8_t)offset, (uint8_t)(op >> 8),
+				  (uint8_t)op };
+	TPM2B_DIGEST args;
+	size_t ds;
+	a11_err r;
+
+	if ((r = check_pd(alg, pd, &ds)) != A11_OK)
+		return r;
+	if (operand == NULL || len == 0 || len > sizeof(TPMU_HA))
+		return A11_ERR_ARG;
+	if ((r = hash_of(alg, operand, len, tail, sizeof(tail), &args)) != A11_OK)
+		return r;
+	return extend(alg, pd, TPM2_CC_PolicyCounterTimer, args.buffer, args.size, NULL, 0);
+}
+
+a11_err wire_policy_authorize(TPMI_ALG_HASH alg, TPM2B_DIGEST *pd, const TPM2B_NAME *key_name,
+			      const uint8_t *policy_ref, size_t ref_len)
+{
+	size_t ds;
+	a11_err r;
+
+	if ((r = check_pd(alg, pd, &ds)) != A11_OK)
+		return r;
+	if (key_name == NULL || key_name->size > sizeof(key_name->name) ||
+	    ref_len > sizeof(TPMU_HA))
+		return A11_ERR_ARG;
+	/* The TPM resets policyDigest first: what came before is replaced by
+	 * the approval. */
+	memset(pd->buffer, 0, ds);
+	if ((r = extend(alg, pd, TPM2_CC_PolicyAuthorize, key_name->name, key_name->size, NULL,
+			0)) != A11_OK)
+		return r;
+	return rehash(alg, pd, policy_ref, ref_len, NULL, 0, NULL, 0);
+}
+
+a11_err wire_key_policy(const TPMT_PUBLIC *approver, const uint8_t *policy_ref, size_t ref_len,
+			TPM2B_DIGEST *out)
+{
+	TPM2B_NAME name;
+	a11_err r;
+
+	if ((r = wire_name(approver, &name)) != A11_OK ||
+	    (r = wire_policy_init(TPM2_ALG_SHA256, out)) != A11_OK)
+		return r;
+	return wire_policy_authorize(TPM2_ALG_SHA256, out, &name, policy_ref, ref_len);
+}
+
+static void put_u64(uint8_t b[8], uint64_t v)
+{
+	put_u32(b, (uint32_t)(v >> 32));
+	put_u32(b + 4, (uint32_t)v);
+}
+
+a11_err wire_lease_policy(const struct wire_lease_terms *t, TPM2B_DIGEST *out)
+{
+	uint8_t clock[8], reset[4];
+	a11_err r;
+
+	put_u64(clock, t->clock_end);
+	put_u32(reset, t->reset_count);
+	if ((r = wire_policy_init(TPM2_ALG_SHA256, out)) != A11_OK ||
+	    (r = wire_policy_countertimer(TPM2_ALG_SHA256, out, clock, sizeof(clock),
+					  WIRE_TIME_CLOCK, TPM2_EO_UNSIGNED_LE)) != A11_OK ||
+	    (r = wire_policy_countertimer(TPM2_ALG_SHA256, out, reset, sizeof(reset),
+					  WIRE_TIME_RESET_COUNT, TPM2_EO_EQ)) != A11_OK)
+		return r;
+	if (t->pcrs != NULL &&
+	    (r = wire_policy_pcr(TPM2_ALG_SHA256, out, t->pcrs, t->values)) != A11_OK)
+		return r;
+	return t->auth_value ? wire_policy_authvalue(TPM2_ALG_SHA256, out) : A11_OK;
+}
+
+a11_err wire_approval_digest(const TPM2B_DIGEST *approved, const uint8_t *policy_ref,
+			     size_t ref_len, TPM2B_DIGEST *out)
+{
+	if (approved == NULL || approved->size > sizeof(approved->buffer) ||
+	    ref_len > sizeof(TPMU_HA))
+		return A11_ERR_ARG;
+	/* aHash = H(approvedPolicy || policyRef): no command code. */
+	return hash_of(TPM2_ALG_SHA256, approved->buffer, approved->size, policy_ref, ref_len, out);
 }

@@ -87,18 +87,27 @@ ok "private key bytes never appear in the broker's log" bash -c "
 	[ -n \"\$d\" ] && ! grep -rqi -- \"\$d\" $RIG_DIR/broker.log"
 
 # A PCR-bound key signs until PCR 16 moves, then the TPM refuses it:
-# checked with tpm2-tools, independently of attest11's own TPM code.
+# checked with tpm2-tools, independently of attest11's own TPM code, from
+# the saved key and its lease's approval (docs/protocol.md, "Leases").
 ok "PCR-bound key released and saved" attest bound --save-key "$D/bound"
-sign_bound() {
-	( set -e; cd "$D"; T=$A11_TCTI
-	tpm2_load -T "$T" -C 0x81000001 -u bound.pub -r bound.priv -c bound.ctx >/dev/null
-	tpm2_startauthsession -T "$T" --policy-session -S s.ctx >/dev/null
-	trap 'tpm2_flushcontext -T "$T" s.ctx >/dev/null 2>&1' EXIT
-	tpm2_policypcr -T "$T" -S s.ctx -l sha256:16 >/dev/null
-	echo data >msg
-	tpm2_sign -T "$T" -c bound.ctx -p session:s.ctx -g sha256 -o sig msg >/dev/null 2>&1 )
+sign_leased() { # sign_leased PREFIX: the lease's policy session, then a signature
+	( set -e; cd "$(dirname "$1")"; k=$(basename "$1"); T=$A11_TCTI
+	read -r clock_end resets <"$k.terms"
+	tpm2_load -T "$T" -C 0x81000001 -u "$k.pub" -r "$k.priv" -c "$k.ctx" >/dev/null
+	tpm2_loadexternal -T "$T" -C o -u "$k.approver" -c "$k.appr.ctx" -n "$k.appr.name" >/dev/null
+	cat "$k.approved" "$k.ref" | openssl dgst -sha256 -binary >"$k.ahash"
+	tpm2_verifysignature -T "$T" -c "$k.appr.ctx" -d "$k.ahash" -s "$k.sig" -t "$k.tk" >/dev/null
+	tpm2_startauthsession -T "$T" --policy-session -S "$k.s.ctx" >/dev/null
+	trap 'tpm2_flushcontext -T "$T" "$k.s.ctx" >/dev/null 2>&1 || true' EXIT
+	tpm2_policycountertimer -T "$T" -S "$k.s.ctx" --ule "clock=$clock_end" >/dev/null
+	tpm2_policycountertimer -T "$T" -S "$k.s.ctx" --eq "resets=$resets" >/dev/null
+	if [ -z "${2:-}" ]; then tpm2_policypcr -T "$T" -S "$k.s.ctx" -l sha256:16 >/dev/null; fi
+	tpm2_policyauthorize -T "$T" -S "$k.s.ctx" -i "$k.approved" -q "$k.ref" -n "$k.appr.name" -t "$k.tk" >/dev/null
+	echo data >"$k.msg"
+	tpm2_sign -T "$T" -c "$k.ctx" -p "session:$k.s.ctx" -g sha256 -o "$k.out" "$k.msg" >/dev/null )
 }
-ok "PCR-bound key signs with tpm2-tools in a PolicyPCR session" sign_bound
+sign_bound() { sign_leased "$D/bound"; }
+ok "PCR-bound key signs with tpm2-tools under its lease (counters, PCRs, approval)" sign_bound
 tpm2_pcrextend -T "$A11_TCTI" 16:sha256=$(printf 'a%.0s' $(seq 64)) >/dev/null
 sign_bound_refused() { ! sign_bound; }
 ok "after extending PCR 16 the TPM refuses to sign" sign_bound_refused
@@ -118,12 +127,22 @@ ok "right PIN after unlock" attest web-rsa --pin-file "$D/pin"
 tpm2_pcrextend -T "$A11_TCTI" 23:sha256=$(printf '1%.0s' $(seq 64)) >/dev/null
 refused pcr_values "PCR 23 extended: values no longer match" attest refs
 
-# Revocation: a revoked lease cannot be renewed.
-lease=$(attest web | sed -n 's/^lease: \([0-9a-f]*\) .*/\1/p')
-ok "renewal of a live lease" attest web --lease "$lease"
+# Renewal and revocation (the lease kept in a state dir, as the module does).
+renew() { "$BIN/attest11" renew --tcti "$A11_TCTI" --broker "$BROKER_URL" --ca "$BROKER_DIR/tls.crt" \
+	--state-dir "$D/state" --credential "$@"; }
+lease=$(attest web --state-dir "$D/state" | sed -n 's/^lease: \([0-9a-f]*\) .*/\1/p')
+ok "renewal of a live lease, and the key signs under the new approval" renew web --check-sign
+ok "ca: renewal issues a new certificate for the same TPM-born key" bash -c "
+	$BIN/attest11 attest --tcti '$A11_TCTI' --broker $BROKER_URL --ca $BROKER_DIR/tls.crt --credential mint --state-dir $D/state --save-key $D/mint1 >/dev/null &&
+	$BIN/attest11 renew --tcti '$A11_TCTI' --broker $BROKER_URL --ca $BROKER_DIR/tls.crt --state-dir $D/state --credential mint --check-sign --save-key $D/mint2 >/dev/null &&
+	! cmp -s $D/mint1.crt $D/mint2.crt && cmp -s $D/mint1.pub $D/mint2.pub"
 ok "revoke the lease" broker lease revoke "$lease"
-refused lease_revoked "renewal of a revoked lease" attest web --lease "$lease"
-refused lease_unknown "renewal of an unknown lease" attest web --lease 0123456789abcdef0123456789abcdef
+refused lease_revoked "renewal of a revoked lease" renew web
+sed "s/$lease/0123456789abcdef0123456789abcdef/" "$D/state/web.lease" >"$D/state/web.lease.tmp" &&
+	mv "$D/state/web.lease.tmp" "$D/state/web.lease"
+refused lease_unknown "renewal of an unknown lease" renew web
+sed "s/0123456789abcdef0123456789abcdef/$lease/" "$D/state/web.lease" >"$D/state/web.lease.tmp" &&
+	mv "$D/state/web.lease.tmp" "$D/state/web.lease"
 
 # Protocol-level forgeries, driven by a C client speaking raw protocol.
 WEB_KEY=$D/web-ec.key CMOCKA_MESSAGE_OUTPUT=TAP BROKER_URL=$BROKER_URL BROKER_CA=$BROKER_DIR/tls.crt \
@@ -139,7 +158,7 @@ ok "metrics count releases and refusals by reason" bash -c "
 ok "broker stops on SIGTERM" broker_stop
 broker_start
 ok "leases survive a restart" bash -c "broker() { $BIN/attest11-broker -d $BROKER_DIR \"\$@\"; }; broker lease list | grep -q $lease.*REVOKED"
-refused lease_revoked "revocation survives a restart" attest web --lease "$lease"
+refused lease_revoked "revocation survives a restart" renew web
 ok "a release after restart" attest web --check-sign
 ok "audit chain verifies" broker audit verify
 ok "audit has releases and refusals" bash -c "broker() { $BIN/attest11-broker -d $BROKER_DIR \"\$@\"; }; a=\$(broker audit export); echo \"\$a\" | grep -q '\"event\":\"release\"' && echo \"\$a\" | grep -q '\"code\":\"ekcert_untrusted\"' && echo \"\$a\" | grep -q '\"event\":\"revoke\"'"

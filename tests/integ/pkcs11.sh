@@ -130,11 +130,13 @@ tpm2_pcrextend -T "$A11_TCTI" 23:sha256=$(printf 'b%.0s' $(seq 64)) >/dev/null
 ok "PCR 23 extended before login: refused with the broker's reason" bash -c "
 	pkcs11-tool --module $M --token-label ref -O --login --pin 1234 >$RIG_DIR/ref.out 2>&1; r=\$?
 	[ \$r != 0 ] && grep -q 'pcr_values' $RIG_DIR/ref.out && ! grep -q 'Private Key' $RIG_DIR/ref.out"
+# These two go to the broker: no lease shared by earlier logins (state_dir "").
+sed 's#"state_dir": "[^"]*"#"state_dir": ""#' "$ATTEST11_CONF" >"$RIG_DIR/nostate.conf"
 ok "wrong broker CA: refused as untrusted" bash -c "
-	sed 's#$BROKER_DIR/tls.crt#$D/ca.crt#' $ATTEST11_CONF >$RIG_DIR/badca.conf
+	sed 's#$BROKER_DIR/tls.crt#$D/ca.crt#' $RIG_DIR/nostate.conf >$RIG_DIR/badca.conf
 	ATTEST11_CONF=$RIG_DIR/badca.conf pkcs11-tool --module $M --token-label ec -O --login --pin 1234 >$RIG_DIR/badca.out 2>&1
 	grep -q 'not trusted' $RIG_DIR/badca.out"
 broker_stop
 ok "broker stopped: login fails within the 2 s connect timeout" bash -c "
-	s=\$(date +%s); pkcs11-tool --module $M --token-label ec -O --login --pin 1234 >$RIG_DIR/down.out 2>&1
+	s=\$(date +%s); ATTEST11_CONF=$RIG_DIR/nostate.conf pkcs11-tool --module $M --token-label ec -O --login --pin 1234 >$RIG_DIR/down.out 2>&1
 	[ \$((\$(date +%s) - s)) -le 5 ] && grep -q 'cannot reach the broker' $RIG_DIR/down.out"

@@ -134,6 +134,22 @@ static inline void fx_creq(struct challenge_req *m, bool lease)
 		strcpy(m->lease, "3f2a00ff3f2a00ff3f2a00ff3f2a00ff");
 }
 
+static inline void fx_anchor(struct lease_anchor *a, unsigned seed)
+{
+	fx_public_ecc(&a->approver, seed);
+	fx_fill(a->policy_ref, sizeof(a->policy_ref), seed + 1);
+}
+
+static inline void fx_approval(struct approval *a, unsigned seed)
+{
+	fx_anchor(&a->anchor, seed);
+	a->clock_end = 0x123456789aULL;
+	a->reset_count = 7;
+	a->approved.size = 32;
+	fx_fill(a->approved.buffer, 32, seed + 2);
+	fx_sig_ecdsa(&a->signature, seed + 3);
+}
+
 static inline void fx_cresp(struct challenge_resp *m, bool key_auth)
 {
 	memset(m, 0, sizeof(*m));
@@ -153,6 +169,7 @@ static inline void fx_cresp(struct challenge_resp *m, bool key_auth)
 		fx_fill(m->salt, sizeof(m->salt), 7);
 		m->iterations = 10000;
 	}
+	fx_anchor(&m->anchor, 60);
 }
 
 static inline void fx_evid(struct evidence_req *m, bool parent, bool key, bool pin)
@@ -216,6 +233,8 @@ static inline void fx_rel(struct release *m, size_t certs, bool token)
 	}
 	strcpy(m->lease, "3f2a3f2a3f2a3f2a");
 	m->lease_expires = 1795403600;
+	m->lease_approved = 1795400000;
+	fx_approval(&m->approval, 61);
 	m->ear = strdup("eyJhbGciOiJFUzI1NiJ9.eyJ4IjoxfQ.c2ln");
 	assert_non_null(m->ear);
 }
@@ -248,6 +267,22 @@ static inline void eq_attest(const struct proto_attest *a, const struct proto_at
 	assert_int_equal(a->len, b->len);
 	assert_memory_equal(a->data, b->data, a->len);
 	eq_sig(&a->sig, &b->sig);
+}
+
+static inline void eq_anchor(const struct lease_anchor *a, const struct lease_anchor *b)
+{
+	eq_public(&a->approver, &b->approver);
+	assert_memory_equal(a->policy_ref, b->policy_ref, sizeof(a->policy_ref));
+}
+
+static inline void eq_approval(const struct approval *a, const struct approval *b)
+{
+	eq_anchor(&a->anchor, &b->anchor);
+	assert_true(a->clock_end == b->clock_end);
+	assert_int_equal(a->reset_count, b->reset_count);
+	assert_int_equal(a->approved.size, b->approved.size);
+	assert_memory_equal(a->approved.buffer, b->approved.buffer, a->approved.size);
+	eq_sig(&a->signature, &b->signature);
 }
 
 static inline void eq_sel(const TPML_PCR_SELECTION *a, const TPML_PCR_SELECTION *b)

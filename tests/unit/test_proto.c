@@ -54,6 +54,7 @@ static void cresp_roundtrip(bool key_auth)
 	assert_int_equal(a.nonce.size, b.nonce.size);
 	assert_memory_equal(a.nonce.buffer, b.nonce.buffer, a.nonce.size);
 	assert_int_equal(a.expires, b.expires);
+	eq_anchor(&a.anchor, &b.anchor);
 	eq_sel(&a.pcr_selection, &b.pcr_selection);
 	assert_int_equal(a.credential_blob.size, b.credential_blob.size);
 	assert_memory_equal(a.credential_blob.credential, b.credential_blob.credential,
@@ -170,6 +171,8 @@ static void rel_roundtrip(size_t certs, bool token, bool key, bool pcr_bound)
 		assert_memory_equal(a.token_ct, b.token_ct, a.token_ct_len);
 	assert_string_equal(a.lease, b.lease);
 	assert_int_equal(a.lease_expires, b.lease_expires);
+	assert_int_equal(a.lease_approved, b.lease_approved);
+	eq_approval(&a.approval, &b.approval);
 	assert_string_equal(a.ear, b.ear);
 	free(s);
 	release_clear(&a);

@@ -84,7 +84,8 @@ static void test_creq_rejects(void **state)
 static void test_cresp_rejects(void **state)
 {
 	static const char *const required[] = { "session", "nonce", "expires", "pcr_selection",
-		"credential_blob", "encrypted_secret", "kind", "bind_pcrs" };
+		"credential_blob", "encrypted_secret", "kind", "bind_pcrs", "lease_anchor",
+		"lease_anchor.approver", "lease_anchor.policy_ref" };
 	struct challenge_resp m;
 	char *base;
 
@@ -172,7 +173,10 @@ static void test_cresp_rejects(void **state)
 static void test_rel_rejects(void **state)
 {
 	static const char *const required[] = { "kind", "policy", "policy.auth_value", "lease",
-		"lease.id", "lease.expires", "attestation_result" };
+		"lease.id", "lease.expires", "lease.approved", "approval", "approval.anchor",
+		"approval.clock_end",
+		"approval.reset_count", "approval.approved_policy", "approval.signature",
+		"attestation_result" };
 	static const char *const key_parts[] = { "key.public", "key.duplicate", "key.seed" };
 	struct release m;
 	char *base, *s;

@@ -50,7 +50,7 @@ static void test_open(void **state)
 	/* Owner-only, WAL, current schema. */
 	assert_int_equal(stat(f->db, &sb), 0);
 	assert_int_equal(sb.st_mode & 0777, 0600);
-	assert_int_equal(raw_int(f, "PRAGMA user_version"), 1);
+	assert_int_equal(raw_int(f, "PRAGMA user_version"), 2);
 	snprintf(wal, sizeof(wal), "%s-wal", f->db);
 	assert_int_equal(stat(wal, &sb), 0);
 	/* In memory works too (handy for other suites). */

@@ -1,0 +1,17 @@
+/* Shared by the files of src/attester only. */
+#ifndef A11_ATTESTER_INTERNAL_H
+#define A11_ATTESTER_INTERNAL_H
+
+#include "attester.h"
+
+/* The key's policy for its lease (docs/protocol.md, "Leases"), before an
+ * approval fills in the terms. */
+void attester_key_policy(const struct release *rel, struct tpm_policy *p);
+/* Repository and token: TPM2_Import + Load of rel's blob under r->parent. */
+a11_err attester_import(struct tpm *t, struct attester_result *r);
+/* The key the credential is wrapped to: the EK itself, or the SRK. */
+a11_err attester_load_parent(struct tpm *t, const struct attester_config *c, struct tpm_key *out);
+/* Token: unseal the AES key and open the token with it. */
+a11_err attester_unseal(struct tpm *t, struct attester_result *r);
+
+#endif

@@ -1,0 +1,458 @@
+/* The host state directory (state.h). One JSON file per credential:
+ *   {"version":1, "credential":NAME, "public":<key TPM2B_PUBLIC, if any>,
+ *    "private":<TPM2B_PRIVATE>, "key_auth":{"salt","iterations"} (optional),
+ *    "release":<release_encode() without its "key" member>}
+ * The release is stored through the protocol's own encoder so the file
+ * format follows the protocol without a second copy of its rules; its
+ * "key" member is left out because it would carry the duplication blob,
+ * which the host no longer needs once the key is imported. */
+#define _GNU_SOURCE /* mkostemp: temp files must not leak into exec'd children */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <jansson.h>
+#include <openssl/crypto.h>
+
+#include "../common/file.h"
+#include "../common/log.h"
+#include "../proto/json.h"
+#include "state.h"
+
+#define TRY(x) do { if ((r = (x)) != A11_OK) goto out; } while (0)
+#define STATE_VERSION 1
+/* A release is at most PROTO_MAX_BODY; the rest is a few kilobytes. */
+#define STATE_FILE_MAX (256 * 1024)
+#define LOCK_POLL_MS 10
+#define PATH_CAP 4096
+#define FILE_CAP (PROTO_NAME_MAX + 8) /* NAME.lease, NAME.lock */
+
+/* ---- names and paths ------------------------------------------------------ */
+
+/* Credential names become file names: no '/', no "..", no hidden files. */
+static a11_err check_name(const char *name)
+{
+	size_t n = name != NULL ? strlen(name) : 0;
+
+	if (n == 0 || n > PROTO_NAME_MAX || name[0] == '.')
+		goto bad;
+	for (size_t i = 0; i < n; i++) {
+		char c = name[i];
+
+		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+		      c == '.' || c == '_' || c == '-'))
+			goto bad;
+	}
+	return A11_OK;
+bad:
+	log_error("credential name unusable as a file name (want [A-Za-z0-9._-], 1 to %d, "
+		  "no leading '.')", PROTO_NAME_MAX);
+	return A11_ERR_ARG;
+}
+
+/* DIR/NAME.SUFFIX into path, NAME.SUFFIX into file (for openat). */
+static a11_err make_paths(const char *dir, const char *name, const char *suffix,
+			  char path[PATH_CAP], char file[FILE_CAP])
+{
+	int n = snprintf(path, PATH_CAP, "%s/%s%s", dir, name, suffix);
+
+	if (n < 0 || n >= PATH_CAP) {
+		log_error("state path too long: %s", dir);
+		return A11_ERR_ARG;
+	}
+	snprintf(file, FILE_CAP, "%s%s", name, suffix); /* check_name bounds it */
+	return A11_OK;
+}
+
+/* ---- the directory --------------------------------------------------------- */
+
+/* Another user who can write the directory could plant a lease (and with it
+ * the certificate `attest11 cert` hands to a TLS server) or swap files. */
+static a11_err check_dir_stat(const char *dir, const struct stat *st, bool check_owner)
+{
+	const char *why = !S_ISDIR(st->st_mode) ? "not a directory"
+			  : check_owner && st->st_uid != geteuid() ? "not owned by this user"
+			  : (st->st_mode & (S_IWGRP | S_IWOTH)) ? "writable by group or others"
+			  : NULL;
+
+	if (why == NULL)
+		return A11_OK;
+	log_error("state directory %s refused: %s", dir, why);
+	return A11_ERR_IO;
+}
+
+/* An fd on DIR after the checks above (the owner only when writing: a
+ * reader such as `attest11 cert` running as root may read the lease of
+ * the module's user). O_NOFOLLOW refuses a symlink as the last component.
+ * Only that one level is created if missing (the parent, e.g. /var/lib,
+ * is the system's). */
+static a11_err open_dir(const char *dir, bool create, int *dfd)
+{
+	struct stat st;
+	a11_err r;
+
+	*dfd = -1;
+	if (dir == NULL || *dir == '\0')
+		return A11_ERR_ARG;
+	if (create && mkdir(dir, 0700) != 0 && errno != EEXIST) {
+		log_error("cannot create state directory %s: %s", dir, strerror(errno));
+		return A11_ERR_IO;
+	}
+	*dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (*dfd < 0) {
+		r = errno == ENOENT ? A11_ERR_NOT_FOUND : A11_ERR_IO;
+		if (r == A11_ERR_IO)
+			log_error("state directory %s: %s", dir, errno == ELOOP || errno == ENOTDIR
+					  ? "a symlink or not a directory" : strerror(errno));
+		return r;
+	}
+	if (fstat(*dfd, &st) != 0 || (r = check_dir_stat(dir, &st, create)) != A11_OK) {
+		close(*dfd);
+		*dfd = -1;
+		return A11_ERR_IO;
+	}
+	return A11_OK;
+}
+
+/* ---- reading ----------------------------------------------------------------- */
+
+static a11_err read_fd(int fd, const char *path, char **buf, size_t *len)
+{
+	char *b = malloc(STATE_FILE_MAX + 1);
+	size_t n = 0;
+	ssize_t got = 1;
+
+	if (b == NULL)
+		return A11_ERR_NOMEM;
+	/* One byte past the limit tells an oversized file from a full one. */
+	while (n <= STATE_FILE_MAX && got != 0) {
+		got = read(fd, b + n, STATE_FILE_MAX + 1 - n);
+		if (got < 0 && errno != EINTR) {
+			log_error("cannot read %s: %s", path, strerror(errno));
+			free(b);
+			return A11_ERR_IO;
+		}
+		n += got > 0 ? (size_t)got : 0;
+	}
+	if (n > STATE_FILE_MAX) {
+		log_warn("%s: larger than %d bytes", path, STATE_FILE_MAX);
+		free(b);
+		return A11_ERR_PARSE;
+	}
+	*buf = b;
+	*len = n;
+	return A11_OK;
+}
+
+static a11_err read_lease(int dfd, const char *path, const char *file, char **buf, size_t *len)
+{
+	int fd = openat(dfd, file, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+	struct stat st;
+	a11_err r;
+
+	if (fd < 0 && errno == ENOENT)
+		return A11_ERR_NOT_FOUND;
+	if (fd < 0) {
+		log_error("cannot open %s: %s", path, strerror(errno));
+		return A11_ERR_IO;
+	}
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || (st.st_mode & (S_IWGRP | S_IWOTH))) {
+		log_error("%s refused: not a regular file, or writable by group or others", path);
+		r = A11_ERR_IO;
+	} else {
+		r = read_fd(fd, path, buf, len);
+	}
+	close(fd);
+	return r;
+}
+
+/* ---- JSON ------------------------------------------------------------------------ */
+
+static a11_err set(json_t *o, const char *key, json_t *v)
+{
+	return v != NULL && json_object_set_new(o, key, v) == 0 ? A11_OK : A11_ERR_NOMEM;
+}
+
+/* The release without its key (and so without the duplication blob). */
+static a11_err put_release(json_t *o, const struct release *rel)
+{
+	struct release copy = *rel; /* shallow: shares the malloc'd members */
+	json_error_t err;
+	char *s;
+	a11_err r;
+
+	copy.has_key = false;
+	s = release_encode(&copy);
+	OPENSSL_cleanse(&copy, sizeof(copy));
+	if (s == NULL)
+		return A11_ERR_ARG;
+	r = set(o, "release", json_loads(s, 0, &err));
+	free(s);
+	return r;
+}
+
+static a11_err put_key_auth(json_t *o, const struct host_lease *in)
+{
+	json_t *k = json_object();
+	a11_err r = k ? A11_OK : A11_ERR_NOMEM;
+
+	TRY(j_put_bytes(k, "salt", in->salt, sizeof(in->salt)));
+	TRY(set(k, "iterations", json_integer(in->iterations)));
+	r = set(o, "key_auth", k);
+	k = NULL;
+out:
+	json_decref(k);
+	return r;
+}
+
+static char *encode(const char *credential, const struct host_lease *in)
+{
+	json_t *o = json_object();
+	a11_err r = o ? A11_OK : A11_ERR_NOMEM;
+	char *s = NULL;
+
+	TRY(set(o, "version", json_integer(STATE_VERSION)));
+	TRY(set(o, "credential", json_string(credential)));
+	if (in->rel.has_key)
+		TRY(j_put_TPM2B_PUBLIC(o, "public", &in->rel.pub));
+	TRY(j_put_TPM2B_PRIVATE(o, "private", &in->priv));
+	if (in->key_auth)
+		TRY(put_key_auth(o, in));
+	TRY(put_release(o, &in->rel));
+	s = json_dumps(o, JSON_COMPACT);
+out:
+	if (r != A11_OK)
+		log_error("cannot encode the lease of %s: %s", credential, a11_strerror(r));
+	json_decref(o);
+	return s;
+}
+
+static a11_err get_key_auth(json_t *o, struct host_lease *out)
+{
+	json_t *k = json_object_get(o, "key_auth");
+	int64_t it;
+	size_t n = 0;
+
+	if (k == NULL)
+		return A11_OK;
+	if (j_bytes(k, "salt", out->salt, sizeof(out->salt), &n) != A11_OK ||
+	    n != sizeof(out->salt) || j_int(k, "iterations", 1, UINT32_MAX, &it) != A11_OK)
+		return A11_ERR_PARSE;
+	out->iterations = (uint32_t)it;
+	out->key_auth = true;
+	return A11_OK;
+}
+
+static a11_err get_release(json_t *o, struct release *rel)
+{
+	json_t *v = json_object_get(o, "release");
+	char *s = json_is_object(v) ? json_dumps(v, JSON_COMPACT) : NULL;
+	a11_err r = s != NULL ? release_decode(s, strlen(s), rel) : A11_ERR_PARSE;
+
+	free(s);
+	return r;
+}
+
+/* The key public lives outside "release" (see the top of this file). */
+static a11_err get_public(json_t *o, struct release *rel)
+{
+	a11_err r = j_get_TPM2B_PUBLIC(o, "public", &rel->pub);
+
+	rel->has_key = r == A11_OK;
+	/* Whatever a hand-made file put under release.key, not kept. */
+	OPENSSL_cleanse(&rel->duplicate, sizeof(rel->duplicate));
+	OPENSSL_cleanse(&rel->seed, sizeof(rel->seed));
+	return r == A11_ERR_NOT_FOUND ? A11_OK : r;
+}
+
+static a11_err decode(const char *buf, size_t len, const char *credential,
+		      struct host_lease *out)
+{
+	json_error_t err;
+	json_t *o = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &err);
+	char name[PROTO_NAME_MAX + 1];
+	int64_t version;
+	a11_err r = json_is_object(o) ? A11_OK : A11_ERR_PARSE;
+
+	TRY(j_int(o, "version", STATE_VERSION, STATE_VERSION, &version));
+	TRY(j_str(o, "credential", name, sizeof(name)));
+	TRY(strcmp(name, credential) == 0 ? A11_OK : A11_ERR_PARSE);
+	TRY(j_get_TPM2B_PRIVATE(o, "private", &out->priv));
+	TRY(get_key_auth(o, out));
+	TRY(get_release(o, &out->rel));
+	r = get_public(o, &out->rel);
+out:
+	json_decref(o);
+	return r == A11_OK || r == A11_ERR_NOMEM ? r : A11_ERR_PARSE;
+}
+
+a11_err state_load(const char *dir, const char *credential, struct host_lease *out)
+{
+	char path[PATH_CAP], file[FILE_CAP], *buf = NULL;
+	size_t len = 0;
+	int dfd = -1;
+	a11_err r;
+
+	memset(out, 0, sizeof(*out));
+	TRY(check_name(credential));
+	TRY(make_paths(dir, credential, ".lease", path, file));
+	TRY(open_dir(dir, false, &dfd));
+	TRY(read_lease(dfd, path, file, &buf, &len));
+	if ((r = decode(buf, len, credential, out)) == A11_ERR_PARSE)
+		log_warn("%s: not a lease of %s", path, credential);
+out:
+	if (dfd >= 0)
+		close(dfd);
+	if (buf != NULL)
+		OPENSSL_cleanse(buf, len);
+	free(buf);
+	if (r != A11_OK)
+		host_lease_clear(out);
+	return r;
+}
+
+/* ---- writing ----------------------------------------------------------------- */
+
+/* text to a fresh temporary file in the directory, then renamed over path:
+ * readers see the old file or the new one, never half of one. */
+static a11_err replace_file(int dfd, const char *dir, const char *path, const char *credential,
+			    const char *text)
+{
+	char tmp[PATH_CAP];
+	int n = snprintf(tmp, sizeof(tmp), "%s/.%s.lease.XXXXXX", dir, credential), fd;
+	a11_err r;
+
+	if (n < 0 || (size_t)n >= sizeof(tmp))
+		return A11_ERR_ARG;
+	if ((fd = mkostemp(tmp, O_CLOEXEC)) < 0) {
+		log_error("cannot create a temporary file in %s: %s", dir, strerror(errno));
+		return A11_ERR_IO;
+	}
+	if (file_write_all(fd, text, strlen(text)) != A11_OK || fsync(fd) != 0) {
+		log_error("cannot write %s: %s", tmp, strerror(errno));
+		r = A11_ERR_IO;
+	} else {
+		r = A11_OK;
+	}
+	if (close(fd) != 0 && r == A11_OK) {
+		log_error("cannot close %s: %s", tmp, strerror(errno));
+		r = A11_ERR_IO;
+	}
+	if (r == A11_OK && rename(tmp, path) != 0) {
+		log_error("cannot rename %s to %s: %s", tmp, path, strerror(errno));
+		r = A11_ERR_IO;
+	}
+	if (r != A11_OK)
+		unlink(tmp);
+	/* Without this a crash can lose the new directory entry. */
+	else if (fsync(dfd) != 0)
+		log_warn("cannot sync directory %s: %s", dir, strerror(errno));
+	return r;
+}
+
+a11_err state_save(const char *dir, const char *credential, const struct host_lease *in)
+{
+	char path[PATH_CAP], file[FILE_CAP], *text = NULL;
+	int dfd = -1;
+	a11_err r;
+
+	TRY(check_name(credential));
+	TRY(make_paths(dir, credential, ".lease", path, file));
+	TRY(open_dir(dir, true, &dfd));
+	TRY((text = encode(credential, in)) != NULL ? A11_OK : A11_ERR_NOMEM);
+	/* Never write what state_load would refuse. */
+	if (strlen(text) > STATE_FILE_MAX) {
+		log_error("lease of %s too large for %s", credential, path);
+		r = A11_ERR_ARG;
+		goto out;
+	}
+	r = replace_file(dfd, dir, path, credential, text);
+out:
+	if (dfd >= 0)
+		close(dfd);
+	if (text != NULL)
+		OPENSSL_cleanse(text, strlen(text));
+	free(text);
+	return r;
+}
+
+/* ---- locking ------------------------------------------------------------------- */
+
+static long elapsed_ms(const struct timespec *t0)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (t.tv_sec - t0->tv_sec) * 1000 + (t.tv_nsec - t0->tv_nsec) / 1000000;
+}
+
+/* flock locks belong to the open file description: two threads of one
+ * process that each call state_lock hold separate descriptions and so
+ * exclude each other, as two processes do. The lock file is never
+ * removed: unlinking it would let a late opener lock a different inode. */
+static a11_err wait_lock(int fd, const char *path, long timeout_ms)
+{
+	const struct timespec nap = { 0, LOCK_POLL_MS * 1000000L };
+	struct timespec t0;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		if (flock(fd, LOCK_EX | LOCK_NB) == 0)
+			return A11_OK;
+		if (errno != EWOULDBLOCK && errno != EINTR) {
+			log_error("cannot lock %s: %s", path, strerror(errno));
+			return A11_ERR_IO;
+		}
+		if (elapsed_ms(&t0) >= timeout_ms)
+			break;
+		nanosleep(&nap, NULL);
+	}
+	log_warn("%s still locked after %ld ms", path, timeout_ms);
+	return A11_ERR_EXPIRED;
+}
+
+a11_err state_lock(const char *dir, const char *credential, long timeout_ms, int *fd)
+{
+	char path[PATH_CAP], file[FILE_CAP];
+	int dfd = -1;
+	a11_err r;
+
+	*fd = -1;
+	TRY(check_name(credential));
+	TRY(make_paths(dir, credential, ".lock", path, file));
+	/* The first process to attest on a host may find no directory yet. */
+	TRY(open_dir(dir, true, &dfd));
+	*fd = openat(dfd, file, O_CREAT | O_RDWR | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (*fd < 0) {
+		log_error("cannot open %s: %s", path, strerror(errno));
+		r = A11_ERR_IO;
+		goto out;
+	}
+	if ((r = wait_lock(*fd, path, timeout_ms)) != A11_OK) {
+		close(*fd);
+		*fd = -1;
+	}
+out:
+	if (dfd >= 0)
+		close(dfd);
+	return r;
+}
+
+void state_unlock(int fd)
+{
+	if (fd < 0)
+		return;
+	flock(fd, LOCK_UN);
+	close(fd);
+}
+
+void host_lease_clear(struct host_lease *l)
+{
+	release_clear(&l->rel);
+	OPENSSL_cleanse(l, sizeof(*l));
+}

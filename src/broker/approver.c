@@ -1,0 +1,155 @@
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <openssl/bio.h>
+#include <openssl/crypto.h>
+#include <openssl/ec.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+
+#include "../common/file.h"
+#include "../common/log.h"
+#include "../wire/key.h"
+#include "approver.h"
+
+struct approver {
+	EVP_PKEY *key;
+	TPM2B_PUBLIC pub;
+};
+
+/* PEM of key: private (PKCS#8) or public (SPKI), malloc'd, NUL-terminated. */
+static char *pem_of(EVP_PKEY *key, int private_part)
+{
+	BIO *b = BIO_new(BIO_s_mem());
+	char *data = NULL, *out = NULL;
+	long n;
+	int ok = b != NULL && (private_part ? PEM_write_bio_PrivateKey(b, key, NULL, NULL, 0,
+								      NULL, NULL)
+					    : PEM_write_bio_PUBKEY(b, key));
+
+	if (ok && (n = BIO_get_mem_data(b, &data)) > 0 && (out = malloc((size_t)n + 1)) != NULL) {
+		memcpy(out, data, (size_t)n);
+		out[n] = '\0';
+	}
+	BIO_free(b); /* a mem BIO frees (not cleanses) its buffer: keep it short-lived */
+	return out;
+}
+
+a11_err approver_keygen(const char *priv_path, const char *pub_path)
+{
+	EVP_PKEY *key = EVP_EC_gen("P-256");
+	char *priv = key ? pem_of(key, 1) : NULL, *pub = key ? pem_of(key, 0) : NULL;
+	a11_err r = priv && pub ? file_create(priv_path, 0600, priv) : A11_ERR_CRYPTO;
+
+	if (r == A11_OK && (r = file_create(pub_path, 0644, pub)) != A11_OK)
+		unlink(priv_path); /* we created it (O_EXCL): removing it is safe */
+	if (priv != NULL)
+		OPENSSL_cleanse(priv, strlen(priv));
+	free(priv);
+	free(pub);
+	EVP_PKEY_free(key);
+	return r;
+}
+
+/* The public area attesters load: an unrestricted ECDSA-SHA256 P-256
+ * verification key. Its Name is what every authPolicy names. */
+static a11_err tpm_public(EVP_PKEY *key, TPM2B_PUBLIC *out)
+{
+	TPMT_PUBLIC *p = &out->publicArea;
+	a11_err r;
+
+	memset(out, 0, sizeof(*out));
+	if ((r = wire_pub_from_evp(key, p)) != A11_OK)
+		return r;
+	if (p->type != TPM2_ALG_ECC || p->parameters.eccDetail.curveID != TPM2_ECC_NIST_P256)
+		return A11_ERR_UNSUPPORTED;
+	p->nameAlg = TPM2_ALG_SHA256;
+	p->objectAttributes = TPMA_OBJECT_SIGN_ENCRYPT | TPMA_OBJECT_USERWITHAUTH;
+	p->parameters.eccDetail.symmetric.algorithm = TPM2_ALG_NULL;
+	p->parameters.eccDetail.scheme.scheme = TPM2_ALG_ECDSA;
+	p->parameters.eccDetail.scheme.details.ecdsa.hashAlg = TPM2_ALG_SHA256;
+	p->parameters.eccDetail.kdf.scheme = TPM2_ALG_NULL;
+	return A11_OK;
+}
+
+a11_err approver_load(const char *priv_path, struct approver **out)
+{
+	struct approver *a = calloc(1, sizeof(*a));
+	FILE *f = fopen(priv_path, "r");
+	a11_err r = A11_ERR_IO;
+
+	if (a == NULL || f == NULL) {
+		log_error("cannot read the approver key %s", priv_path);
+		r = a == NULL ? A11_ERR_NOMEM : A11_ERR_IO;
+		goto out;
+	}
+	if ((a->key = PEM_read_PrivateKey(f, NULL, NULL, NULL)) == NULL) {
+		log_error("%s: not a PEM private key", priv_path);
+		r = A11_ERR_PARSE;
+		goto out;
+	}
+	if ((r = tpm_public(a->key, &a->pub)) != A11_OK)
+		log_error("%s: the approver key must be ECDSA P-256", priv_path);
+out:
+	if (f != NULL)
+		fclose(f);
+	if (r == A11_OK)
+		*out = a;
+	else
+		approver_free(a);
+	return r;
+}
+
+void approver_free(struct approver *a)
+{
+	if (a == NULL)
+		return;
+	EVP_PKEY_free(a->key);
+	free(a);
+}
+
+const TPM2B_PUBLIC *approver_public(const struct approver *a)
+{
+	return &a->pub;
+}
+
+/* DER ECDSA-Sig-Value -> fixed 32-byte r and s. */
+static a11_err to_tpm(const uint8_t *der, size_t len, TPMT_SIGNATURE *sig)
+{
+	const uint8_t *p = der;
+	ECDSA_SIG *es = d2i_ECDSA_SIG(NULL, &p, (long)len);
+	const BIGNUM *r = NULL, *s = NULL;
+	TPMS_SIGNATURE_ECDSA *e = &sig->signature.ecdsa;
+	a11_err res = A11_ERR_CRYPTO;
+
+	if (es == NULL)
+		return A11_ERR_CRYPTO;
+	ECDSA_SIG_get0(es, &r, &s);
+	memset(sig, 0, sizeof(*sig));
+	sig->sigAlg = TPM2_ALG_ECDSA;
+	e->hash = TPM2_ALG_SHA256;
+	if (BN_bn2binpad(r, e->signatureR.buffer, 32) == 32 &&
+	    BN_bn2binpad(s, e->signatureS.buffer, 32) == 32) {
+		e->signatureR.size = e->signatureS.size = 32;
+		res = A11_OK;
+	}
+	ECDSA_SIG_free(es);
+	return res;
+}
+
+a11_err approver_sign(const struct approver *a, const TPM2B_DIGEST *digest,
+		      TPMT_SIGNATURE *sig)
+{
+	EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new(a->key, NULL);
+	uint8_t der[80];
+	size_t len = sizeof(der);
+	a11_err r = A11_ERR_CRYPTO;
+
+	/* The digest is signed as is: the TPM verifies exactly these bytes. */
+	if (digest->size == 32 && ctx != NULL && EVP_PKEY_sign_init(ctx) == 1 &&
+	    EVP_PKEY_sign(ctx, der, &len, digest->buffer, digest->size) == 1)
+		r = to_tpm(der, len, sig);
+	EVP_PKEY_CTX_free(ctx);
+	return r;
+}

@@ -1,0 +1,17 @@
+/* Small file helpers shared by the binaries. */
+#ifndef A11_FILE_H
+#define A11_FILE_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "err.h"
+
+/* write(2) until done, retrying EINTR; A11_ERR_IO with errno set. */
+a11_err file_write_all(int fd, const char *p, size_t n);
+/* Create path with exactly mode (O_EXCL: never replace a file someone
+ * already relies on, e.g. a key), write text, fsync. A11_ERR_EXISTS if it
+ * exists; on any other failure nothing is left behind. */
+a11_err file_create(const char *path, mode_t mode, const char *text);
+
+#endif

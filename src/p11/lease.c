@@ -1,0 +1,196 @@
+/* A token's lease beyond one login (docs/pkcs11.md, "Leases"): shared
+ * with the host's other processes through the state directory, shown as
+ * public objects before login, renewed before it ends. */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <openssl/crypto.h>
+
+#include "../attester/state.h"
+#include "../common/log.h"
+#include "object.h"
+#include "p11.h"
+
+/* How long a process waits for another one's attestation. */
+static long lock_timeout_ms(void)
+{
+	return 2 * (mod.conf.connect_timeout_ms + 2 * mod.conf.timeout_ms);
+}
+
+static bool sharing(void)
+{
+	return mod.conf.state_dir[0] != '\0';
+}
+
+CK_RV lease_open_cached(struct p11_token *t, const char *pin, bool *found)
+{
+	const struct attester_config ac = token_attester_conf(t, pin);
+	struct host_lease hl = { 0 };
+	a11_err r;
+
+	*found = false;
+	if (!sharing())
+		return CKR_OK;
+	r = state_load(mod.conf.state_dir, t->conf->credential, &hl);
+	if (r != A11_OK) {
+		if (r != A11_ERR_NOT_FOUND)
+			log_warn("token %s: the state file of %s is unusable (%s); attesting afresh",
+				 t->conf->label, t->conf->credential, a11_strerror(r));
+		host_lease_clear(&hl);
+		return CKR_OK;
+	}
+	attester_from_host(&hl, &t->cred);
+	host_lease_clear(&hl);
+	r = attester_open_cached(t->tpm, &ac, &t->cred);
+	if (r == A11_OK) {
+		log_info("token %s: lease %s of this host opened without attesting (until %lld)",
+			 t->conf->label, t->cred.rel.lease, (long long)t->cred.rel.lease_expires);
+		*found = true;
+		return CKR_OK;
+	}
+	attester_result_clear(t->tpm, &t->cred);
+	/* A wrong PIN is the caller's answer; anything else means the cached
+	 * lease is of no use and a fresh attestation decides. */
+	if (r == A11_ERR_TPM_AUTH || r == A11_ERR_TPM_LOCKOUT) {
+		log_warn("token %s: the TPM refused the PIN for the host's lease", t->conf->label);
+		*found = true;
+		return token_rv(r);
+	}
+	log_info("token %s: the host's lease is not usable (%s); attesting", t->conf->label,
+		 a11_strerror(r));
+	return CKR_OK;
+}
+
+static void save(struct p11_token *t)
+{
+	struct host_lease hl;
+
+	attester_to_host(&t->cred, &hl);
+	if (state_save(mod.conf.state_dir, t->conf->credential, &hl) != A11_OK)
+		log_warn("token %s: cannot share lease %s through %s; other processes will attest "
+			 "on their own", t->conf->label, t->cred.rel.lease, mod.conf.state_dir);
+	OPENSSL_cleanse(&hl, sizeof(hl)); /* borrowed pointers; nothing to free */
+}
+
+void lease_share(struct p11_token *t)
+{
+	if (sharing())
+		save(t);
+}
+
+int64_t lease_renew_due(const struct p11_token *t)
+{
+	const struct release *rel = &t->cred.rel;
+	int64_t len = rel->lease_expires - rel->lease_approved;
+
+	if (mod.no_threads || len <= 0)
+		return 0;
+	return rel->lease_approved + len * mod.conf.renew_at_percent / 100;
+}
+
+void lease_show_public(struct p11_token *t)
+{
+	struct host_lease hl = { 0 };
+	struct attester_result *r = calloc(1, sizeof(*r));
+	struct p11_object **objs = NULL;
+	size_t n = 0;
+
+	if (r == NULL || !sharing() ||
+	    state_load(mod.conf.state_dir, t->conf->credential, &hl) != A11_OK) {
+		host_lease_clear(&hl);
+		free(r);
+		return;
+	}
+	attester_from_host(&hl, r);
+	if (object_build(t, r, false, &objs, &n) == CKR_OK) {
+		p11_lock(&mod.lock);
+		object_attach_inlock(t, objs, n);
+		p11_unlock(&mod.lock);
+	}
+	host_lease_clear(&hl);
+	release_clear(&r->rel);
+	OPENSSL_cleanse(r, sizeof(*r));
+	free(r);
+}
+
+a11_err lease_lock(const struct p11_token *t, int *fd)
+{
+	a11_err r;
+
+	*fd = -1;
+	if (!sharing())
+		return A11_OK;
+	r = state_lock(mod.conf.state_dir, t->conf->credential, lock_timeout_ms(), fd);
+	if (r != A11_OK)
+		log_warn("token %s: no lock on the state of %s (%s); going ahead alone",
+			 t->conf->label, t->conf->credential, a11_strerror(r));
+	return r;
+}
+
+void lease_unlock(int fd)
+{
+	if (fd >= 0)
+		state_unlock(fd);
+}
+
+/* Another process renewed the lease already: take its approval. */
+static a11_err adopt_shared(struct p11_token *t)
+{
+	struct host_lease hl = { 0 };
+	a11_err r = state_load(mod.conf.state_dir, t->conf->credential, &hl);
+
+	if (r == A11_OK && (strcmp(hl.rel.lease, t->cred.rel.lease) != 0 ||
+			    hl.rel.lease_approved <= t->cred.rel.lease_approved))
+		r = A11_ERR_NOT_FOUND;
+	if (r == A11_OK) {
+		token_tpm_enter(t);
+		r = token_open_tpm(t) == CKR_OK ? attester_adopt_from(t->tpm, &t->cred, &hl.rel)
+						: A11_ERR_TPM_COMM;
+		token_tpm_leave(t);
+		if (r == A11_OK)
+			log_info("token %s: lease %s renewed by another process, until %lld",
+				 t->conf->label, t->cred.rel.lease,
+				 (long long)t->cred.rel.lease_expires);
+	}
+	host_lease_clear(&hl);
+	return r;
+}
+
+static void enter_cb(void *arg)
+{
+	token_tpm_enter(arg);
+}
+
+static void leave_cb(void *arg)
+{
+	token_tpm_leave(arg);
+}
+
+a11_err lease_renew(struct p11_token *t)
+{
+	struct attester_config ac = token_attester_conf(t, NULL);
+	CK_RV rv;
+	a11_err r;
+	int fd;
+
+	ac.tpm_enter = enter_cb;
+	ac.tpm_leave = leave_cb;
+	ac.tpm_arg = t;
+	if (lease_lock(t, &fd) == A11_OK && sharing() && adopt_shared(t) == A11_OK) {
+		lease_unlock(fd);
+		return A11_OK;
+	}
+	token_tpm_enter(t);
+	rv = token_open_tpm(t);
+	token_tpm_leave(t);
+	/* Other threads keep signing: the attester takes tpm_lock only for
+	 * its TPM commands, never across the network. */
+	r = rv == CKR_OK ? attester_renew(t->tpm, &ac, &t->cred) : A11_ERR_TPM_COMM;
+	if (r == A11_OK) {
+		token_tpm_enter(t);
+		lease_share(t);
+		token_tpm_leave(t);
+	}
+	lease_unlock(fd);
+	return r;
+}

@@ -1,0 +1,150 @@
+/* The renewal thread: one per module, started at the first login, gone
+ * at C_Finalize. It sleeps until the earliest token's renewal is due,
+ * renews it (src/p11/lease.c) and plans the next one. Applications that
+ * forbid library threads (CKF_LIBRARY_CANT_CREATE_OS_THREADS) get none:
+ * their leases end unless they log in again (docs/pkcs11.md). */
+#include <errno.h>
+#include <pthread.h>
+#include <string.h>
+#include <time.h>
+
+#include "../common/log.h"
+#include "p11.h"
+
+#define RETRY_MIN_S 2
+#define RETRY_MAX_S 60
+
+static struct {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	pthread_t thread;
+	bool running, stop;
+} R = { .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER };
+
+/* Refusals no retry can change: the key stops at the lease's end. */
+static bool final(const struct attester_result *c)
+{
+	return strcmp(c->refusal, "lease_revoked") == 0 || strcmp(c->refusal, "lease_unknown") == 0;
+}
+
+static int64_t backoff(unsigned failures)
+{
+	int64_t s = RETRY_MIN_S;
+
+	while (failures-- > 1 && s < RETRY_MAX_S)
+		s *= 2;
+	return s < RETRY_MAX_S ? s : RETRY_MAX_S;
+}
+
+static void renew_token(struct p11_token *t)
+{
+	a11_err r;
+	bool logged;
+
+	token_renew_enter(t);
+	p11_lock(&mod.lock);
+	logged = t->logged_in;
+	p11_unlock(&mod.lock);
+	r = logged ? lease_renew(t) : A11_OK;
+	if (logged && r == A11_OK) {
+		token_tpm_enter(t);
+		if (token_show(t, true) != CKR_OK)
+			log_error("token %s: cannot update its objects after the renewal",
+				  t->conf->label);
+		token_tpm_leave(t);
+	} else if (logged) {
+		p11_lock(&mod.lock);
+		t->renew_failures++;
+		t->renew_due = final(&t->cred) ? 0 : time(NULL) + backoff(t->renew_failures);
+		p11_unlock(&mod.lock);
+		log_error("token %s: renewal of lease %s failed: %s%s%s; %s", t->conf->label,
+			  t->cred.rel.lease, a11_strerror(r), t->cred.refusal[0] ? ", broker: " : "",
+			  t->cred.refusal, final(&t->cred) ? "the key stops at the lease's end"
+							  : "retrying");
+	}
+	token_renew_leave(t);
+}
+
+/* The token whose renewal is due, or NULL and when the next one is. */
+static struct p11_token *next_due(time_t now, time_t *next)
+{
+	struct p11_token *due = NULL;
+
+	*next = now + 3600;
+	p11_lock(&mod.lock);
+	for (size_t i = 0; i < mod.n_tokens && due == NULL; i++) {
+		struct p11_token *t = &mod.tokens[i];
+
+		if (!t->logged_in || t->renew_due == 0)
+			continue;
+		if (t->renew_due <= now)
+			due = t;
+		else if (t->renew_due < *next)
+			*next = (time_t)t->renew_due;
+	}
+	p11_unlock(&mod.lock);
+	return due;
+}
+
+static void *loop(void *arg)
+{
+	(void)arg;
+	pthread_mutex_lock(&R.mu);
+	while (!R.stop) {
+		time_t next;
+		struct p11_token *due = next_due(time(NULL), &next);
+		struct timespec until = { .tv_sec = next };
+
+		if (due != NULL) {
+			pthread_mutex_unlock(&R.mu);
+			renew_token(due);
+			pthread_mutex_lock(&R.mu);
+			continue;
+		}
+		pthread_cond_timedwait(&R.cv, &R.mu, &until);
+	}
+	pthread_mutex_unlock(&R.mu);
+	return NULL;
+}
+
+void renew_start(void)
+{
+	int e;
+
+	if (mod.no_threads)
+		return;
+	pthread_mutex_lock(&R.mu);
+	if (!R.running) {
+		R.stop = false;
+		if ((e = pthread_create(&R.thread, NULL, loop, NULL)) == 0)
+			R.running = true;
+		else
+			log_error("cannot start the renewal thread (error %d): leases will end", e);
+	}
+	pthread_cond_signal(&R.cv);
+	pthread_mutex_unlock(&R.mu);
+}
+
+void renew_stop(void)
+{
+	bool running;
+
+	pthread_mutex_lock(&R.mu);
+	running = R.running;
+	R.stop = true;
+	pthread_cond_signal(&R.cv);
+	pthread_mutex_unlock(&R.mu);
+	if (running)
+		pthread_join(R.thread, NULL);
+	R.running = false;
+}
+
+void renew_forget(void)
+{
+	/* Only the forking thread exists in the child: whatever R's mutex
+	 * was doing in the parent, start over. */
+	pthread_mutex_init(&R.mu, NULL);
+	pthread_cond_init(&R.cv, NULL);
+	R.running = false;
+	R.stop = false;
+}

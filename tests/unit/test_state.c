@@ -1,0 +1,317 @@
+/* The host state directory (src/attester/state.c): a lease survives the
+ * round trip member by member, broken or misplaced files are refused, the
+ * directory and files get owner-only modes, and the lock excludes a second
+ * holder for as long as it waits. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "proto_fixture.h"
+#include "tmpdir_fixture.h"
+#include "../../src/attester/state.h"
+
+#define CRED "web-01.prod_A"
+
+struct fx {
+	struct tmpdir top;
+	char dir[PATH_MAX];   /* top/state: state_save creates it */
+	struct host_lease in;
+};
+
+static void fill_lease(struct host_lease *l)
+{
+	memset(l, 0, sizeof(*l));
+	fx_rel(&l->rel, 2, true); /* with a key public and an approval */
+	/* What state_save does not keep. */
+	l->rel.duplicate.size = 0;
+	l->rel.seed.size = 0;
+	l->priv.size = 222;
+	fx_fill(l->priv.buffer, 222, 64);
+	l->key_auth = true;
+	fx_fill(l->salt, sizeof(l->salt), 65);
+	l->iterations = 100000;
+}
+
+static int setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+
+	assert_non_null(f);
+	tmpdir_make(&f->top);
+	tmpdir_file(&f->top, "state", f->dir);
+	fill_lease(&f->in);
+	*state = f;
+	return 0;
+}
+
+/* Everything state_save and state_lock may leave in top/state. */
+static void remove_state(const char *dir)
+{
+	char p[PATH_MAX];
+	struct dirent *e;
+	DIR *d = opendir(dir);
+
+	if (d == NULL)
+		return;
+	while ((e = readdir(d)) != NULL)
+		if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0) {
+			snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
+			unlink(p);
+		}
+	closedir(d);
+	chmod(dir, 0700);
+	rmdir(dir);
+}
+
+static int teardown(void **state)
+{
+	struct fx *f = *state;
+
+	remove_state(f->dir);
+	tmpdir_remove(&f->top);
+	host_lease_clear(&f->in);
+	free(f);
+	return 0;
+}
+
+static void eq_lease(const struct host_lease *a, const struct host_lease *b)
+{
+	assert_int_equal(a->rel.kind, b->rel.kind);
+	assert_true(b->rel.has_key);
+	eq_public(&a->rel.pub, &b->rel.pub);
+	assert_int_equal(b->rel.duplicate.size, 0);
+	assert_int_equal(b->rel.seed.size, 0);
+	assert_int_equal(a->rel.pcr_bound, b->rel.pcr_bound);
+	eq_sel(&a->rel.pcr_selection, &b->rel.pcr_selection);
+	assert_int_equal(a->rel.auth_value, b->rel.auth_value);
+	assert_int_equal(b->rel.cert_count, 2);
+	for (size_t i = 0; i < 2; i++) {
+		assert_int_equal(a->rel.cert_len[i], b->rel.cert_len[i]);
+		assert_memory_equal(a->rel.certs[i], b->rel.certs[i], a->rel.cert_len[i]);
+	}
+	assert_int_equal(a->rel.token_ct_len, b->rel.token_ct_len);
+	assert_memory_equal(a->rel.token_ct, b->rel.token_ct, a->rel.token_ct_len);
+	assert_string_equal(a->rel.lease, b->rel.lease);
+	assert_int_equal(a->rel.lease_expires, b->rel.lease_expires);
+	assert_int_equal(a->rel.lease_approved, b->rel.lease_approved);
+	eq_approval(&a->rel.approval, &b->rel.approval);
+	assert_string_equal(a->rel.ear, b->rel.ear);
+	assert_int_equal(a->priv.size, b->priv.size);
+	assert_memory_equal(a->priv.buffer, b->priv.buffer, a->priv.size);
+	assert_true(b->key_auth);
+	assert_memory_equal(a->salt, b->salt, sizeof(a->salt));
+	assert_int_equal(a->iterations, b->iterations);
+}
+
+static void lease_path(const struct fx *f, const char *name, char *out)
+{
+	assert_true(snprintf(out, PATH_MAX, "%s/%s.lease", f->dir, name) < PATH_MAX);
+}
+
+static void round_trip(void **state)
+{
+	struct fx *f = *state;
+	struct host_lease out;
+
+	f->in.rel.duplicate.size = 180; /* present in memory, never written */
+	assert_int_equal(state_save(f->dir, CRED, &f->in), A11_OK);
+	f->in.rel.duplicate.size = 0;
+	assert_int_equal(state_load(f->dir, CRED, &out), A11_OK);
+	eq_lease(&f->in, &out);
+	host_lease_clear(&out);
+	/* Saving again replaces the file. */
+	f->in.rel.lease_expires++;
+	assert_int_equal(state_save(f->dir, CRED, &f->in), A11_OK);
+	assert_int_equal(state_load(f->dir, CRED, &out), A11_OK);
+	assert_int_equal(out.rel.lease_expires, f->in.rel.lease_expires);
+	host_lease_clear(&out);
+}
+
+static void no_key_no_auth(void **state)
+{
+	struct fx *f = *state;
+	struct host_lease out;
+
+	f->in.rel.has_key = false;
+	f->in.key_auth = false;
+	f->in.priv.size = 0;
+	assert_int_equal(state_save(f->dir, CRED, &f->in), A11_OK);
+	assert_int_equal(state_load(f->dir, CRED, &out), A11_OK);
+	assert_false(out.rel.has_key);
+	assert_false(out.key_auth);
+	assert_int_equal(out.priv.size, 0);
+	host_lease_clear(&out);
+}
+
+static void not_found(void **state)
+{
+	struct fx *f = *state;
+	struct host_lease out;
+
+	/* No directory yet, then a directory without the file. */
+	assert_int_equal(state_load(f->dir, CRED, &out), A11_ERR_NOT_FOUND);
+	assert_int_equal(state_save(f->dir, "other", &f->in), A11_OK);
+	assert_int_equal(state_load(f->dir, CRED, &out), A11_ERR_NOT_FOUND);
+}
+
+static void write_file(const char *path, const char *text)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	close(fd);
+}
+
+static void corrupt(void **state)
+{
+	struct fx *f = *state;
+	char p[PATH_MAX], other[PATH_MAX];
+	struct host_lease out;
+
+	assert_int_equal(state_save(f->dir, CRED, &f->in), A11_OK);
+	lease_path(f, CRED, p);
+	write_file(p, "{\"version\":1,\"credential\":\"" CRED "\",\"private\":\"AAA");
+	assert_int_equal(state_load(f->dir, CRED, &out), A11_ERR_PARSE);
+	write_file(p, "{\"version\":2}");
+	assert_int_equal(state_load(f->dir, CRED, &out), A11_ERR_PARSE);
+	/* A lease copied under another name is not that credential's. */
+	assert_int_equal(state_save(f->dir, "other", &f->in), A11_OK);
+	lease_path(f, "other", other);
+	assert_int_equal(rename(other, p), 0);
+	assert_int_equal(state_load(f->dir, CRED, &out), A11_ERR_PARSE);
+}
+
+static void too_large(void **state)
+{
+	struct fx *f = *state;
+	char p[PATH_MAX];
+	struct host_lease out;
+	FILE *fp;
+
+	assert_int_equal(state_save(f->dir, CRED, &f->in), A11_OK);
+	lease_path(f, CRED, p);
+	assert_non_null(fp = fopen(p, "w"));
+	for (int i = 0; i < 300 * 1024; i++)
+		fputc(' ', fp);
+	fputs("{}", fp);
+	fclose(fp);
+	assert_int_equal(state_load(f->dir, CRED, &out), A11_ERR_PARSE);
+}
+
+static void bad_names(void **state)
+{
+	struct fx *f = *state;
+	static const char *const bad[] = { "a/b", "../x", ".hidden", "", "sp ace", "x\n" };
+	char longname[PROTO_NAME_MAX + 2];
+	struct host_lease out;
+	int fd;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_equal(state_save(f->dir, bad[i], &f->in), A11_ERR_ARG);
+		assert_int_equal(state_load(f->dir, bad[i], &out), A11_ERR_ARG);
+		assert_int_equal(state_lock(f->dir, bad[i], 10, &fd), A11_ERR_ARG);
+	}
+	memset(longname, 'a', sizeof(longname) - 1);
+	longname[sizeof(longname) - 1] = '\0';
+	assert_int_equal(state_save(f->dir, longname, &f->in), A11_ERR_ARG);
+	longname[PROTO_NAME_MAX] = '\0';
+	assert_int_equal(state_save(f->dir, longname, &f->in), A11_OK);
+}
+
+static void modes_and_no_temp(void **state)
+{
+	struct fx *f = *state;
+	char p[PATH_MAX];
+	struct dirent *e;
+	struct stat st;
+	DIR *d;
+	int n = 0;
+
+	assert_int_equal(state_save(f->dir, CRED, &f->in), A11_OK);
+	assert_int_equal(state_save(f->dir, CRED, &f->in), A11_OK);
+	assert_int_equal(stat(f->dir, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0700);
+	lease_path(f, CRED, p);
+	assert_int_equal(stat(p, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0600);
+	assert_non_null(d = opendir(f->dir));
+	while ((e = readdir(d)) != NULL)
+		if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0) {
+			assert_string_equal(e->d_name, CRED ".lease");
+			n++;
+		}
+	closedir(d);
+	assert_int_equal(n, 1);
+}
+
+static void refuses_unsafe_dir(void **state)
+{
+	struct fx *f = *state;
+	char link[PATH_MAX];
+	struct host_lease out;
+
+	assert_int_equal(state_save(f->dir, CRED, &f->in), A11_OK);
+	assert_int_equal(chmod(f->dir, 0770), 0);
+	assert_int_equal(state_save(f->dir, CRED, &f->in), A11_ERR_IO);
+	assert_int_equal(state_load(f->dir, CRED, &out), A11_ERR_IO);
+	assert_int_equal(chmod(f->dir, 0700), 0);
+	/* A symlink to a good directory is still refused. */
+	tmpdir_file(&f->top, "link", link);
+	assert_int_equal(symlink(f->dir, link), 0);
+	assert_int_equal(state_save(link, CRED, &f->in), A11_ERR_IO);
+	unlink(link);
+}
+
+static long now_ms(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+static void lock_excludes(void **state)
+{
+	struct fx *f = *state;
+	int a = -1, b = -1;
+	long t0, waited;
+
+	assert_int_equal(state_lock(f->dir, CRED, 0, &a), A11_OK);
+	t0 = now_ms();
+	/* A separate open file description, as another thread or process has. */
+	assert_int_equal(state_lock(f->dir, CRED, 200, &b), A11_ERR_EXPIRED);
+	waited = now_ms() - t0;
+	assert_int_equal(b, -1);
+	assert_true(waited >= 200 && waited < 1500);
+	/* Another credential's lock is independent. */
+	assert_int_equal(state_lock(f->dir, "other", 0, &b), A11_OK);
+	state_unlock(b);
+	state_unlock(a);
+	assert_int_equal(state_lock(f->dir, CRED, 0, &b), A11_OK);
+	state_unlock(b);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(round_trip, setup, teardown),
+		cmocka_unit_test_setup_teardown(no_key_no_auth, setup, teardown),
+		cmocka_unit_test_setup_teardown(not_found, setup, teardown),
+		cmocka_unit_test_setup_teardown(corrupt, setup, teardown),
+		cmocka_unit_test_setup_teardown(too_large, setup, teardown),
+		cmocka_unit_test_setup_teardown(bad_names, setup, teardown),
+		cmocka_unit_test_setup_teardown(modes_and_no_temp, setup, teardown),
+		cmocka_unit_test_setup_teardown(refuses_unsafe_dir, setup, teardown),
+		cmocka_unit_test_setup_teardown(lock_excludes, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
