@@ -123,7 +123,7 @@ demo: deps
 
 # Performance figures (docs/performance.md); never part of `make check`.
 BENCH := $(O)/tests/bench/bench
-$(BENCH): $(O)/tests/bench/bench.o $(LIBTPM) $(LIBWIRE) $(LIBCOMMON)
+$(BENCH): $(O)/tests/bench/bench.o $(LIBBROKER) $(LIBTPM) $(LIBWIRE) $(LIBCOMMON)
 	$(CC) $(LDFLAGS) -o $@ $^ $(call pc,libs,$(TPM_PKGS)) -lpthread
 
 bench: deps

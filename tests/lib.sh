@@ -44,9 +44,9 @@ broker_setup() {
 
 broker() { "$BIN/attest11-broker" -d "$BROKER_DIR" "$@"; }
 
-broker_start() {
+broker_start() { # broker_start [PORT]: a restart keeps its URL when given the port
 	rm -f "$BROKER_DIR/port"
-	ATTEST11_LOG=info "$BIN/attest11-broker" -d "$BROKER_DIR" serve \
+	ATTEST11_LOG=info "$BIN/attest11-broker" -d "$BROKER_DIR" serve ${1:+--port "$1"} \
 		--port-file "$BROKER_DIR/port" >>"$RIG_DIR/broker.log" 2>&1 &
 	BROKER_PID=$!
 	echo "$BROKER_PID" >>"$RIG_DIR/pids"
@@ -93,8 +93,8 @@ make_repo_key() {
 
 # Policy file: policy FILE [EXTRA-JSON [PCR-SELECTION]]
 write_policy() {
-	printf '{"ek_ca": "%s", "pcr_selection": %s, "lease_ttl": 600%s}\n' "$A11_EK_CA_DIR" \
-		"${3:-{\"sha256\": [0,1,2,3,4,5,6,7]\}}" "${2:-}" >"$1"
+	printf '{"ek_ca": "%s", "pcr_selection": %s, "lease_ttl": %s%s}\n' "$A11_EK_CA_DIR" \
+		"${3:-{\"sha256\": [0,1,2,3,4,5,6,7]\}}" "${LEASE_TTL:-600}" "${2:-}" >"$1"
 }
 
 # The module's configuration and an OpenSSL configuration whose pkcs11
@@ -143,7 +143,8 @@ init = 1
 CNF
 }
 
-# nginx on a free port: nginx_start NAME SERVER-BLOCK-BODY (master + 2 workers)
+# nginx on a free port: nginx_start NAME SERVER-BLOCK-BODY (master + 2 workers,
+# or NGINX_WORKERS; NGINX_LISTEN_OPTS e.g. reuseport)
 nginx_start() {
 	local name=$1 body=$2 port
 	port=$(rig_free_port)
@@ -153,7 +154,7 @@ daemon off;
 master_process on;
 # The rig's files (module configuration, TPM bus) are root's own.
 user root;
-worker_processes 2;
+worker_processes ${NGINX_WORKERS:-2};
 pid $RIG_DIR/nginx-$name/nginx.pid;
 error_log $RIG_DIR/nginx-$name/logs/error.log info;
 env ATTEST11_CONF;
@@ -169,7 +170,7 @@ http {
 	scgi_temp_path $RIG_DIR/nginx-$name/scgi;
 	log_format w '\$pid \$ssl_protocol \$ssl_client_s_dn';
 	server {
-		listen 127.0.0.1:$port ssl;
+		listen 127.0.0.1:$port ssl ${NGINX_LISTEN_OPTS:-};
 		access_log $RIG_DIR/nginx-$name/logs/workers.log w;
 		$body
 	}

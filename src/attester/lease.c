@@ -185,8 +185,8 @@ a11_err attester_open_cached(struct tpm *t, const struct attester_config *c,
 
 	if (e != A11_OK)
 		return e;
-	/* A lease within a minute of its end is not worth loading. */
-	if (now.clockInfo.resetCount != a->reset_count || now.clockInfo.clock + 60000 > a->clock_end)
+	/* A lease in its last second is not worth loading. */
+	if (now.clockInfo.resetCount != a->reset_count || now.clockInfo.clock + 1000 > a->clock_end)
 		return A11_ERR_LEASE_ENDED;
 	if (r->key_auth && (e = wire_pin_auth(pin, strlen(pin), r->salt, sizeof(r->salt),
 					      r->iterations, &r->auth)) != A11_OK)

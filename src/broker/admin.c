@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <jansson.h>
 #include <openssl/crypto.h>
@@ -304,6 +305,59 @@ static int lease_revoke(struct store *s, const char *id)
 	return 0;
 }
 
+/* The live leases of a credential or of a TPM (EK hash, hex). */
+struct lease_match {
+	const char *credential, *ek;
+	char (*ids)[STORE_ID_MAX + 1];
+	size_t n, cap;
+	bool full;
+};
+
+static void match_lease(const struct store_lease *l, void *arg)
+{
+	struct lease_match *m = arg;
+	char ek[65];
+
+	hex(l->ek_hash, 32, ek);
+	if (l->revoked || (m->credential && strcmp(l->credential, m->credential) != 0) ||
+	    (m->ek && strcasecmp(ek, m->ek) != 0))
+		return;
+	if (m->n == m->cap) {
+		void *p = realloc(m->ids, (m->cap * 2 + 16) * sizeof(*m->ids));
+
+		if (p == NULL) {
+			m->full = true;
+			return;
+		}
+		m->ids = p;
+		m->cap = m->cap * 2 + 16;
+	}
+	snprintf(m->ids[m->n++], sizeof(*m->ids), "%s", l->id);
+}
+
+/* Every live lease of a credential or a TPM, each with its audit record. */
+static int revoke_matching(struct store *s, const char *what, const char *value)
+{
+	struct lease_match m = { 0 };
+	int rc = 0;
+
+	if (strcmp(what, "--credential") == 0)
+		m.credential = value;
+	else if (strcmp(what, "--ek") == 0)
+		m.ek = value;
+	else
+		return 2;
+	if (store_lease_list(s, match_lease, &m) != A11_OK || m.full) {
+		free(m.ids);
+		return fail("cannot list the leases", A11_ERR_STORE);
+	}
+	for (size_t i = 0; i < m.n; i++)
+		rc |= lease_revoke(s, m.ids[i]);
+	printf("%zu lease(s) revoked\n", m.n);
+	free(m.ids);
+	return rc;
+}
+
 int admin_lease(const struct broker_config *c, int argc, char **argv)
 {
 	struct store *s = open_store(c);
@@ -315,8 +369,11 @@ int admin_lease(const struct broker_config *c, int argc, char **argv)
 		rc = store_lease_list(s, print_lease, NULL) == A11_OK ? 0 : 1;
 	else if (argc == 3 && strcmp(argv[1], "revoke") == 0)
 		rc = lease_revoke(s, argv[2]);
-	else
-		fprintf(stderr, "lease list | lease revoke ID\n");
+	else if (argc == 4 && strcmp(argv[1], "revoke") == 0)
+		rc = revoke_matching(s, argv[2], argv[3]);
+	if (rc == 2)
+		fprintf(stderr, "lease list | lease revoke ID | lease revoke --credential NAME | "
+			"lease revoke --ek EK-HASH\n");
 	store_close(s);
 	return rc;
 }

@@ -30,7 +30,7 @@ static const char usage[] =
 	"                 [--key PEM] [--chain PEM] [--token FILE] [--pin-file FILE]\n"
 	"  credential list | remove NAME | policy NAME FILE | unlock NAME\n"
 	"  credential pin NAME --pin-file FILE | --none\n"
-	"  lease list | lease revoke ID\n"
+	"  lease list | lease revoke ID | --credential NAME | --ek EK-HASH\n"
 	"  audit verify | audit export\n"
 	"  master-key rotate NEW-KEY-FILE\n"
 	"DIR defaults to $ATTEST11_BROKER_DIR, else /var/lib/attest11-broker.\n";

@@ -3,6 +3,7 @@
  *                   [--pin-file F] [--ek rsa|p384] [--wrap-to-ek]
  *                   [--check-sign] [--save-key PREFIX] [--state-dir DIR]
  *   attest11 renew  (the same options; --state-dir is required)
+ *   attest11 show --state-dir DIR --credential NAME [--save-key PREFIX]
  * attest runs the protocol, imports the credential into the TPM, prints
  * what it got; renew renews the lease kept in DIR by an earlier attest
  * (or by the module). --check-sign proves the key signs inside the TPM;
@@ -11,7 +12,8 @@
  * the lease's approval (PREFIX.approver, .sig, .approved, .ref, .terms)
  * so that other TPM tools can use the key under its lease (it stays
  * useless outside this TPM); --state-dir keeps the lease as the module
- * does (docs/operations.md, "State directory").
+ * does (docs/operations.md, "State directory"); show prints (and saves)
+ * the lease a host keeps there, without TPM or network.
  *   attest11 cert --token LABEL --out FILE [...]    (cert.c)
  * Keeps FILE equal to the certificate of the host's lease for a token. */
 #include <getopt.h>
@@ -169,6 +171,19 @@ static int save_approval(const char *prefix, const struct approval *a)
 	       save_blob(prefix, "terms", (const uint8_t *)terms, strlen(terms)) ? -1 : 0;
 }
 
+/* How the authValue derives from the PIN (docs/protocol.md): PREFIX.salt
+ * (hex) and PREFIX.iter, for `openssl kdf ... PBKDF2`. */
+static int save_key_auth(const char *prefix, const struct attester_result *r)
+{
+	char salt[2 * sizeof(r->salt) + 2], iter[16];
+
+	for (size_t i = 0; i < sizeof(r->salt); i++)
+		snprintf(salt + 2 * i, 3, "%02x", r->salt[i]);
+	snprintf(iter, sizeof(iter), "%u", r->iterations);
+	return save_blob(prefix, "salt", (const uint8_t *)salt, strlen(salt)) ||
+	       save_blob(prefix, "iter", (const uint8_t *)iter, strlen(iter)) ? -1 : 0;
+}
+
 static int save_key(const char *prefix, const struct attester_result *r)
 {
 	uint8_t pub[sizeof(TPM2B_PUBLIC)], priv[sizeof(TPM2B_PRIVATE)];
@@ -177,7 +192,8 @@ static int save_key(const char *prefix, const struct attester_result *r)
 	if (Tss2_MU_TPM2B_PUBLIC_Marshal(&r->key.pub, pub, sizeof(pub), &pl) != TSS2_RC_SUCCESS ||
 	    Tss2_MU_TPM2B_PRIVATE_Marshal(&r->priv, priv, sizeof(priv), &vl) != TSS2_RC_SUCCESS ||
 	    save_blob(prefix, "pub", pub, pl) != 0 || save_blob(prefix, "priv", priv, vl) != 0 ||
-	    save_chain(prefix, r) != 0 || save_approval(prefix, &r->rel.approval) != 0) {
+	    save_chain(prefix, r) != 0 || save_approval(prefix, &r->rel.approval) != 0 ||
+	    (r->key_auth && save_key_auth(prefix, r) != 0)) {
 		fprintf(stderr, "cannot save the key to %s.*\n", prefix);
 		return 1;
 	}
@@ -316,14 +332,62 @@ static int run(int argc, char **argv, bool renewal)
 	return rc;
 }
 
+static int show(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "state-dir", required_argument, NULL, 'D' },
+		{ "credential", required_argument, NULL, 'n' },
+		{ "save-key", required_argument, NULL, 'S' }, { NULL, 0, NULL, 0 },
+	};
+	const char *dir = NULL, *name = NULL, *save = NULL;
+	struct attester_result *res = calloc(1, sizeof(*res));
+	struct host_lease hl = { 0 };
+	a11_err r;
+	int o, rc = 1;
+
+	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (o == 'D')
+			dir = optarg;
+		else if (o == 'n')
+			name = optarg;
+		else if (o == 'S')
+			save = optarg;
+		else
+			name = NULL; /* unknown option: usage */
+	}
+	if (res == NULL || dir == NULL || name == NULL) {
+		fputs("usage: attest11 show --state-dir DIR --credential NAME [--save-key PREFIX]\n",
+		      stderr);
+		free(res);
+		return 2;
+	}
+	if ((r = state_load(dir, name, &hl)) != A11_OK) {
+		fprintf(stderr, "no lease of %s in %s: %s\n", name, dir, a11_strerror(r));
+	} else {
+		attester_from_host(&hl, res);
+		print_result(res);
+		printf("tpm_clock_end: %llu\nreset_count: %u\n",
+		       (unsigned long long)res->rel.approval.clock_end,
+		       res->rel.approval.reset_count);
+		rc = save && res->rel.kind != CRED_TOKEN ? save_key(save, res) : 0;
+	}
+	host_lease_clear(&hl);
+	release_clear(&res->rel);
+	OPENSSL_cleanse(res, sizeof(*res));
+	free(res);
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc >= 2 && strcmp(argv[1], "attest") == 0)
 		return run(argc - 1, argv + 1, false);
 	if (argc >= 2 && strcmp(argv[1], "renew") == 0)
 		return run(argc - 1, argv + 1, true);
+	if (argc >= 2 && strcmp(argv[1], "show") == 0)
+		return show(argc - 1, argv + 1);
 	if (argc >= 2 && strcmp(argv[1], "cert") == 0)
 		return cert_main(argc - 1, argv + 1);
-	fputs("usage: attest11 attest|renew|cert ... (see attest11(1))\n", stderr);
+	fputs("usage: attest11 attest|renew|show|cert ... (see attest11(1))\n", stderr);
 	return 2;
 }

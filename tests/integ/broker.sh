@@ -141,6 +141,12 @@ refused lease_revoked "renewal of a revoked lease" renew web
 sed "s/$lease/0123456789abcdef0123456789abcdef/" "$D/state/web.lease" >"$D/state/web.lease.tmp" &&
 	mv "$D/state/web.lease.tmp" "$D/state/web.lease"
 refused lease_unknown "renewal of an unknown lease" renew web
+ok "revoke every lease of a credential" broker lease revoke --credential mint
+refused lease_revoked "renewal after the credential's leases were revoked" renew mint
+attest tok --state-dir "$D/state" >/dev/null
+ek=$(broker audit export | sed -n 's/.*"ek_hash":"\([0-9a-f]\{64\}\)".*/\1/p' | tail -n 1)
+ok "revoke every lease of a TPM by its EK hash" broker lease revoke --ek "$ek"
+refused lease_revoked "renewal after the TPM's leases were revoked" renew tok
 sed "s/0123456789abcdef0123456789abcdef/$lease/" "$D/state/web.lease" >"$D/state/web.lease.tmp" &&
 	mv "$D/state/web.lease.tmp" "$D/state/web.lease"
 

@@ -1,0 +1,146 @@
+#!/usr/bin/env bash
+# Credentials over time (docs/protocol.md, "Leases"): the TPM itself ends
+# a lease, renewal keeps signatures flowing, revocation stops them at the
+# lease's end, one attestation per host, public objects before login, and
+# certificate files that follow renewals. Leases here last 6 to 8 s.
+. "$(dirname "$0")/../lib.sh"
+rig_start >/dev/null 2>&1 && rig_abrmd >/dev/null 2>&1 || { echo "not ok - rig"; exit 1; }
+broker_setup && broker_start || { echo "not ok - broker"; exit 1; }
+BROKER_PORT=$(cat "$BROKER_DIR/port")
+D=$RIG_DIR/creds
+mkdir -p "$D"
+make_ca "$D"
+make_repo_key "$D" ec ec && make_repo_key "$D" server ec || { echo "not ok - keys"; exit 1; }
+echo 1234 >"$D/pin"
+LEASE_TTL=6 write_policy "$D/short.policy"
+LEASE_TTL=8 write_policy "$D/mint.policy" ', "workload_id": "spiffe://test.example/mint"'
+write_policy "$D/long.policy"
+add() { broker credential add "$@" >/dev/null; }
+add ec --kind repository --policy "$D/short.policy" --key "$D/ec.key" --chain "$D/ec.chain" --pin-file "$D/pin" &&
+add mint --kind ca --policy "$D/mint.policy" --key "$D/ca.key" --chain "$D/ca.crt" --pin-file "$D/pin" &&
+add server --kind repository --policy "$D/long.policy" --key "$D/server.key" --chain "$D/server.chain" --pin-file "$D/pin" ||
+	{ echo "not ok - credentials"; exit 1; }
+module_setup '[{"label": "ec", "credential": "ec", "key_type": "ec"},
+	{"label": "mint", "credential": "mint", "key_type": "ec"},
+	{"label": "server", "credential": "server", "key_type": "ec"}]'
+M=$BIN/attest11.so
+S=$RIG_DIR/state
+export A11_MODULE=$M
+LEASE_EXPIRED=c1310005 # CKR_ATTEST11_LEASE_EXPIRED
+metric() { curl -sf --cacert "$BROKER_DIR/tls.crt" "$BROKER_URL/metrics" | awk -v k="$1" '$1 == k {print $2}'; }
+# wait_for FILE PATTERN SECONDS
+wait_for() { for _ in $(seq $(($3 * 10))); do grep -q "$2" "$1" && return 0; sleep 0.1; done; return 1; }
+signing() { # signing NAME LABEL SECONDS: p11_lease in the background
+	"$BIN/tests/integ/p11_lease" "$2" 1234 "$3" 2 >"$RIG_DIR/$1.out" 2>"$RIG_DIR/$1.err" &
+	echo $! >>"$RIG_DIR/pids"
+	eval "PID_$1=$!"
+}
+
+# --- public objects, renewal ---------------------------------------------
+ok "before any release a token shows no object without login" bash -c "
+	! pkcs11-tool --module $M --token-label ec -O 2>&1 | grep -q 'Object;'"
+renewals0=$(metric attest11_renewals_total)
+signing renew ec 16
+wait "$PID_renew"
+ok "continuous signing across at least 3 renewals: no failed signature" bash -c "
+	tail -n 1 $RIG_DIR/renew.out | awk '\$1 == \"signatures\" && \$2 > 100 && \$4 == 0 && \$6 >= 3 {ok=1} END {exit !ok}'"
+ok "the broker counted the renewals" bash -c "[ \$(( $(metric attest11_renewals_total) - $renewals0 )) -ge 3 ]"
+ok "after a release: certificate and public key listed without login, no private key" bash -c "
+	o=\$(pkcs11-tool --module $M --token-label ec -O 2>&1)
+	echo \"\$o\" | grep -q 'Certificate Object' && echo \"\$o\" | grep -q 'Public Key Object' && ! echo \"\$o\" | grep -q 'Private Key'"
+
+# --- the PIN is checked by the TPM, with no broker -------------------------
+rm -f "$S/ec.lease"
+ok "a login attests and leaves the lease in the state dir" bash -c "
+	pkcs11-tool --module $M --token-label ec -O --login --pin 1234 >/dev/null 2>&1 && [ -f $S/ec.lease ]"
+broker_stop
+ok "broker down, cached lease: a wrong PIN fails in the TPM (CKR_PIN_INCORRECT)" bash -c "
+	pkcs11-tool --module $M --token-label ec -O --login --pin 9999 2>&1 | grep -q CKR_PIN_INCORRECT"
+ok "broker down, cached lease: the right PIN opens it" bash -c "
+	pkcs11-tool --module $M --token-label ec -O --login --pin 1234 2>&1 | grep -q 'Private Key Object'"
+broker_start "$BROKER_PORT" || echo "not ok - broker restart"
+
+# --- the lease ends inside the TPM ---------------------------------------
+rm -f "$S/ec.lease"
+signing ended ec 40
+wait_for "$RIG_DIR/ended.out" 'lease expires' 10
+"$BIN/attest11" show --state-dir "$S" --credential ec --save-key "$D/cached" >/dev/null
+sign_cached() { # tpm2-tools with the host's cached key and its last approval
+	( set -e; cd "$D"; T=$A11_TCTI; read -r clock_end resets <cached.terms
+	tpm2_load -T "$T" -C 0x81000001 -u cached.pub -r cached.priv -c cached.ctx >/dev/null
+	tpm2_loadexternal -T "$T" -C o -u cached.approver -c appr.ctx -n appr.name >/dev/null
+	cat cached.approved cached.ref | openssl dgst -sha256 -binary >ahash
+	tpm2_verifysignature -T "$T" -c appr.ctx -d ahash -s cached.sig -t tk >/dev/null
+	tpm2_startauthsession -T "$T" --policy-session -S s.ctx >/dev/null
+	trap 'tpm2_flushcontext -T "$T" s.ctx >/dev/null 2>&1 || true' EXIT
+	tpm2_policycountertimer -T "$T" -S s.ctx --ule "clock=$clock_end" >/dev/null
+	tpm2_policycountertimer -T "$T" -S s.ctx --eq "resets=$resets" >/dev/null
+	tpm2_policyauthvalue -T "$T" -S s.ctx >/dev/null
+	tpm2_policyauthorize -T "$T" -S s.ctx -i cached.approved -q cached.ref -n appr.name -t tk >/dev/null
+	auth=$(printf 1234 | openssl kdf -keylen 32 -kdfopt digest:SHA256 -kdfopt pass:1234 \
+		-kdfopt hexsalt:"$(cat cached.salt)" -kdfopt iter:"$(cat cached.iter)" PBKDF2 | tr -d ':')
+	echo data >msg
+	tpm2_sign -T "$T" -c cached.ctx -p "session:s.ctx+hex:$auth" -g sha256 -o sig.out msg >/dev/null )
+}
+broker_stop
+ok "tpm2-tools sign with the cached key under its last approval while the lease lasts" sign_cached
+ok "broker down: the module's signatures fail at the lease's end (CKR_ATTEST11_LEASE_EXPIRED)" \
+	wait_for "$RIG_DIR/ended.out" "sign rv=0x$LEASE_EXPIRED" 15
+sign_cached_refused() { ! sign_cached >"$RIG_DIR/cached.err" 2>&1 && grep -q 'PolicyCounterTimer\|0x126\|policy' "$RIG_DIR/cached.err"; }
+ok "tpm2-tools: the TPM refuses the cached key at PolicyCounterTimer" sign_cached_refused
+broker_start "$BROKER_PORT" || echo "not ok - broker restart"
+ok "broker back: a renewal brings the key back" \
+	wait_for "$RIG_DIR/ended.out" "sign rv=0x0 (was 0x$LEASE_EXPIRED)" 40
+ok "the module's log names the cause" grep -q 'lease .* is over' "$RIG_DIR/ended.err"
+kill "$PID_ended" 2>/dev/null; wait "$PID_ended" 2>/dev/null
+
+# --- revocation ----------------------------------------------------------
+rm -f "$S/ec.lease"
+signing revoked ec 30
+wait_for "$RIG_DIR/revoked.out" 'lease expires' 10
+lease=$("$BIN/attest11" show --state-dir "$S" --credential ec | sed -n 's/^lease: \([0-9a-f]*\) .*/\1/p')
+ok "revoke the lease" broker lease revoke "$lease"
+ok "revoked: the next renewal is refused and signing stops at the lease's end" \
+	wait_for "$RIG_DIR/revoked.out" "sign rv=0x$LEASE_EXPIRED" 15
+ok "the module logs the refusal" grep -q 'lease_revoked' "$RIG_DIR/revoked.err"
+ok "the audit shows the revocation and the refused renewal" bash -c "
+	a=\$($BIN/attest11-broker -d $BROKER_DIR audit export | grep $lease)
+	echo \"\$a\" | grep -q '\"event\":\"revoke\"' && echo \"\$a\" | grep -q '\"code\":\"lease_revoked\"'"
+kill "$PID_revoked" 2>/dev/null; wait "$PID_revoked" 2>/dev/null
+
+# --- one attestation per host: nginx, master + 4 workers ------------------
+attest0=$(metric attest11_attestations_total)
+NGINX_WORKERS=4 NGINX_LISTEN_OPTS=reuseport nginx_start four "ssl_certificate $D/server.chain;
+	ssl_certificate_key \"engine:pkcs11:pkcs11:token=server;object=server;type=private?pin-value=1234\";
+	location / { return 200 \"served by \$pid\\n\"; }" || echo "not ok - nginx with 4 workers"
+ok "nginx (master + 4 workers): 120 handshakes" bash -c "
+	for i in \$(seq 120); do curl -sf --cacert $D/ca.crt -H 'Connection: close' https://127.0.0.1:$NGINX_PORT_four/ || exit 1; done >$RIG_DIR/four.txt"
+ok "all 4 workers handled handshakes" bash -c "[ \$(sort -u $RIG_DIR/four.txt | wc -l) = 4 ]"
+ok "exactly one attestation for the 5 processes" bash -c "[ \$(( $(metric attest11_attestations_total) - $attest0 )) = 1 ]"
+
+# --- certificate files that follow renewals --------------------------------
+ok "a first login releases the ca kind's certificate" bash -c "
+	pkcs11-tool --module $M --token-label mint -O --login --pin 1234 >/dev/null 2>&1"
+ok "attest11 cert writes it" "$BIN/attest11" cert --token mint --out "$D/mint.pem" --chain
+nginx_start mint "ssl_certificate $D/mint.pem;
+	ssl_certificate_key \"engine:pkcs11:pkcs11:token=mint;object=mint;type=private?pin-value=1234\";
+	location / { return 200 \"ok\\n\"; }" || echo "not ok - nginx with a ca-kind certificate"
+reload="nginx -p $RIG_DIR/nginx-mint -c $RIG_DIR/nginx-mint/nginx.conf -s reload; echo reload >>$RIG_DIR/hook.log"
+"$BIN/attest11" cert --watch --interval 1 --token mint --out "$D/mint.pem" --chain \
+	--on-change "$reload" >"$RIG_DIR/watch.log" 2>&1 &
+WATCH=$!
+echo $WATCH >>"$RIG_DIR/pids"
+serial() { echo | openssl s_client -connect "127.0.0.1:$NGINX_PORT_mint" 2>/dev/null | openssl x509 -noout -serial; }
+first=$(serial)
+fails=0
+for _ in $(seq 150); do # ~15 s: two renewals of an 8 s lease (the certificate's CN is mint)
+	curl -sSf --cacert "$D/ca.crt" --resolve "mint:$NGINX_PORT_mint:127.0.0.1" \
+		"https://mint:$NGINX_PORT_mint/" >/dev/null 2>>"$RIG_DIR/curl.err" ||
+		fails=$((fails + 1))
+	sleep 0.1
+done
+ok "attest11 cert --on-change ran its hook when the certificate was renewed" grep -q reload "$RIG_DIR/hook.log"
+ok "nginx serves the renewed certificate after the reload" bash -c "[ -n '$first' ] && [ \"\$(echo | openssl s_client -connect 127.0.0.1:$NGINX_PORT_mint 2>/dev/null | openssl x509 -noout -serial)\" != '$first' ]"
+ok "no failed request during the reloads ($fails failed)" bash -c "[ $fails = 0 ] || {
+	sort $RIG_DIR/curl.err | uniq -c | head -n 5; grep -v '\[info\]\|\[notice\]' $RIG_DIR/nginx-mint/logs/error.log | tail -n 10; false; }"
+kill -TERM "$WATCH"; wait "$WATCH" 2>/dev/null

@@ -1,0 +1,155 @@
+/* Signs with attest11.so for a while and reports what an application
+ * sees of its lease (driven by tests/integ/lifecycle.sh):
+ *   p11_lease LABEL PIN SECONDS [THREADS]
+ * logs in, then each thread signs a digest every 50 ms. Prints a line at
+ * every change of C_Sign's result and of the lease expiry the private key
+ * object shows, then "signatures N failed N renewals_seen N". */
+#include <dlfcn.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../../include/attest11/pkcs11.h"
+
+static CK_FUNCTION_LIST_PTR f;
+static CK_SLOT_ID slot;
+static const char *pin;
+static double t0, seconds;
+static atomic_long signatures, failures, renewals;
+static pthread_mutex_t out_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static double now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void say(const char *fmt, unsigned long a, unsigned long b)
+{
+	pthread_mutex_lock(&out_lock);
+	printf("t=%.1f ", now() - t0);
+	printf(fmt, a, b);
+	putchar('\n');
+	fflush(stdout);
+	pthread_mutex_unlock(&out_lock);
+}
+
+static int find_slot(const char *label)
+{
+	CK_SLOT_ID slots[16];
+	CK_ULONG n = 16;
+	CK_TOKEN_INFO ti;
+	size_t len = strlen(label);
+
+	if (f->C_GetSlotList(CK_TRUE, slots, &n) != CKR_OK)
+		return -1;
+	for (CK_ULONG i = 0; i < n; i++)
+		if (f->C_GetTokenInfo(slots[i], &ti) == CKR_OK &&
+		    strncmp((char *)ti.label, label, len) == 0 && ti.label[len] == ' ') {
+			slot = slots[i];
+			return 0;
+		}
+	return -1;
+}
+
+static CK_OBJECT_HANDLE private_key(CK_SESSION_HANDLE h)
+{
+	CK_OBJECT_CLASS cls = CKO_PRIVATE_KEY;
+	CK_ATTRIBUTE t[] = { { CKA_CLASS, &cls, sizeof(cls) } };
+	CK_OBJECT_HANDLE o = CK_INVALID_HANDLE;
+	CK_ULONG n = 0;
+
+	if (f->C_FindObjectsInit(h, t, 1) == CKR_OK) {
+		f->C_FindObjects(h, &o, 1, &n);
+		f->C_FindObjectsFinal(h);
+	}
+	return n == 1 ? o : CK_INVALID_HANDLE;
+}
+
+static CK_ULONG lease_expires(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE k)
+{
+	CK_ULONG v = 0;
+	CK_ATTRIBUTE a = { CKA_ATTEST11_LEASE_EXPIRES, &v, sizeof(v) };
+
+	return f->C_GetAttributeValue(h, k, &a, 1) == CKR_OK ? v : 0;
+}
+
+static void *signer(void *arg)
+{
+	CK_SESSION_HANDLE h;
+	CK_MECHANISM m = { CKM_ECDSA, NULL, 0 };
+	CK_BYTE digest[32] = { 1 }, sig[256];
+	CK_RV last = CKR_OK, rv;
+	CK_ULONG expires = 0, e, len;
+	CK_OBJECT_HANDLE k;
+	bool first = arg == NULL;
+
+	if (f->C_OpenSession(slot, CKF_SERIAL_SESSION, NULL, NULL, &h) != CKR_OK ||
+	    (k = private_key(h)) == CK_INVALID_HANDLE) {
+		atomic_fetch_add(&failures, 1);
+		return NULL;
+	}
+	while (now() - t0 < seconds) {
+		len = sizeof(sig);
+		rv = f->C_SignInit(h, &m, k);
+		if (rv == CKR_OK)
+			rv = f->C_Sign(h, digest, sizeof(digest), sig, &len);
+		atomic_fetch_add(rv == CKR_OK ? &signatures : &failures, 1);
+		if (rv != last)
+			say("sign rv=0x%lx (was 0x%lx)", rv, last);
+		last = rv;
+		if (first && (e = lease_expires(h, k)) != expires) {
+			if (expires != 0)
+				atomic_fetch_add(&renewals, 1);
+			say("lease expires %lu (was %lu)", e, expires);
+			expires = e;
+		}
+		usleep(50000);
+	}
+	f->C_CloseSession(h);
+	return NULL;
+}
+
+int main(int argc, char **argv)
+{
+	static const CK_C_INITIALIZE_ARGS os = { .flags = CKF_OS_LOCKING_OK };
+	CK_C_GetFunctionList get;
+	CK_SESSION_HANDLE h;
+	pthread_t th[8];
+	int n = argc > 4 ? atoi(argv[4]) : 1;
+	void *lib = getenv("A11_MODULE") ? dlopen(getenv("A11_MODULE"), RTLD_NOW) : NULL;
+	CK_RV rv;
+
+	if (argc < 4 || n < 1 || n > 8 || lib == NULL ||
+	    (get = (CK_C_GetFunctionList)dlsym(lib, "C_GetFunctionList")) == NULL ||
+	    get(&f) != CKR_OK || f->C_Initialize((CK_VOID_PTR)&os) != CKR_OK ||
+	    find_slot(argv[1]) != 0) {
+		fprintf(stderr, "usage: A11_MODULE=SO p11_lease LABEL PIN SECONDS [THREADS]\n");
+		return 2;
+	}
+	pin = argv[2];
+	seconds = atof(argv[3]);
+	t0 = now();
+	if ((rv = f->C_OpenSession(slot, CKF_SERIAL_SESSION, NULL, NULL, &h)) == CKR_OK)
+		rv = f->C_Login(h, CKU_USER, (CK_UTF8CHAR_PTR)pin, strlen(pin));
+	say("login rv=0x%lx slot %lu", rv, slot);
+	if (rv != CKR_OK)
+		return 1;
+	for (int i = 0; i < n; i++)
+		pthread_create(&th[i], NULL, signer, i == 0 ? NULL : &th[i]);
+	for (int i = 0; i < n; i++)
+		pthread_join(th[i], NULL);
+	printf("signatures %ld failed %ld renewals_seen %ld\n", atomic_load(&signatures),
+	       atomic_load(&failures), atomic_load(&renewals));
+	f->C_Logout(h);
+	f->C_Finalize(NULL);
+	dlclose(lib);
+	return 0;
+}
