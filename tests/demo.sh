@@ -3,8 +3,9 @@
 # A private swtpm (with tpm2-abrmd) stands in for the host's TPM, a broker
 # holds a credential, nginx demands client certificates, and an unmodified
 # curl authenticates with a key that the broker released only after
-# attestation and that lives only in the TPM. Then the platform changes
-# and the broker refuses. Everything started here is stopped on exit.
+# attestation and that lives only in the TPM. Its lease is renewed and
+# revoked; then the platform changes and the broker refuses. Everything
+# started here is stopped on exit.
 . "$(dirname "$0")/lib.sh"
 set -o pipefail
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
@@ -58,7 +59,29 @@ sed -n 's/^attest11 INFO \([a-z_]*\): /   module \1: /p' "$D/curl.log"
 say "nginx answered: $out"
 echo "$out" | grep -q 'CN=workload' || die "nginx did not see the client certificate"
 
-step "6. The platform changes: PCR 23 is extended (new code measured)"
+step "6. The lease: the TPM itself enforces its end; renewal extends it without a new key"
+S=$RIG_DIR/state
+cli() { "$BIN/attest11" "$1" --tcti "$A11_TCTI" --broker "$BROKER_URL" --ca "$BROKER_DIR/tls.crt" \
+	--state-dir "$S" --credential workload "${@:2}"; }
+lease_of() { "$BIN/attest11" show --state-dir "$S" --credential workload | sed -n "s/^$1: //p"; }
+lease=$(lease_of lease | cut -d' ' -f1)
+say "curl's login left lease $lease in $S for every process of this host"
+say "the key's authPolicy is PolicyAuthorize(broker's approver); this lease's approval says:"
+say "  TPM clock <= $(lease_of tpm_clock_end) ms, resetCount == $(lease_of reset_count), PCRs 16+23 as attested, the PIN"
+say "the module renews at 2/3 of the lease; by hand:"
+cli renew 2>/dev/null | sed -n 's/^lease: /   renewed: lease /p' || die "renewal"
+say "new approval: TPM clock <= $(lease_of tpm_clock_end) ms (same key, nothing imported)"
+
+step "7. Revocation: the next renewal is refused, the TPM stops the key at the lease's end"
+broker lease revoke "$lease" | sed 's/^/   /' || die "revoke"
+if cli renew >"$D/renew.out" 2>&1; then die "a revoked lease was renewed"; fi
+sed -n 's/^refused: /   renewal refused: /p' "$D/renew.out"
+grep -q lease_revoked "$D/renew.out" || die "renewal refused for another reason"
+broker audit export | grep "$lease" | tail -n 2 | grep -o '"event":"[a-z]*","code":"[a-z_]*"' | sed 's/^/   audit: /'
+say "(tests/integ/lifecycle.sh shows the TPM refusing the key once the clock passes the end)"
+rm -f "$S/workload.lease" # the next login attests afresh
+
+step "8. The platform changes: PCR 23 is extended (new code measured)"
 tpm2_pcrextend -T "$A11_TCTI" 23:sha256=$(printf 'c%.0s' $(seq 64)) >/dev/null
 say "PCR 23 is now $(tpm2_pcrread -T "$A11_TCTI" sha256:23 | awk '$1 == "23:" {print substr($2,1,18)}')..."
 if curl -sS --cacert "$D/ca.crt" --cert 'pkcs11:token=workload;object=workload;type=cert?pin-value=4321' \
