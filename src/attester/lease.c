@@ -65,15 +65,17 @@ a11_err attester_unseal(struct tpm *t, struct attester_result *r)
 static a11_err check_approval(const struct attester_result *r, TPM2B_DIGEST *ahash)
 {
 	const struct approval *a = &r->rel.approval;
+	/* A token's sealed key is flushed once unsealed: its public stays in rel. */
+	const TPM2B_DIGEST *have = r->key.pub.size ? &r->key.pub.publicArea.authPolicy
+						   : &r->rel.pub.publicArea.authPolicy;
 	TPM2B_DIGEST key_policy;
 	a11_err e = wire_key_policy(&a->anchor.approver.publicArea, a->anchor.policy_ref,
 				    sizeof(a->anchor.policy_ref), &key_policy);
 
 	if (e != A11_OK)
 		return e;
-	if (r->key.pub.publicArea.authPolicy.size != key_policy.size ||
-	    memcmp(r->key.pub.publicArea.authPolicy.buffer, key_policy.buffer,
-		   key_policy.size) != 0) {
+	if (have->size != key_policy.size ||
+	    memcmp(have->buffer, key_policy.buffer, key_policy.size) != 0) {
 		log_error("lease %s: the approval is not for this key", r->rel.lease);
 		return A11_ERR_PROTOCOL;
 	}

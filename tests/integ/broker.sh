@@ -144,6 +144,7 @@ refused lease_unknown "renewal of an unknown lease" renew web
 ok "revoke every lease of a credential" broker lease revoke --credential mint
 refused lease_revoked "renewal after the credential's leases were revoked" renew mint
 attest tok --state-dir "$D/state" >/dev/null
+ok "token: renewal of its lease" renew tok
 ek=$(broker audit export | sed -n 's/.*"ek_hash":"\([0-9a-f]\{64\}\)".*/\1/p' | tail -n 1)
 ok "revoke every lease of a TPM by its EK hash" broker lease revoke --ek "$ek"
 refused lease_revoked "renewal after the TPM's leases were revoked" renew tok
