@@ -116,17 +116,22 @@ module_conf() { # module_conf FILE TCTI TOKENS-JSON
 module_setup() {
 	export ATTEST11_CONF=$RIG_DIR/attest11.conf
 	module_conf "$ATTEST11_CONF" "cmd:env -u OPENSSL_CONF -u LD_PRELOAD tpm2_send -T $A11_TCTI" "$1"
-	# make check SANITIZE=1: pkcs11-tool loads the instrumented module and
-	# gets the sanitizer runtimes preloaded (leaks are checked in our own
-	# binaries' suites); programs that load it through the OpenSSL engine
-	# are left to the plain run (see tests/integ/pkcs11.sh).
+	# make check SANITIZE=1: the programs that load the instrumented module
+	# are not instrumented, so wrappers first in PATH run them with the
+	# sanitizer runtimes preloaded (leaks are checked in our own binaries'
+	# suites), plus tests/rig/san_first.c (why: see there).
 	if [ -n "${A11_SAN_PRELOAD:-}" ]; then
-		mkdir -p "$RIG_DIR/sanbin"
-		printf '#!/bin/sh\nLD_PRELOAD="%s" ASAN_OPTIONS=detect_leaks=0:verify_asan_link_order=0 exec /usr/bin/pkcs11-tool "$@"\n' \
-			"$A11_SAN_PRELOAD" >"$RIG_DIR/sanbin/pkcs11-tool"
-		chmod +x "$RIG_DIR/sanbin/pkcs11-tool"
-		export PATH=$RIG_DIR/sanbin:$PATH
-		return 0
+		local d=$RIG_DIR/sanbin p real
+		mkdir -p "$d"
+		cc -shared -fPIC -O2 -o "$d/san-first.so" "$(dirname "${BASH_SOURCE[0]}")/rig/san_first.c" -ldl ||
+			return 1
+		for p in pkcs11-tool p11tool gnutls-cli curl openssl nginx; do
+			real=$(PATH=${PATH#"$d":} command -v "$p") || return 1
+			printf '#!/bin/sh\nLD_PRELOAD="%s %s" ASAN_OPTIONS=detect_leaks=0:verify_asan_link_order=0 exec %s "$@"\n' \
+				"$A11_SAN_PRELOAD" "$d/san-first.so" "$real" >"$d/$p"
+			chmod +x "$d/$p"
+		done
+		case :$PATH: in *:"$d":*) ;; *) export PATH=$d:$PATH ;; esac
 	fi
 	export OPENSSL_CONF=$RIG_DIR/openssl.cnf
 	cat >"$OPENSSL_CONF" <<CNF
@@ -159,6 +164,7 @@ pid $RIG_DIR/nginx-$name/nginx.pid;
 error_log $RIG_DIR/nginx-$name/logs/error.log info;
 env ATTEST11_CONF;
 env TSS2_LOG;
+env ATTEST11_LOG;
 env DBUS_SESSION_BUS_ADDRESS;
 events { worker_connections 64; }
 http {

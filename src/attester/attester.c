@@ -22,7 +22,7 @@ struct run {
 	const struct attester_config *c;
 	struct attester_result *res;  /* receives the release */
 	struct attester_result *cur;  /* renewal: the live key; else NULL */
-	struct tpm_key ek, ak;
+	struct tpm_key *ek, *ak;      /* the connection's (tpm_identity_get) */
 	struct challenge_req creq;
 	struct challenge_resp cresp;
 	struct evidence_req ev;
@@ -73,24 +73,26 @@ static a11_err post(struct run *x, const char *path, char *json, struct client_r
 	return A11_ERR_REFUSED;
 }
 
+/* The EK certificate, the EK and the AK are read once per TPM connection
+ * and reused by its later logins and renewals (src/tpm/identity.c); an
+ * exchange that fails drops them. The AK is bound to the EK afresh by
+ * each exchange's credential activation. */
 static a11_err identify(struct run *x)
 {
-	uint8_t *der = NULL;
-	size_t len = 0;
+	struct tpm_identity *id;
 	a11_err r;
 
 	enter(x);
-	TRY(tpm_ek_cert(x->t, x->c->ek, &der, &len));
-	TRY(len <= sizeof(x->creq.ek_cert) ? A11_OK : A11_ERR_UNSUPPORTED);
-	TRY(tpm_ek_load(x->t, x->c->ek, &x->ek));
-	TRY(tpm_ak_create(x->t, TPM2_ALG_ECC, &x->ak));
-	memcpy(x->creq.ek_cert, der, len);
-	x->creq.ek_cert_len = len;
-	x->creq.ek = x->ek.pub;
-	x->creq.ak = x->ak.pub;
+	TRY(tpm_identity_get(x->t, x->c->ek, &id));
+	x->ek = &id->ek;
+	x->ak = &id->ak;
+	TRY(id->ek_cert_len <= sizeof(x->creq.ek_cert) ? A11_OK : A11_ERR_UNSUPPORTED);
+	memcpy(x->creq.ek_cert, id->ek_cert, id->ek_cert_len);
+	x->creq.ek_cert_len = id->ek_cert_len;
+	x->creq.ek = x->ek->pub;
+	x->creq.ak = x->ak->pub;
 out:
 	leave(x);
-	free(der);
 	return r;
 }
 
@@ -124,7 +126,7 @@ static a11_err certify(struct run *x, struct tpm_key *obj, TPM2B_PUBLIC *pub,
 	a11_err r;
 
 	memcpy(nonce.buffer, x->cresp.nonce.buffer, nonce.size);
-	if ((r = tpm_certify(x->t, &x->ak, obj, &nonce, &att, &a->sig)) != A11_OK)
+	if ((r = tpm_certify(x->t, x->ak, obj, &nonce, &att, &a->sig)) != A11_OK)
 		return r;
 	memcpy(a->data, att.attestationData, att.size);
 	a->len = att.size;
@@ -208,10 +210,10 @@ static a11_err evidence(struct run *x)
 	enter(x);
 	memcpy(nonce.buffer, x->cresp.nonce.buffer, nonce.size);
 	snprintf(x->ev.session, sizeof(x->ev.session), "%s", x->cresp.session);
-	TRY(tpm_activate_credential(x->t, &x->ak, &x->ek, &x->cresp.credential_blob,
+	TRY(tpm_activate_credential(x->t, x->ak, x->ek, &x->cresp.credential_blob,
 				    &x->cresp.encrypted_secret, &x->ev.activated));
 	TRY(tpm_pcr_read(x->t, &x->cresp.pcr_selection, &x->ev.pcrs));
-	TRY(tpm_quote(x->t, &x->ak, &nonce, &x->cresp.pcr_selection, &att, &x->ev.quote.sig));
+	TRY(tpm_quote(x->t, x->ak, &nonce, &x->cresp.pcr_selection, &att, &x->ev.quote.sig));
 	memcpy(x->ev.quote.data, att.attestationData, att.size);
 	x->ev.quote.len = att.size;
 	TRY(x->cur ? renewal_objects(x) : fresh_objects(x));
@@ -263,12 +265,15 @@ out:
 /* Move what a renewal changes from the new release into the live one. */
 static void take_renewal(struct release *cur, struct release *nw)
 {
-	for (size_t i = 0; i < cur->cert_count; i++)
-		free(cur->certs[i]);
-	memcpy(cur->certs, nw->certs, sizeof(cur->certs));
-	memcpy(cur->cert_len, nw->cert_len, sizeof(cur->cert_len));
-	cur->cert_count = nw->cert_count;
-	nw->cert_count = 0;
+	/* Certificates only come with a ca kind's renewal. */
+	if (nw->cert_count > 0) {
+		for (size_t i = 0; i < cur->cert_count; i++)
+			free(cur->certs[i]);
+		memcpy(cur->certs, nw->certs, sizeof(cur->certs));
+		memcpy(cur->cert_len, nw->cert_len, sizeof(cur->cert_len));
+		cur->cert_count = nw->cert_count;
+		nw->cert_count = 0;
+	}
 	free(cur->ear);
 	cur->ear = nw->ear;
 	nw->ear = NULL;
@@ -324,10 +329,11 @@ static a11_err exchange(struct run *x, struct attester_timing *ms)
 out:
 	client_close(x->http);
 	x->http = NULL;
-	enter(x);
-	tpm_key_release(x->t, &x->ak);
-	tpm_key_release(x->t, &x->ek);
-	leave(x);
+	if (x->ek != NULL) {
+		enter(x);
+		tpm_identity_done(x->t, r == A11_OK);
+		leave(x);
+	}
 	return r;
 }
 
@@ -342,7 +348,6 @@ static struct run *run_new(struct tpm *t, const struct attester_config *c,
 	if (x == NULL)
 		return NULL;
 	*x = (struct run){ .t = t, .c = c, .res = res, .cur = cur };
-	x->ek.tr = x->ak.tr = x->ek.session = x->ak.session = ESYS_TR_NONE;
 	return x;
 }
 

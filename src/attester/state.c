@@ -18,6 +18,7 @@
 #include <unistd.h>
 #include <jansson.h>
 #include <openssl/crypto.h>
+#include <openssl/rand.h>
 
 #include "../common/file.h"
 #include "../common/log.h"
@@ -76,7 +77,8 @@ static a11_err make_paths(const char *dir, const char *name, const char *suffix,
 static a11_err check_dir_stat(const char *dir, const struct stat *st, bool check_owner)
 {
 	const char *why = !S_ISDIR(st->st_mode) ? "not a directory"
-			  : check_owner && st->st_uid != geteuid() ? "not owned by this user"
+			  : check_owner && st->st_uid != geteuid() && geteuid() != 0
+				  ? "not owned by this user"
 			  : (st->st_mode & (S_IWGRP | S_IWOTH)) ? "writable by group or others"
 			  : NULL;
 
@@ -320,38 +322,56 @@ out:
 
 /* text to a fresh temporary file in the directory, then renamed over path:
  * readers see the old file or the new one, never half of one. */
-static a11_err replace_file(int dfd, const char *dir, const char *path, const char *credential,
-			    const char *text)
+/* Root writing into a service user's state directory (nginx's master,
+ * whose workers run as that user) leaves its files to that user. */
+static void give_to_dir_owner(int dfd, int fd, const char *path)
 {
-	char tmp[PATH_CAP];
-	int n = snprintf(tmp, sizeof(tmp), "%s/.%s.lease.XXXXXX", dir, credential), fd;
-	a11_err r;
+	struct stat st;
 
-	if (n < 0 || (size_t)n >= sizeof(tmp))
-		return A11_ERR_ARG;
-	if ((fd = mkostemp(tmp, O_CLOEXEC)) < 0) {
-		log_error("cannot create a temporary file in %s: %s", dir, strerror(errno));
+	if (geteuid() != 0 || fstat(dfd, &st) != 0 || st.st_uid == 0)
+		return;
+	if (fchown(fd, st.st_uid, st.st_gid) != 0)
+		log_warn("cannot give %s to the directory's owner: %s", path, strerror(errno));
+}
+
+/* text to a fresh temporary file in the directory, then renamed over the
+ * lease: readers see the old file or the new one, never half of one. All
+ * relative to the directory's descriptor, so a directory swapped for a
+ * symlink meanwhile cannot redirect the writes. */
+static a11_err replace_file(int dfd, const char *path, const char *file, const char *text)
+{
+	char tmp[FILE_CAP + 24];
+	unsigned char rnd[6];
+	a11_err r = A11_OK;
+	int fd;
+
+	if (RAND_bytes(rnd, sizeof(rnd)) != 1)
+		return A11_ERR_CRYPTO;
+	snprintf(tmp, sizeof(tmp), ".%s.%02x%02x%02x%02x%02x%02x", file, rnd[0], rnd[1], rnd[2],
+		 rnd[3], rnd[4], rnd[5]);
+	fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		log_error("cannot create a temporary file for %s: %s", path, strerror(errno));
 		return A11_ERR_IO;
 	}
+	give_to_dir_owner(dfd, fd, path);
 	if (file_write_all(fd, text, strlen(text)) != A11_OK || fsync(fd) != 0) {
-		log_error("cannot write %s: %s", tmp, strerror(errno));
+		log_error("cannot write %s: %s", path, strerror(errno));
 		r = A11_ERR_IO;
-	} else {
-		r = A11_OK;
 	}
 	if (close(fd) != 0 && r == A11_OK) {
-		log_error("cannot close %s: %s", tmp, strerror(errno));
+		log_error("cannot close the new %s: %s", path, strerror(errno));
 		r = A11_ERR_IO;
 	}
-	if (r == A11_OK && rename(tmp, path) != 0) {
-		log_error("cannot rename %s to %s: %s", tmp, path, strerror(errno));
+	if (r == A11_OK && renameat(dfd, tmp, dfd, file) != 0) {
+		log_error("cannot replace %s: %s", path, strerror(errno));
 		r = A11_ERR_IO;
 	}
 	if (r != A11_OK)
-		unlink(tmp);
+		unlinkat(dfd, tmp, 0);
 	/* Without this a crash can lose the new directory entry. */
 	else if (fsync(dfd) != 0)
-		log_warn("cannot sync directory %s: %s", dir, strerror(errno));
+		log_warn("cannot sync the directory of %s: %s", path, strerror(errno));
 	return r;
 }
 
@@ -371,7 +391,7 @@ a11_err state_save(const char *dir, const char *credential, const struct host_le
 		r = A11_ERR_ARG;
 		goto out;
 	}
-	r = replace_file(dfd, dir, path, credential, text);
+	r = replace_file(dfd, path, file, text);
 out:
 	if (dfd >= 0)
 		close(dfd);
@@ -433,6 +453,7 @@ a11_err state_lock(const char *dir, const char *credential, long timeout_ms, int
 		r = A11_ERR_IO;
 		goto out;
 	}
+	give_to_dir_owner(dfd, *fd, path);
 	if ((r = wait_lock(*fd, path, timeout_ms)) != A11_OK) {
 		close(*fd);
 		*fd = -1;

@@ -1,6 +1,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <openssl/bio.h>
 #include <openssl/crypto.h>
@@ -76,12 +77,15 @@ static a11_err tpm_public(EVP_PKEY *key, TPM2B_PUBLIC *out)
 a11_err approver_load(const char *priv_path, struct approver **out)
 {
 	struct approver *a = calloc(1, sizeof(*a));
-	FILE *f = fopen(priv_path, "r");
-	a11_err r = A11_ERR_IO;
+	FILE *f = NULL;
+	struct stat st;
+	int fd = -1;
+	a11_err r = a ? file_open_private(priv_path, "approver key", &fd, &st) : A11_ERR_NOMEM;
 
-	if (a == NULL || f == NULL) {
-		log_error("cannot read the approver key %s", priv_path);
-		r = a == NULL ? A11_ERR_NOMEM : A11_ERR_IO;
+	if (r != A11_OK || (f = fdopen(fd, "r")) == NULL) {
+		if (fd >= 0)
+			close(fd);
+		r = r != A11_OK ? r : A11_ERR_IO;
 		goto out;
 	}
 	if ((a->key = PEM_read_PrivateKey(f, NULL, NULL, NULL)) == NULL) {

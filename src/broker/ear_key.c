@@ -116,25 +116,14 @@ out:
 /* The whole private key file, refusing one that others may read. */
 static a11_err read_private(const char *path, char buf[KEY_FILE_MAX], size_t *len)
 {
-	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	struct stat st;
 	ssize_t n;
-	a11_err r = A11_ERR_IO;
+	int fd;
+	a11_err r = file_open_private(path, "EAR signing key", &fd, &st);
 
-	if (fd < 0) {
-		log_error("cannot open EAR signing key %s: %s", path, strerror(errno));
+	if (r != A11_OK)
 		return r;
-	}
 	r = A11_ERR_ARG;
-	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-		log_error("EAR signing key %s is not a regular file", path);
-		goto out;
-	}
-	if ((st.st_mode & 077) != 0) {
-		log_error("EAR signing key %s has mode %04o: group/others must have no access "
-			  "(chmod 600)", path, (unsigned)(st.st_mode & 07777));
-		goto out;
-	}
 	if (st.st_size <= 0 || st.st_size >= KEY_FILE_MAX) {
 		log_error("EAR signing key %s: unexpected size", path);
 		goto out;

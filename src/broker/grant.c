@@ -116,7 +116,9 @@ static enum refusal grant_repository(const struct grant_input *in, struct releas
 	a11_err r = in->renewal ? A11_OK : k ? wrap(in, k, NULL, 0, out) : A11_ERR_CRYPTO;
 
 	EVP_PKEY_free(k);
-	if (r == A11_OK && in->cred->chain_pem != NULL)
+	/* A renewal keeps the host's chain: the credential's key may have been
+	 * replaced since, and a new chain would not match the host's key. */
+	if (r == A11_OK && !in->renewal && in->cred->chain_pem != NULL)
 		r = add_chain(in->cred->chain_pem, out);
 	return r == A11_OK ? REF_NONE : REF_INTERNAL;
 }

@@ -27,9 +27,9 @@ struct grant_input {
 };
 
 /* Fills out (kind, key or certificates or token, policy); serial gets the
- * issued certificate's serial ("" otherwise). A renewal carries no key or
- * token (the host keeps them), only the chain or, for the ca kind, a new
- * certificate for the key the host already holds. */
+ * issued certificate's serial ("" otherwise). A renewal carries no key,
+ * token or chain (the host keeps them); the ca kind gets a new certificate
+ * for the key the host already holds. */
 enum refusal grant_build(const struct grant_input *in, struct release *out, char serial[41]);
 
 /* AAD binding a credential's sealed secret to its row. */

@@ -35,29 +35,38 @@ static const char usage[] =
 	"  master-key rotate NEW-KEY-FILE\n"
 	"DIR defaults to $ATTEST11_BROKER_DIR, else /var/lib/attest11-broker.\n";
 
+/* A key is created when missing and kept when present, so that running
+ * init again completes a directory made by an older version (one without
+ * the approver key, say) and never replaces a key someone relies on. */
+static int keep_or_make(a11_err r, const char *what, const char *path)
+{
+	if (r == A11_OK || r == A11_ERR_EXISTS) {
+		printf("  %-13s %s%s\n", what, path, r == A11_OK ? "" : " (kept)");
+		return 0;
+	}
+	fprintf(stderr, "init: cannot create the %s %s: %s\n", what, path, a11_strerror(r));
+	return -1;
+}
+
 static int cmd_init(const struct broker_config *c)
 {
 	struct store *s = NULL;
-	a11_err r;
 
 	if (mkdir(c->dir, 0700) != 0 && errno != EEXIST) {
 		fprintf(stderr, "cannot create %s: %s\n", c->dir, strerror(errno));
 		return 1;
 	}
-	if ((r = secrets_create(c->master_key)) != A11_OK ||
-	    (r = ear_keygen(c->verifier_key, c->verifier_pub)) != A11_OK ||
-	    (r = approver_keygen(c->approver_key, c->approver_pub)) != A11_OK ||
-	    (r = store_open(c->database, &s)) != A11_OK) {
-		fprintf(stderr, "init failed: %s (an existing key is never overwritten)\n",
-			a11_strerror(r));
+	printf("initialized %s\n", c->dir);
+	if (keep_or_make(secrets_create(c->master_key), "master key", c->master_key) ||
+	    keep_or_make(ear_keygen(c->verifier_key, c->verifier_pub), "verifier key",
+			 c->verifier_key) ||
+	    keep_or_make(approver_keygen(c->approver_key, c->approver_pub), "approver key",
+			 c->approver_key) ||
+	    keep_or_make(store_open(c->database, &s), "database", c->database))
 		return 1;
-	}
 	store_close(s);
-	printf("initialized %s\n  master key    %s\n  verifier key  %s (public: %s)\n"
-	       "  approver key  %s (public: %s)\n"
-	       "  database      %s\nput the TLS certificate and key at %s and %s\n",
-	       c->dir, c->master_key, c->verifier_key, c->verifier_pub, c->approver_key,
-	       c->approver_pub, c->database,
+	printf("public keys: %s (attestation results), %s (lease approvals)\n"
+	       "put the TLS certificate and key at %s and %s\n", c->verifier_pub, c->approver_pub,
 	       c->tls_cert, c->tls_key);
 	return 0;
 }

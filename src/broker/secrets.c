@@ -16,6 +16,7 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
+#include "../common/file.h"
 #include "../common/log.h"
 #include "../wire/aead.h"
 #include "secrets.h"
@@ -111,7 +112,8 @@ a11_err secrets_create(const char *path)
 	fd = open(path, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600);
 	if (fd < 0) {
 		e = errno;
-		log_error("cannot create master key %s: %s", path, strerror(e));
+		if (e != EEXIST) /* an existing key is the caller's call */
+			log_error("cannot create master key %s: %s", path, strerror(e));
 		r = e == EEXIST ? A11_ERR_EXISTS : A11_ERR_IO;
 		goto out;
 	}
@@ -136,28 +138,6 @@ out:
 	return r;
 }
 
-/* The file must be a regular file of exactly KEY_LEN bytes that only its
- * owner can read or write. Checked on the open descriptor (fstat), so the
- * file checked is the file read. */
-static a11_err check_key_file(const char *path, const struct stat *sb)
-{
-	if (!S_ISREG(sb->st_mode)) {
-		log_error("master key %s is not a regular file", path);
-		return A11_ERR_IO;
-	}
-	if ((sb->st_mode & 077) != 0) {
-		log_error("master key %s has mode %04o: group or others can access it (chmod 600)",
-			  path, (unsigned)(sb->st_mode & 07777));
-		return A11_ERR_IO;
-	}
-	if (sb->st_size != KEY_LEN) {
-		log_error("master key %s is %lld bytes, not %d", path, (long long)sb->st_size,
-			  KEY_LEN);
-		return A11_ERR_IO;
-	}
-	return A11_OK;
-}
-
 a11_err secrets_load(const char *path, struct secrets **out)
 {
 	struct secrets *s = NULL;
@@ -169,13 +149,14 @@ a11_err secrets_load(const char *path, struct secrets **out)
 		*out = NULL;
 	if (path == NULL || out == NULL)
 		return A11_ERR_ARG;
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0 || fstat(fd, &sb) != 0) {
-		log_error("cannot open master key %s: %s", path, strerror(errno));
+	if ((r = file_open_private(path, "master key", &fd, &sb)) != A11_OK)
+		goto out;
+	if (sb.st_size != KEY_LEN) {
+		log_error("master key %s is %lld bytes, not %d", path, (long long)sb.st_size,
+			  KEY_LEN);
+		r = A11_ERR_IO;
 		goto out;
 	}
-	if ((r = check_key_file(path, &sb)) != A11_OK)
-		goto out;
 	s = calloc(1, sizeof(*s));
 	if (s == NULL) {
 		r = A11_ERR_NOMEM;

@@ -166,7 +166,20 @@ static a11_err db_config(struct sq *q, int op, int value)
 /* Connection settings. Foreign keys are off by default in SQLite and the
  * cascades depend on them. synchronous=FULL: a committed "session used"
  * or audit record must survive a power cut. DEFENSIVE refuses SQL that
- * could corrupt the file (writable_schema and the like). */
+ * could corrupt the file (writable_schema and the like).
+ *
+ * Durability per request, not per write: the writes a broker request makes
+ * before its last one (a challenge's session; an evidence request's
+ * "session used", TPM counters and PIN counter) commit with
+ * synchronous=NORMAL (sq_begin_lazy), and the request's last write (the
+ * lease of a release, the audit record of every verdict) with FULL, whose
+ * fsync of the WAL makes every earlier frame durable too: one or two
+ * fsyncs per login instead of six (docs/performance.md). What the broker
+ * answers was on disk before it answered, as before: a release's "session
+ * used" is durable with its lease, before the release leaves. A power cut
+ * can lose what no answer has depended on yet: a challenge's session (its
+ * evidence is then refused as session_unknown), or, for a refusal whose
+ * audit append fails as well, that verdict's writes. */
 static a11_err configure(struct sq *q, bool mem)
 {
 	char mode[16] = "";

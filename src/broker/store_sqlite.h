@@ -15,6 +15,7 @@ struct sq {
 	sqlite3 *db;
 	pthread_mutex_t lock;           /* held from sq_begin to sq_end */
 	sqlite3_stmt *begin_read, *begin_write, *commit, *rollback;
+	bool lazy;                      /* synchronous is NORMAL (sq_begin_lazy) */
 	struct {
 		const char *sql;        /* cache key: the address of a constant */
 		sqlite3_stmt *st;
@@ -27,6 +28,12 @@ struct sq {
  * so a read-modify-write holds the write lock from its first read. A call
  * from inside a list callback (lock already ours) is A11_ERR_ARG. */
 a11_err sq_begin(struct sq *q, bool write);
+/* A write transaction whose commit does not wait for the disk: it becomes
+ * durable with the next sq_begin(q, true) transaction's commit (in WAL
+ * mode that fsync covers every frame before it). For the writes of a
+ * broker request that the request's last write, a durable one, always
+ * follows before the broker answers (store_sqlite.c, configure). */
+a11_err sq_begin_lazy(struct sq *q);
 /* Commits if r is A11_OK (a failed commit turns r into A11_ERR_STORE),
  * otherwise rolls back; resets every statement used; releases the
  * connection. Returns r. */

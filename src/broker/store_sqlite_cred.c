@@ -201,7 +201,7 @@ a11_err sq_pin_record(void *impl, const char *name, bool ok, uint32_t max_failur
 	struct sq *q = impl;
 	struct sq_cur c;
 	bool row;
-	a11_err r = sq_begin(q, true);
+	a11_err r = sq_begin_lazy(q);
 
 	if (r != A11_OK)
 		return r;

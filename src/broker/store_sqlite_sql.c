@@ -35,10 +35,11 @@ static a11_err tx_step(struct sq *q, sqlite3_stmt *st, const char *what)
 	return r;
 }
 
-a11_err sq_begin(struct sq *q, bool write)
+/* lazy: for a write, the synchronous mode its commit runs under. */
+static a11_err begin(struct sq *q, bool write, bool lazy)
 {
 	int e = pthread_mutex_lock(&q->lock);
-	a11_err r;
+	a11_err r = A11_OK;
 
 	if (e == EDEADLK) {
 		log_error("store used from inside one of its own callbacks");
@@ -48,10 +49,30 @@ a11_err sq_begin(struct sq *q, bool write)
 		log_error("store lock: error %d", e);
 		return A11_ERR_STORE;
 	}
-	r = tx_step(q, write ? q->begin_write : q->begin_read, "begin");
+	/* Outside a transaction, and compiled afresh: a pragma acts when it is
+	 * prepared, so a cached statement would not switch it reliably. */
+	if (write && lazy != q->lazy) {
+		e = sqlite3_exec(q->db, lazy ? "PRAGMA synchronous = NORMAL"
+					     : "PRAGMA synchronous = FULL", NULL, NULL, NULL);
+		r = e == SQLITE_OK ? A11_OK : sq_fail(q, "synchronous", e);
+		if (r == A11_OK)
+			q->lazy = lazy;
+	}
+	if (r == A11_OK)
+		r = tx_step(q, write ? q->begin_write : q->begin_read, "begin");
 	if (r != A11_OK)
 		pthread_mutex_unlock(&q->lock);
 	return r;
+}
+
+a11_err sq_begin(struct sq *q, bool write)
+{
+	return begin(q, write, false);
+}
+
+a11_err sq_begin_lazy(struct sq *q)
+{
+	return begin(q, true, true);
 }
 
 a11_err sq_end(struct sq *q, a11_err r)

@@ -16,7 +16,7 @@ a11_err sq_session_put(void *impl, const struct store_session *ss)
 {
 	struct sq *q = impl;
 	struct sq_cur c;
-	a11_err r = sq_begin(q, true);
+	a11_err r = sq_begin_lazy(q);
 
 	if (r != A11_OK)
 		return r;
@@ -66,7 +66,7 @@ a11_err sq_session_take(void *impl, const char *id, int64_t now, struct store_se
 	a11_err verdict = A11_OK;
 	struct sq_cur c;
 	bool row, used = false;
-	a11_err r = sq_begin(q, true);
+	a11_err r = sq_begin_lazy(q);
 
 	if (r != A11_OK)
 		return r;
@@ -289,7 +289,7 @@ a11_err sq_tpm_update(void *impl, const struct store_tpm *t)
 {
 	struct sq *q = impl;
 	struct sq_cur c;
-	a11_err r = sq_begin(q, true);
+	a11_err r = sq_begin_lazy(q);
 
 	if (r != A11_OK)
 		return r;

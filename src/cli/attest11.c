@@ -299,6 +299,12 @@ static a11_err load_lease(struct tpm *t, const struct args *a, struct attester_r
 	}
 	attester_from_host(&hl, res);
 	host_lease_clear(&hl);
+	/* Certifying a TPM-born key for its new certificate takes its
+	 * authValue: guessing it would cost a dictionary-attack failure. */
+	if (res->key_auth && res->rel.kind == CRED_CA && a->c.pin == NULL) {
+		fprintf(stderr, "renewing %s needs its PIN (--pin-file)\n", a->c.credential);
+		return A11_ERR_ARG;
+	}
 	if (res->key_auth && (r = wire_pin_auth(pin, strlen(pin), res->salt, sizeof(res->salt),
 						res->iterations, &res->auth)) != A11_OK)
 		return r;

@@ -30,9 +30,11 @@ a11_err file_create(const char *path, mode_t mode, const char *text)
 	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
 	int saved = 0;
 
+	if (fd < 0 && errno == EEXIST)
+		return A11_ERR_EXISTS; /* the caller says whether that is wrong */
 	if (fd < 0) {
 		log_error("cannot create %s: %s", path, strerror(errno));
-		return errno == EEXIST ? A11_ERR_EXISTS : A11_ERR_IO;
+		return A11_ERR_IO;
 	}
 	/* The umask may have narrowed the mode; the public key must stay
 	 * readable by relying parties. */
@@ -44,5 +46,24 @@ a11_err file_create(const char *path, mode_t mode, const char *text)
 		return A11_OK;
 	log_error("cannot write %s: %s", path, strerror(saved));
 	unlink(path);
+	return A11_ERR_IO;
+}
+
+a11_err file_open_private(const char *path, const char *what, int *fd, struct stat *st)
+{
+	*fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+	if (*fd < 0) {
+		log_error("cannot open %s %s: %s", what, path, strerror(errno));
+		return A11_ERR_IO;
+	}
+	if (fstat(*fd, st) != 0 || !S_ISREG(st->st_mode))
+		log_error("%s %s is not a regular file", what, path);
+	else if ((st->st_mode & 077) != 0)
+		log_error("%s %s has mode %04o: group or others can access it (chmod 600)", what,
+			  path, (unsigned)(st->st_mode & 07777));
+	else
+		return A11_OK;
+	close(*fd);
+	*fd = -1;
 	return A11_ERR_IO;
 }

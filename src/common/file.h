@@ -14,4 +14,10 @@ a11_err file_write_all(int fd, const char *p, size_t n);
  * exists; on any other failure nothing is left behind. */
 a11_err file_create(const char *path, mode_t mode, const char *text);
 
+/* Open a key file for reading: a regular file (not a symlink) that only
+ * its owner can access, checked on the open descriptor so the file checked
+ * is the file read; what names it in the log ("master key"). */
+struct stat;
+a11_err file_open_private(const char *path, const char *what, int *fd, struct stat *st);
+
 #endif

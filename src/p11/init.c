@@ -24,6 +24,7 @@ static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
  * connection) and demand a new C_Initialize, as PKCS#11 §5.1 allows. */
 static void child_after_fork(void)
 {
+	token_after_fork_child();
 	if (!mod.initialized)
 		return;
 	mod.forked = true;

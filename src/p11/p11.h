@@ -71,12 +71,7 @@ struct p11_token {
 	/* Held through a login, a logout or a renewal (taken before
 	 * tpm_lock): they never overlap, signatures never wait for it. */
 	struct p11_mutex renew_lock;
-	pthread_t renew_holder;       /* valid while renew_held */
-	bool renew_held;
 	struct p11_mutex tpm_lock;
-	pthread_t tpm_holder;         /* valid while tpm_held */
-	bool tpm_held;
-	bool fork_skipped;            /* fork() from inside our own TPM code */
 	struct tpm *tpm;              /* opened at first use, under tpm_lock */
 	/* Under mod.lock: */
 	bool logged_in;
@@ -162,6 +157,7 @@ CK_RV token_random(struct p11_token *t, uint8_t *buf, size_t len);
 CK_RV token_login(struct p11_token *t, const char *pin);
 void token_before_fork(void);
 void token_after_fork_parent(void);
+void token_after_fork_child(void);
 CK_RV token_logout(struct p11_token *t);
 /* The locks of token.c, for the renewal (src/p11/renew.c, lease.c). */
 void token_tpm_enter(struct p11_token *t);
@@ -196,6 +192,7 @@ a11_err lease_renew(struct p11_token *t);
 
 /* The renewal thread (src/p11/renew.c). */
 void renew_start(void);       /* after a login; once per module */
+void renew_kick(void);        /* a renewal was brought forward */
 void renew_stop(void);        /* C_Finalize: stop and join */
 void renew_forget(void);      /* fork child: the thread is the parent's */
 

@@ -125,6 +125,13 @@ void renew_start(void)
 	pthread_mutex_unlock(&R.mu);
 }
 
+void renew_kick(void)
+{
+	pthread_mutex_lock(&R.mu);
+	pthread_cond_signal(&R.cv);
+	pthread_mutex_unlock(&R.mu);
+}
+
 void renew_stop(void)
 {
 	bool running;

@@ -2,6 +2,7 @@
  * login runs the attested release, operations run in the TPM. */
 #include <pthread.h>
 #include <string.h>
+#include <time.h>
 #include <openssl/crypto.h>
 
 #include "../common/log.h"
@@ -33,32 +34,35 @@ CK_RV token_rv(a11_err e)
 	}
 }
 
-/* The token's TPM lock, remembering its holder: a TCTI may fork() while
- * we hold it (the cmd TCTI spawns its helper), and the fork handlers must
- * then leave that token alone instead of waiting for themselves. */
+/* How many of the module's locks this thread holds. A fork() by a thread
+ * that holds one comes from inside our own TPM code (the cmd TCTI spawns
+ * its helper, which execs at once): the fork handlers then leave every
+ * token alone instead of waiting for locks that this thread, or another
+ * one waiting for it, holds. */
+static _Thread_local unsigned locks_held;
+static _Thread_local bool fork_ours;
+
 void token_tpm_enter(struct p11_token *t)
 {
 	p11_lock(&t->tpm_lock);
-	t->tpm_holder = pthread_self();
-	t->tpm_held = true;
+	locks_held++;
 }
 
 void token_tpm_leave(struct p11_token *t)
 {
-	t->tpm_held = false;
+	locks_held--;
 	p11_unlock(&t->tpm_lock);
 }
 
 void token_renew_enter(struct p11_token *t)
 {
 	p11_lock(&t->renew_lock);
-	t->renew_holder = pthread_self();
-	t->renew_held = true;
+	locks_held++;
 }
 
 void token_renew_leave(struct p11_token *t)
 {
-	t->renew_held = false;
+	locks_held--;
 	p11_unlock(&t->renew_lock);
 }
 
@@ -230,18 +234,12 @@ static CK_RV still_loaded(const struct p11_key *key)
  * reconnects and reloads the key at its next use. */
 void token_before_fork(void)
 {
-	if (!mod.initialized || mod.forked)
+	fork_ours = locks_held > 0;
+	if (!mod.initialized || mod.forked || fork_ours)
 		return;
 	for (size_t i = 0; i < mod.n_tokens; i++) {
 		struct p11_token *t = &mod.tokens[i];
-		pthread_t self = pthread_self();
 
-		/* Our own TPM code is forking (a TCTI helper): leave the token
-		 * to the code that holds it. */
-		t->fork_skipped = (t->renew_held && pthread_equal(t->renew_holder, self)) ||
-				  (t->tpm_held && pthread_equal(t->tpm_holder, self));
-		if (t->fork_skipped)
-			continue;
 		token_renew_enter(t);
 		token_tpm_enter(t);
 		if (t->tpm != NULL) {
@@ -254,18 +252,47 @@ void token_before_fork(void)
 
 void token_after_fork_parent(void)
 {
+	if (fork_ours) {
+		fork_ours = false;
+		return;
+	}
 	if (!mod.initialized || mod.forked)
 		return;
 	for (size_t i = 0; i < mod.n_tokens; i++) {
-		if (mod.tokens[i].fork_skipped)
-			continue;
 		token_tpm_leave(&mod.tokens[i]);
 		token_renew_leave(&mod.tokens[i]);
 	}
 }
 
+/* The child's only thread is the forking one: it holds nothing of ours. */
+void token_after_fork_child(void)
+{
+	locks_held = 0;
+	fork_ours = false;
+}
+
+/* The TPM says the lease is over before the renewal thread thought so
+ * (a TPM reboot, a clock set forward): renew now rather than at the
+ * planned time, unless renewals are already failing and backing off. */
+static void renew_sooner(struct p11_token *t)
+{
+	int64_t now = (int64_t)time(NULL);
+	bool kick = false;
+
+	p11_lock(&mod.lock);
+	if (t->logged_in && t->renew_failures == 0 && t->renew_due > now) {
+		t->renew_due = now;
+		kick = true;
+	}
+	p11_unlock(&mod.lock);
+	if (kick)
+		renew_kick();
+}
+
 static CK_RV op_rv(const struct p11_key *key, a11_err r, const char *what)
 {
+	if (r == A11_ERR_LEASE_ENDED)
+		renew_sooner(key->token);
 	if (r == A11_ERR_LEASE_ENDED)
 		log_error("token %s: the TPM refused to %s: lease %s is over (or the TPM rebooted) "
 			  "and has not been renewed; check the broker and the log for the renewal's "

@@ -2,7 +2,8 @@
  * policy keys. A key keeps its policy session between uses: after a
  * successful command the TPM resets the session's policy (continueSession),
  * so the next use only runs the policy steps again; a failed use ends the
- * session and the next one starts afresh. */
+ * session and the next one starts afresh. Commands on a policy key itself
+ * go through src/tpm/sapi.c, which computes the session HMAC. */
 #include "../common/log.h"
 #include "internal.h"
 
@@ -111,15 +112,23 @@ a11_err tpm_policy_trial(struct tpm *t, const struct tpm_policy *p, TPMI_ALG_HAS
 	return r;
 }
 
-a11_err tpm_session_begin(struct tpm *t, struct tpm_key *k, ESYS_TR *sess)
+/* sapi: for src/tpm/sapi.c. Esys does not know the nonceTPM of a session
+ * used there, so the Esys path never gets such a session. */
+static a11_err begin(struct tpm *t, struct tpm_key *k, ESYS_TR *sess, bool sapi)
 {
 	a11_err r = A11_OK;
 
 	*sess = ESYS_TR_PASSWORD;
 	if (!k->use_policy)
 		return A11_OK;
-	if (k->session == ESYS_TR_NONE || k->session == 0)
+	if (!sapi && k->nonce_tpm.size != 0 && k->session != ESYS_TR_NONE && k->session != 0) {
+		tpm_session_end(t, k->session);
+		k->session = ESYS_TR_NONE;
+	}
+	if (k->session == ESYS_TR_NONE || k->session == 0) {
+		k->nonce_tpm.size = 0;
 		r = start(t, TPM2_SE_POLICY, k->pub.publicArea.nameAlg, &k->session);
+	}
 	if (r == A11_OK)
 		r = run_policy(t, &k->policy, k->session);
 	if (r != A11_OK) {
@@ -129,6 +138,18 @@ a11_err tpm_session_begin(struct tpm *t, struct tpm_key *k, ESYS_TR *sess)
 	}
 	*sess = k->session;
 	return A11_OK;
+}
+
+a11_err tpm_session_begin(struct tpm *t, struct tpm_key *k, ESYS_TR *sess)
+{
+	return begin(t, k, sess, false);
+}
+
+a11_err tpm_policy_begin(struct tpm *t, struct tpm_key *k)
+{
+	ESYS_TR sess;
+
+	return begin(t, k, &sess, true);
 }
 
 void tpm_session_done(struct tpm *t, struct tpm_key *k, a11_err r)
@@ -150,15 +171,15 @@ a11_err tpm_verify_approval(struct tpm *t, const TPM2B_PUBLIC *approver,
 			    struct tpm_lease *terms)
 {
 	TPMT_TK_VERIFIED *tk = NULL;
-	TPM2B_NAME *name = NULL, *qn = NULL;
+	TPM2B_NAME *name = NULL;
 	ESYS_TR h = ESYS_TR_NONE;
 	a11_err r = tpm_rc(Esys_LoadExternal(t->esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
 					     NULL, approver, ESYS_TR_RH_OWNER, &h),
 			   "LoadExternal(approver)");
 
+	/* The Name the TPM returned, which Esys checked against approver. */
 	if (r == A11_OK)
-		r = tpm_rc(Esys_ReadPublic(t->esys, h, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
-					   NULL, &name, &qn), "ReadPublic(approver)");
+		r = tpm_rc(Esys_TR_GetName(t->esys, h, &name), "TR_GetName(approver)");
 	if (r == A11_OK)
 		r = tpm_rc(Esys_VerifySignature(t->esys, h, ESYS_TR_NONE, ESYS_TR_NONE,
 						ESYS_TR_NONE, digest, sig, &tk),
@@ -171,7 +192,6 @@ a11_err tpm_verify_approval(struct tpm *t, const TPM2B_PUBLIC *approver,
 	}
 	Esys_Free(tk);
 	Esys_Free(name);
-	Esys_Free(qn);
 	if (h != ESYS_TR_NONE)
 		tpm_rc(Esys_FlushContext(t->esys, h), "FlushContext(approver)");
 	return r;

@@ -2,11 +2,14 @@
 #ifndef A11_TPM_INTERNAL_H
 #define A11_TPM_INTERNAL_H
 
+#include <tss2/tss2_sys.h>
+
 #include "tpm.h"
 
 struct tpm {
 	ESYS_CONTEXT *esys;
 	TSS2_TCTI_CONTEXT *tcti;
+	struct tpm_identity *id;  /* tpm_identity_get's, or NULL */
 };
 
 /* Log "what: decoded rc" and map rc to an a11_err; A11_OK for success. */
@@ -16,8 +19,19 @@ a11_err tpm_rc(TSS2_RC rc, const char *what);
  * no policy): k's kept policy session, or a new one, with the policy run.
  * After the command, tpm_session_done(t, k, r) with its result. */
 a11_err tpm_session_begin(struct tpm *t, struct tpm_key *k, ESYS_TR *sess);
+/* The same for a command sent by tpm_policy_execute (k->use_policy). */
+a11_err tpm_policy_begin(struct tpm *t, struct tpm_key *k);
 void tpm_session_done(struct tpm *t, struct tpm_key *k, a11_err r);
 void tpm_session_end(struct tpm *t, ESYS_TR sess);
+
+/* Commands on a key with a policy session (k->use_policy), after
+ * tpm_session_begin, through SAPI (src/tpm/sapi.c): tpm_sys gives the
+ * context and k's handle to prepare the command with (Tss2_Sys_*_Prepare),
+ * tpm_policy_execute sends it with the session's HMAC and checks the
+ * response's, then Tss2_Sys_*_Complete reads the result. */
+a11_err tpm_sys(struct tpm *t, struct tpm_key *k, TSS2_SYS_CONTEXT **sys, TPM2_HANDLE *h);
+a11_err tpm_policy_execute(struct tpm *t, struct tpm_key *k, TSS2_SYS_CONTEXT *sys, TPM2_CC cc,
+			   const char *what);
 
 /* Fill out->pub and out->name from a handle already in Esys. */
 a11_err tpm_key_describe(struct tpm *t, ESYS_TR tr, struct tpm_key *out);

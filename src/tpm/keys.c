@@ -30,7 +30,7 @@ void tpm_key_release(struct tpm *t, struct tpm_key *k)
 		else
 			Esys_TR_Close(t->esys, &k->tr);
 	}
-	memset(k, 0, sizeof(*k));
+	OPENSSL_cleanse(k, sizeof(*k));
 	k->tr = ESYS_TR_NONE;
 }
 
@@ -353,8 +353,10 @@ a11_err tpm_load(struct tpm *t, struct tpm_key *parent, const TPM2B_PUBLIC *pub,
 		out->use_policy = true;
 		out->policy = *policy;
 	}
-	if (auth != NULL)
+	if (auth != NULL) {
+		out->auth = *auth;
 		r = tpm_rc(Esys_TR_SetAuth(t->esys, out->tr, auth), "TR_SetAuth");
+	}
 	if (r == A11_OK)
 		r = tpm_rc(Esys_TR_GetName(t->esys, out->tr, &name), "TR_GetName");
 	if (r == A11_OK)

@@ -17,6 +17,22 @@ a11_err tpm_sign(struct tpm *t, struct tpm_key *k, TPM2_ALG_ID scheme, TPMI_ALG_
 	if (scheme != TPM2_ALG_RSASSA && scheme != TPM2_ALG_RSAPSS && scheme != TPM2_ALG_ECDSA)
 		return A11_ERR_ARG;
 	sch.details.any.hashAlg = hash;
+	if (k->use_policy) {
+		TSS2_SYS_CONTEXT *sys;
+		TPM2_HANDLE h;
+
+		if ((r = tpm_policy_begin(t, k)) != A11_OK)
+			return r;
+		r = tpm_sys(t, k, &sys, &h);
+		if (r == A11_OK)
+			r = tpm_rc(Tss2_Sys_Sign_Prepare(sys, h, digest, &sch, &none), "Sign");
+		if (r == A11_OK)
+			r = tpm_policy_execute(t, k, sys, TPM2_CC_Sign, "Sign");
+		if (r == A11_OK)
+			r = tpm_rc(Tss2_Sys_Sign_Complete(sys, sig), "Sign");
+		tpm_session_done(t, k, r);
+		return r;
+	}
 	if ((r = tpm_session_begin(t, k, &sess)) != A11_OK)
 		return r;
 	r = tpm_rc(Esys_Sign(t->esys, k->tr, sess, ESYS_TR_NONE, ESYS_TR_NONE, digest, &sch, &none,
@@ -42,6 +58,24 @@ a11_err tpm_rsa_decrypt(struct tpm *t, struct tpm_key *k, TPM2_ALG_ID scheme, TP
 		return A11_ERR_ARG;
 	if (scheme == TPM2_ALG_OAEP)
 		sch.details.oaep.hashAlg = hash;
+	if (k->use_policy) {
+		TSS2_SYS_CONTEXT *sys;
+		TPM2_HANDLE h;
+
+		if ((r = tpm_policy_begin(t, k)) != A11_OK)
+			return r;
+		r = tpm_sys(t, k, &sys, &h);
+		if (r == A11_OK)
+			r = tpm_rc(Tss2_Sys_RSA_Decrypt_Prepare(sys, h, in, &sch,
+								label ? label : &no_label),
+				   "RSA_Decrypt");
+		if (r == A11_OK)
+			r = tpm_policy_execute(t, k, sys, TPM2_CC_RSA_Decrypt, "RSA_Decrypt");
+		if (r == A11_OK)
+			r = tpm_rc(Tss2_Sys_RSA_Decrypt_Complete(sys, out), "RSA_Decrypt");
+		tpm_session_done(t, k, r);
+		return r;
+	}
 	if ((r = tpm_session_begin(t, k, &sess)) != A11_OK)
 		return r;
 	r = tpm_rc(Esys_RSA_Decrypt(t->esys, k->tr, sess, ESYS_TR_NONE, ESYS_TR_NONE, in, &sch,
@@ -61,6 +95,22 @@ a11_err tpm_unseal(struct tpm *t, struct tpm_key *k, TPM2B_SENSITIVE_DATA *out)
 	ESYS_TR sess;
 	a11_err r;
 
+	if (k->use_policy) {
+		TSS2_SYS_CONTEXT *sys;
+		TPM2_HANDLE h;
+
+		if ((r = tpm_policy_begin(t, k)) != A11_OK)
+			return r;
+		r = tpm_sys(t, k, &sys, &h);
+		if (r == A11_OK)
+			r = tpm_rc(Tss2_Sys_Unseal_Prepare(sys, h), "Unseal");
+		if (r == A11_OK)
+			r = tpm_policy_execute(t, k, sys, TPM2_CC_Unseal, "Unseal");
+		if (r == A11_OK)
+			r = tpm_rc(Tss2_Sys_Unseal_Complete(sys, out), "Unseal");
+		tpm_session_done(t, k, r);
+		return r;
+	}
 	if ((r = tpm_session_begin(t, k, &sess)) != A11_OK)
 		return r;
 	r = tpm_rc(Esys_Unseal(t->esys, k->tr, sess, ESYS_TR_NONE, ESYS_TR_NONE, &d), "Unseal");

@@ -88,8 +88,10 @@ void tpm_close(struct tpm *t)
 {
 	if (t == NULL)
 		return;
-	if (t->esys != NULL)
+	if (t->esys != NULL) {
+		tpm_identity_forget(t);
 		Esys_Finalize(&t->esys);
+	}
 	if (t->tcti != NULL)
 		Tss2_TctiLdr_Finalize(&t->tcti);
 	free(t);

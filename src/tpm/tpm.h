@@ -52,6 +52,9 @@ struct tpm_key {
 	struct tpm_policy policy;
 	ESYS_TR session;          /* policy session kept between uses (ESYS_TR_NONE:
 				   * none yet); the TPM resets it after each use */
+	TPM2B_AUTH auth;          /* authValue given to tpm_load, for session HMACs */
+	TPM2B_NONCE nonce_tpm;    /* session's last nonceTPM once src/tpm/sapi.c
+				   * has used it (size 0: Esys's is current) */
 };
 
 void tpm_key_release(struct tpm *t, struct tpm_key *k);
@@ -72,6 +75,23 @@ a11_err tpm_srk_load(struct tpm *t, TPM2_ALG_ID alg, struct tpm_key *out);
 /* A fresh restricted signing key (ECDSA P-256 or RSASSA-2048, SHA-256)
  * as a primary of the endorsement hierarchy, so quotes carry real clocks. */
 a11_err tpm_ak_create(struct tpm *t, TPM2_ALG_ID alg, struct tpm_key *out);
+
+/* What identifies this TPM to a broker, read (and for the AK, an ECDSA
+ * P-256 tpm_ak_create, created) at the first call and kept with the
+ * connection until tpm_identity_forget or tpm_close. The objects stay the
+ * connection's: use them, never release them. One user at a time. */
+struct tpm_identity {
+	enum tpm_ek_kind kind;
+	uint8_t *ek_cert;         /* DER */
+	size_t ek_cert_len;
+	struct tpm_key ek, ak;
+};
+a11_err tpm_identity_get(struct tpm *t, enum tpm_ek_kind kind, struct tpm_identity **out);
+/* After each use: ends the policy session the EK may have got; a use that
+ * failed (ok false) forgets it all, so that the next one reads the TPM
+ * afresh. */
+void tpm_identity_done(struct tpm *t, bool ok);
+void tpm_identity_forget(struct tpm *t);
 /* A signing key born in the TPM under parent (RSA-2048 or P-256), with
  * authValue auth (may be NULL) and, if policy is not NULL, that authPolicy
  * (then only a session satisfying it authorizes use). *priv lets the caller

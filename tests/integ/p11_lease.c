@@ -3,7 +3,8 @@
  *   p11_lease LABEL PIN SECONDS [THREADS]
  * logs in, then each thread signs a digest every 50 ms. Prints a line at
  * every change of C_Sign's result and of the lease expiry the private key
- * object shows, then "signatures N failed N renewals_seen N". */
+ * object shows, then "signatures N failed N renewals_seen N" and how many
+ * threads the process has left after C_Finalize. */
 #include <dlfcn.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -117,6 +118,21 @@ static void *signer(void *arg)
 	return NULL;
 }
 
+/* Threads of this process (the module's renewal thread must be gone). */
+static int threads(void)
+{
+	FILE *st = fopen("/proc/self/status", "r");
+	char line[256];
+	int n = -1;
+
+	while (st != NULL && fgets(line, sizeof(line), st) != NULL)
+		if (sscanf(line, "Threads: %d", &n) == 1)
+			break;
+	if (st != NULL)
+		fclose(st);
+	return n;
+}
+
 int main(int argc, char **argv)
 {
 	static const CK_C_INITIALIZE_ARGS os = { .flags = CKF_OS_LOCKING_OK };
@@ -150,6 +166,7 @@ int main(int argc, char **argv)
 	       atomic_load(&failures), atomic_load(&renewals));
 	f->C_Logout(h);
 	f->C_Finalize(NULL);
+	printf("threads after C_Finalize: %d\n", threads());
 	dlclose(lib);
 	return 0;
 }
