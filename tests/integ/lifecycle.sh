@@ -23,6 +23,10 @@ add server --kind repository --policy "$D/long.policy" --key "$D/server.key" --c
 module_setup '[{"label": "ec", "credential": "ec", "key_type": "ec"},
 	{"label": "mint", "credential": "mint", "key_type": "ec"},
 	{"label": "server", "credential": "server", "key_type": "ec"}]'
+# The pkcs11 engine configuration is for nginx only: our own programs
+# (broker, CLI, p11_lease) must not load attest11.so through OpenSSL.
+ENGINE_CONF=$OPENSSL_CONF
+unset OPENSSL_CONF
 M=$BIN/attest11.so
 S=$RIG_DIR/state
 export A11_MODULE=$M
@@ -111,7 +115,7 @@ kill "$PID_revoked" 2>/dev/null; wait "$PID_revoked" 2>/dev/null
 
 # --- one attestation per host: nginx, master + 4 workers ------------------
 attest0=$(metric attest11_attestations_total)
-NGINX_WORKERS=4 NGINX_LISTEN_OPTS=reuseport nginx_start four "ssl_certificate $D/server.chain;
+OPENSSL_CONF=$ENGINE_CONF NGINX_WORKERS=4 NGINX_LISTEN_OPTS=reuseport nginx_start four "ssl_certificate $D/server.chain;
 	ssl_certificate_key \"engine:pkcs11:pkcs11:token=server;object=server;type=private?pin-value=1234\";
 	location / { return 200 \"served by \$pid\\n\"; }" || echo "not ok - nginx with 4 workers"
 ok "nginx (master + 4 workers): 120 handshakes" bash -c "
@@ -123,7 +127,7 @@ ok "exactly one attestation for the 5 processes" bash -c "[ \$(( $(metric attest
 ok "a first login releases the ca kind's certificate" bash -c "
 	pkcs11-tool --module $M --token-label mint -O --login --pin 1234 >/dev/null 2>&1"
 ok "attest11 cert writes it" "$BIN/attest11" cert --token mint --out "$D/mint.pem" --chain
-ATTEST11_LOG=${ATTEST11_LOG:-warn} nginx_start mint "ssl_certificate $D/mint.pem;
+OPENSSL_CONF=$ENGINE_CONF ATTEST11_LOG=${ATTEST11_LOG:-warn} nginx_start mint "ssl_certificate $D/mint.pem;
 	ssl_certificate_key \"engine:pkcs11:pkcs11:token=mint;object=mint;type=private?pin-value=1234\";
 	location / { return 200 \"ok\\n\"; }" || echo "not ok - nginx with a ca-kind certificate"
 reload="nginx -p $RIG_DIR/nginx-mint -c $RIG_DIR/nginx-mint/nginx.conf -s reload; echo reload >>$RIG_DIR/hook.log"

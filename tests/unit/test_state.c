@@ -252,6 +252,31 @@ static void modes_and_no_temp(void **state)
 	assert_int_equal(n, 1);
 }
 
+/* Root (nginx's master) writing a service user's directory leaves the
+ * lease and the lock to that user, who must be able to replace them. */
+static void root_gives_files_to_owner(void **state)
+{
+	struct fx *f = *state;
+	char p[PATH_MAX + 32];
+	struct stat st;
+	int fd;
+
+	if (geteuid() != 0)
+		skip();
+	assert_int_equal(mkdir(f->dir, 0700), 0);
+	assert_int_equal(chown(f->dir, 65534, 65534), 0);
+	assert_int_equal(state_lock(f->dir, CRED, 1000, &fd), A11_OK);
+	assert_int_equal(state_save(f->dir, CRED, &f->in), A11_OK);
+	state_unlock(fd);
+	snprintf(p, sizeof(p), "%s/%s.lease", f->dir, CRED);
+	assert_int_equal(stat(p, &st), 0);
+	assert_int_equal(st.st_uid, 65534);
+	assert_int_equal(st.st_gid, 65534);
+	snprintf(p, sizeof(p), "%s/%s.lock", f->dir, CRED);
+	assert_int_equal(stat(p, &st), 0);
+	assert_int_equal(st.st_uid, 65534);
+}
+
 static void refuses_unsafe_dir(void **state)
 {
 	struct fx *f = *state;
@@ -309,6 +334,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(too_large, setup, teardown),
 		cmocka_unit_test_setup_teardown(bad_names, setup, teardown),
 		cmocka_unit_test_setup_teardown(modes_and_no_temp, setup, teardown),
+		cmocka_unit_test_setup_teardown(root_gives_files_to_owner, setup, teardown),
 		cmocka_unit_test_setup_teardown(refuses_unsafe_dir, setup, teardown),
 		cmocka_unit_test_setup_teardown(lock_excludes, setup, teardown),
 	};
