@@ -133,6 +133,7 @@ CK_RV p11_finalize(CK_VOID_PTR reserved)
 		return CKR_CRYPTOKI_NOT_INITIALIZED;
 	renew_stop();
 	sessions_close_all(NULL);
+	sessions_drop_all(); /* what is left: the emptied table itself */
 	for (size_t i = 0; i < mod.n_tokens; i++) {
 		struct p11_token *t = &mod.tokens[i];
 
