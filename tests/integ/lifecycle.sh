@@ -130,7 +130,9 @@ ok "attest11 cert writes it" "$BIN/attest11" cert --token mint --out "$D/mint.pe
 OPENSSL_CONF=$ENGINE_CONF ATTEST11_LOG=${ATTEST11_LOG:-warn} nginx_start mint "ssl_certificate $D/mint.pem;
 	ssl_certificate_key \"engine:pkcs11:pkcs11:token=mint;object=mint;type=private?pin-value=1234\";
 	location / { return 200 \"ok\\n\"; }" || echo "not ok - nginx with a ca-kind certificate"
-reload="nginx -p $RIG_DIR/nginx-mint -c $RIG_DIR/nginx-mint/nginx.conf -s reload; echo reload >>$RIG_DIR/hook.log"
+# SIGHUP, as systemd's reload does (nginx -s would parse the whole
+# configuration, engine keys included, in the signalling process).
+reload="kill -HUP \$(cat $RIG_DIR/nginx-mint/nginx.pid) && echo reload >>$RIG_DIR/hook.log"
 "$BIN/attest11" cert --watch --interval 1 --token mint --out "$D/mint.pem" --chain \
 	--on-change "$reload" >"$RIG_DIR/watch.log" 2>&1 &
 WATCH=$!
