@@ -2,8 +2,9 @@
  * policy keys. A key keeps its policy session between uses: after a
  * successful command the TPM resets the session's policy (continueSession),
  * so the next use only runs the policy steps again; a failed use ends the
- * session and the next one starts afresh. Commands on a policy key itself
- * go through src/tpm/sapi.c, which computes the session HMAC. */
+ * session and the next one starts afresh. Sign, RSA_Decrypt, Unseal and
+ * ActivateCredential on a policy key go through src/tpm/sapi.c, which
+ * computes the session HMAC itself. */
 #include "../common/log.h"
 #include "internal.h"
 
@@ -70,6 +71,7 @@ static a11_err run_policy(struct tpm *t, const struct tpm_policy *p, ESYS_TR s)
 	return r;
 }
 
+/* Neither bound nor salted: src/tpm/sapi.c relies on an empty sessionKey. */
 static a11_err start(struct tpm *t, TPM2_SE type, TPMI_ALG_HASH alg, ESYS_TR *sess)
 {
 	const TPMT_SYM_DEF none = { .algorithm = TPM2_ALG_NULL };

@@ -113,6 +113,20 @@ a11_err tpm_certify(struct tpm *t, struct tpm_key *ak, struct tpm_key *obj,
 	return r;
 }
 
+/* As src/tpm/sapi.c sends it when the EK has a policy session. */
+struct activate_cmd {
+	TPM2_HANDLE ak, ek;
+	const TPM2B_ID_OBJECT *cred;
+	const TPM2B_ENCRYPTED_SECRET *secret;
+};
+
+static TSS2_RC activate_prepare(TSS2_SYS_CONTEXT *sys, const void *arg)
+{
+	const struct activate_cmd *c = arg;
+
+	return Tss2_Sys_ActivateCredential_Prepare(sys, c->ak, c->ek, c->cred, c->secret);
+}
+
 a11_err tpm_activate_credential(struct tpm *t, struct tpm_key *ak, struct tpm_key *ek,
 				const TPM2B_ID_OBJECT *cred,
 				const TPM2B_ENCRYPTED_SECRET *secret, TPM2B_DIGEST *out)
@@ -122,6 +136,24 @@ a11_err tpm_activate_credential(struct tpm *t, struct tpm_key *ak, struct tpm_ke
 	a11_err r;
 
 	/* The AK acts in its ADMIN role (authValue), the EK in its USER role. */
+	if (ek->use_policy) {
+		struct activate_cmd c = { .cred = cred, .secret = secret };
+		TSS2_SYS_CONTEXT *sys;
+
+		if ((r = tpm_policy_begin(t, ek)) != A11_OK)
+			return r;
+		r = tpm_sys(t, ek, &sys, &c.ek);
+		if (r == A11_OK)
+			r = tpm_rc(Esys_TR_GetTpmHandle(t->esys, ak->tr, &c.ak), "TR_GetTpmHandle");
+		if (r == A11_OK)
+			r = tpm_policy_execute(t, ek, ak, sys, TPM2_CC_ActivateCredential,
+					       "ActivateCredential", activate_prepare, &c);
+		if (r == A11_OK)
+			r = tpm_rc(Tss2_Sys_ActivateCredential_Complete(sys, out),
+				   "ActivateCredential");
+		tpm_session_done(t, ek, r);
+		return r;
+	}
 	if ((r = tpm_session_begin(t, ek, &sess)) != A11_OK)
 		return r;
 	r = tpm_rc(Esys_ActivateCredential(t->esys, ak->tr, ek->tr, ESYS_TR_PASSWORD, sess,

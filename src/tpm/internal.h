@@ -24,14 +24,19 @@ a11_err tpm_policy_begin(struct tpm *t, struct tpm_key *k);
 void tpm_session_done(struct tpm *t, struct tpm_key *k, a11_err r);
 void tpm_session_end(struct tpm *t, ESYS_TR sess);
 
-/* Commands on a key with a policy session (k->use_policy), after
- * tpm_session_begin, through SAPI (src/tpm/sapi.c): tpm_sys gives the
- * context and k's handle to prepare the command with (Tss2_Sys_*_Prepare),
- * tpm_policy_execute sends it with the session's HMAC and checks the
- * response's, then Tss2_Sys_*_Complete reads the result. */
+/* Commands authorized by a key's policy session (k->use_policy), after
+ * tpm_policy_begin, through SAPI (src/tpm/sapi.c): tpm_sys gives the
+ * context and k's handle; tpm_policy_execute has prepare(sys, arg) put the
+ * command into sys (a Tss2_Sys_*_Prepare; again for a resubmission),
+ * sends it with the session's HMAC and checks the response's; then
+ * Tss2_Sys_*_Complete reads the result. pw: NULL, or the object of the
+ * command's first handle, authorized by its authValue as a password (k is
+ * then the second). */
 a11_err tpm_sys(struct tpm *t, struct tpm_key *k, TSS2_SYS_CONTEXT **sys, TPM2_HANDLE *h);
-a11_err tpm_policy_execute(struct tpm *t, struct tpm_key *k, TSS2_SYS_CONTEXT *sys, TPM2_CC cc,
-			   const char *what);
+a11_err tpm_policy_execute(struct tpm *t, struct tpm_key *k, const struct tpm_key *pw,
+			   TSS2_SYS_CONTEXT *sys, TPM2_CC cc, const char *what,
+			   TSS2_RC (*prepare)(TSS2_SYS_CONTEXT *sys, const void *arg),
+			   const void *arg);
 
 /* Fill out->pub and out->name from a handle already in Esys. */
 a11_err tpm_key_describe(struct tpm *t, ESYS_TR tr, struct tpm_key *out);

@@ -4,6 +4,41 @@
 
 #include "internal.h"
 
+/* The commands as src/tpm/sapi.c sends them for a key with a policy
+ * session: a Tss2_Sys_*_Prepare for each submission. */
+struct sign_cmd {
+	TPM2_HANDLE key;
+	const TPM2B_DIGEST *digest;
+	const TPMT_SIG_SCHEME *scheme;
+	const TPMT_TK_HASHCHECK *ticket;
+};
+
+static TSS2_RC sign_prepare(TSS2_SYS_CONTEXT *sys, const void *arg)
+{
+	const struct sign_cmd *c = arg;
+
+	return Tss2_Sys_Sign_Prepare(sys, c->key, c->digest, c->scheme, c->ticket);
+}
+
+struct decrypt_cmd {
+	TPM2_HANDLE key;
+	const TPM2B_PUBLIC_KEY_RSA *in;
+	const TPMT_RSA_DECRYPT *scheme;
+	const TPM2B_DATA *label;
+};
+
+static TSS2_RC decrypt_prepare(TSS2_SYS_CONTEXT *sys, const void *arg)
+{
+	const struct decrypt_cmd *c = arg;
+
+	return Tss2_Sys_RSA_Decrypt_Prepare(sys, c->key, c->in, c->scheme, c->label);
+}
+
+static TSS2_RC unseal_prepare(TSS2_SYS_CONTEXT *sys, const void *arg)
+{
+	return Tss2_Sys_Unseal_Prepare(sys, *(const TPM2_HANDLE *)arg);
+}
+
 a11_err tpm_sign(struct tpm *t, struct tpm_key *k, TPM2_ALG_ID scheme, TPMI_ALG_HASH hash,
 		 const TPM2B_DIGEST *digest, TPMT_SIGNATURE *sig)
 {
@@ -18,16 +53,14 @@ a11_err tpm_sign(struct tpm *t, struct tpm_key *k, TPM2_ALG_ID scheme, TPMI_ALG_
 		return A11_ERR_ARG;
 	sch.details.any.hashAlg = hash;
 	if (k->use_policy) {
+		struct sign_cmd c = { .digest = digest, .scheme = &sch, .ticket = &none };
 		TSS2_SYS_CONTEXT *sys;
-		TPM2_HANDLE h;
 
 		if ((r = tpm_policy_begin(t, k)) != A11_OK)
 			return r;
-		r = tpm_sys(t, k, &sys, &h);
+		r = tpm_sys(t, k, &sys, &c.key);
 		if (r == A11_OK)
-			r = tpm_rc(Tss2_Sys_Sign_Prepare(sys, h, digest, &sch, &none), "Sign");
-		if (r == A11_OK)
-			r = tpm_policy_execute(t, k, sys, TPM2_CC_Sign, "Sign");
+			r = tpm_policy_execute(t, k, NULL, sys, TPM2_CC_Sign, "Sign", sign_prepare, &c);
 		if (r == A11_OK)
 			r = tpm_rc(Tss2_Sys_Sign_Complete(sys, sig), "Sign");
 		tpm_session_done(t, k, r);
@@ -59,18 +92,16 @@ a11_err tpm_rsa_decrypt(struct tpm *t, struct tpm_key *k, TPM2_ALG_ID scheme, TP
 	if (scheme == TPM2_ALG_OAEP)
 		sch.details.oaep.hashAlg = hash;
 	if (k->use_policy) {
+		struct decrypt_cmd c = { .in = in, .scheme = &sch,
+					 .label = label ? label : &no_label };
 		TSS2_SYS_CONTEXT *sys;
-		TPM2_HANDLE h;
 
 		if ((r = tpm_policy_begin(t, k)) != A11_OK)
 			return r;
-		r = tpm_sys(t, k, &sys, &h);
+		r = tpm_sys(t, k, &sys, &c.key);
 		if (r == A11_OK)
-			r = tpm_rc(Tss2_Sys_RSA_Decrypt_Prepare(sys, h, in, &sch,
-								label ? label : &no_label),
-				   "RSA_Decrypt");
-		if (r == A11_OK)
-			r = tpm_policy_execute(t, k, sys, TPM2_CC_RSA_Decrypt, "RSA_Decrypt");
+			r = tpm_policy_execute(t, k, NULL, sys, TPM2_CC_RSA_Decrypt, "RSA_Decrypt",
+					       decrypt_prepare, &c);
 		if (r == A11_OK)
 			r = tpm_rc(Tss2_Sys_RSA_Decrypt_Complete(sys, out), "RSA_Decrypt");
 		tpm_session_done(t, k, r);
@@ -103,9 +134,8 @@ a11_err tpm_unseal(struct tpm *t, struct tpm_key *k, TPM2B_SENSITIVE_DATA *out)
 			return r;
 		r = tpm_sys(t, k, &sys, &h);
 		if (r == A11_OK)
-			r = tpm_rc(Tss2_Sys_Unseal_Prepare(sys, h), "Unseal");
-		if (r == A11_OK)
-			r = tpm_policy_execute(t, k, sys, TPM2_CC_Unseal, "Unseal");
+			r = tpm_policy_execute(t, k, NULL, sys, TPM2_CC_Unseal, "Unseal",
+					       unseal_prepare, &h);
 		if (r == A11_OK)
 			r = tpm_rc(Tss2_Sys_Unseal_Complete(sys, out), "Unseal");
 		tpm_session_done(t, k, r);
