@@ -175,11 +175,6 @@ static a11_err read_lease(int dfd, const char *path, const char *file, char **bu
 
 /* ---- JSON ------------------------------------------------------------------------ */
 
-static a11_err set(json_t *o, const char *key, json_t *v)
-{
-	return v != NULL && json_object_set_new(o, key, v) == 0 ? A11_OK : A11_ERR_NOMEM;
-}
-
 /* The release without its key (and so without the duplication blob). */
 static a11_err put_release(json_t *o, const struct release *rel)
 {
@@ -193,7 +188,7 @@ static a11_err put_release(json_t *o, const struct release *rel)
 	OPENSSL_cleanse(&copy, sizeof(copy));
 	if (s == NULL)
 		return A11_ERR_ARG;
-	r = set(o, "release", json_loads(s, 0, &err));
+	r = j_set(o, "release", json_loads(s, 0, &err));
 	free(s);
 	return r;
 }
@@ -204,8 +199,8 @@ static a11_err put_key_auth(json_t *o, const struct host_lease *in)
 	a11_err r = k ? A11_OK : A11_ERR_NOMEM;
 
 	TRY(j_put_bytes(k, "salt", in->salt, sizeof(in->salt)));
-	TRY(set(k, "iterations", json_integer(in->iterations)));
-	r = set(o, "key_auth", k);
+	TRY(j_set(k, "iterations", json_integer(in->iterations)));
+	r = j_set(o, "key_auth", k);
 	k = NULL;
 out:
 	json_decref(k);
@@ -218,8 +213,8 @@ static char *encode(const char *credential, const struct host_lease *in)
 	a11_err r = o ? A11_OK : A11_ERR_NOMEM;
 	char *s = NULL;
 
-	TRY(set(o, "version", json_integer(STATE_VERSION)));
-	TRY(set(o, "credential", json_string(credential)));
+	TRY(j_set(o, "version", json_integer(STATE_VERSION)));
+	TRY(j_set(o, "credential", json_string(credential)));
 	if (in->rel.has_key)
 		TRY(j_put_TPM2B_PUBLIC(o, "public", &in->rel.pub));
 	TRY(j_put_TPM2B_PRIVATE(o, "private", &in->priv));

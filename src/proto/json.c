@@ -100,6 +100,11 @@ a11_err j_bytes(json_t *o, const char *key, uint8_t *out, size_t cap, size_t *le
 	return A11_OK;
 }
 
+a11_err j_set(json_t *o, const char *key, json_t *v)
+{
+	return v != NULL && json_object_set_new(o, key, v) == 0 ? A11_OK : A11_ERR_NOMEM;
+}
+
 a11_err j_put_bytes(json_t *o, const char *key, const uint8_t *in, size_t len)
 {
 	char *b = b64_encode(in, len);

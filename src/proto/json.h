@@ -35,6 +35,8 @@ a11_err j_get_attest(json_t *o, const char *key, const char *sig_key, struct pro
 a11_err j_put_attest(json_t *o, const char *key, const char *sig_key,
 		     const struct proto_attest *in);
 a11_err j_put_bytes(json_t *o, const char *key, const uint8_t *in, size_t len);
+/* Set key to v (stolen, NULL-safe): A11_ERR_NOMEM if v is NULL. */
+a11_err j_set(json_t *o, const char *key, json_t *v);
 
 /* src/proto/lease.c */
 a11_err j_put_anchor(json_t *o, const char *key, const struct lease_anchor *in);

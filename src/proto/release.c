@@ -23,11 +23,6 @@ void release_clear(struct release *m)
 	OPENSSL_cleanse(m, sizeof(*m));
 }
 
-static a11_err set(json_t *o, const char *key, json_t *v)
-{
-	return v != NULL && json_object_set_new(o, key, v) == 0 ? A11_OK : A11_ERR_NOMEM;
-}
-
 static a11_err put_key(json_t *o, const struct release *m)
 {
 	json_t *k = json_object();
@@ -36,7 +31,7 @@ static a11_err put_key(json_t *o, const struct release *m)
 	TRY(j_put_TPM2B_PUBLIC(k, "public", &m->pub));
 	TRY(j_put_TPM2B_PRIVATE(k, "duplicate", &m->duplicate));
 	TRY(j_put_TPM2B_ENCRYPTED_SECRET(k, "seed", &m->seed));
-	r = set(o, "key", k);
+	r = j_set(o, "key", k);
 	k = NULL;
 out:
 	json_decref(k);
@@ -50,8 +45,8 @@ static a11_err put_policy(json_t *o, const struct release *m)
 
 	if (m->pcr_bound)
 		TRY(j_put_TPML_PCR_SELECTION(p, "pcr_selection", &m->pcr_selection));
-	TRY(set(p, "auth_value", json_boolean(m->auth_value)));
-	r = set(o, "policy", p);
+	TRY(j_set(p, "auth_value", json_boolean(m->auth_value)));
+	r = j_set(o, "policy", p);
 	p = NULL;
 out:
 	json_decref(p);
@@ -69,7 +64,7 @@ static a11_err put_certs(json_t *o, const struct release *m)
 		free(b);
 	}
 	if (r == A11_OK)
-		return set(o, "certificates", a);
+		return j_set(o, "certificates", a);
 	json_decref(a);
 	return r;
 }
@@ -79,7 +74,7 @@ static a11_err put_lease(json_t *o, const struct release *m)
 	json_t *l = json_pack("{s:s, s:I, s:I}", "id", m->lease, "expires",
 			      (json_int_t)m->lease_expires, "approved", (json_int_t)m->lease_approved);
 
-	return set(o, "lease", l);
+	return j_set(o, "lease", l);
 }
 
 char *release_encode(const struct release *m)
@@ -88,7 +83,7 @@ char *release_encode(const struct release *m)
 	char *s = NULL;
 	a11_err r = o ? A11_OK : A11_ERR_NOMEM;
 
-	TRY(set(o, "kind", json_string(cred_kind_name(m->kind))));
+	TRY(j_set(o, "kind", json_string(cred_kind_name(m->kind))));
 	if (m->has_key)
 		TRY(put_key(o, m));
 	TRY(put_policy(o, m));
@@ -97,12 +92,12 @@ char *release_encode(const struct release *m)
 	if (m->token_ct != NULL) {
 		TRY((t = json_object()) ? A11_OK : A11_ERR_NOMEM);
 		TRY(j_put_bytes(t, "ciphertext", m->token_ct, m->token_ct_len));
-		TRY(set(o, "token", t));
+		TRY(j_set(o, "token", t));
 		t = NULL;
 	}
 	TRY(put_lease(o, m));
 	TRY(j_put_approval(o, "approval", &m->approval));
-	TRY(set(o, "attestation_result", json_string(m->ear ? m->ear : "")));
+	TRY(j_set(o, "attestation_result", json_string(m->ear ? m->ear : "")));
 	s = json_dumps(o, JSON_COMPACT);
 out:
 	json_decref(t);

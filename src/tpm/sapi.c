@@ -21,20 +21,10 @@
 #include <openssl/rand.h>
 
 #include "../common/log.h"
+#include "../wire/hash.h"
 #include "internal.h"
 
 #define SUBMISSIONS_MAX 5 /* as Esys, for TPM_RC_RETRY, _YIELDED and _TESTING */
-
-static const EVP_MD *md_of(TPMI_ALG_HASH alg)
-{
-	switch (alg) {
-	case TPM2_ALG_SHA1: return EVP_sha1();
-	case TPM2_ALG_SHA256: return EVP_sha256();
-	case TPM2_ALG_SHA384: return EVP_sha384();
-	case TPM2_ALG_SHA512: return EVP_sha512();
-	default: return NULL;
-	}
-}
 
 static void put_u32(uint8_t *b, uint32_t v)
 {
@@ -167,7 +157,7 @@ a11_err tpm_policy_execute(struct tpm *t, struct tpm_key *k, const struct tpm_ke
 			   TSS2_RC (*prepare)(TSS2_SYS_CONTEXT *sys, const void *arg),
 			   const void *arg)
 {
-	const EVP_MD *md = md_of(k->pub.publicArea.nameAlg);
+	const EVP_MD *md = wire_md(k->pub.publicArea.nameAlg);
 	TPM2_HANDLE session;
 	TPM2B_AUTH key;
 	TSS2_RC rc = TSS2_RC_SUCCESS;
