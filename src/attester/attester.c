@@ -73,10 +73,34 @@ static a11_err post(struct run *x, const char *path, char *json, struct client_r
 	return A11_ERR_REFUSED;
 }
 
+/* The connection's HTTPS client (opened with the identity's first use),
+ * or a new one if the settings changed. */
+static a11_err connect_broker(struct run *x, struct tpm_identity *id)
+{
+	long cms = x->c->connect_timeout_ms ? x->c->connect_timeout_ms : 5000;
+	long tms = x->c->timeout_ms ? x->c->timeout_ms : 15000;
+	struct client *c = id->user;
+	a11_err r;
+
+	if (c != NULL && !client_fits(c, x->c->ca_file, cms, tms)) {
+		client_close(c);
+		id->user = c = NULL;
+	}
+	if (c == NULL) {
+		if ((r = client_open(x->c->ca_file, cms, tms, &c)) != A11_OK)
+			return r;
+		id->user = c;
+		id->free_user = client_free;
+	}
+	x->http = c;
+	return A11_OK;
+}
+
 /* The EK certificate, the EK and the AK are read once per TPM connection
- * and reused by its later logins and renewals (src/tpm/identity.c); an
- * exchange that fails drops them. The AK is bound to the EK afresh by
- * each exchange's credential activation. */
+ * and reused by its later logins and renewals (src/tpm/identity.c), and so
+ * is the HTTPS connection to the broker; an exchange that fails drops them
+ * all. The AK is bound to the EK afresh by each exchange's credential
+ * activation. */
 static a11_err identify(struct run *x)
 {
 	struct tpm_identity *id;
@@ -86,6 +110,7 @@ static a11_err identify(struct run *x)
 	TRY(tpm_identity_get(x->t, x->c->ek, &id));
 	x->ek = &id->ek;
 	x->ak = &id->ak;
+	TRY(connect_broker(x, id));
 	TRY(id->ek_cert_len <= sizeof(x->creq.ek_cert) ? A11_OK : A11_ERR_UNSUPPORTED);
 	memcpy(x->creq.ek_cert, id->ek_cert, id->ek_cert_len);
 	x->creq.ek_cert_len = id->ek_cert_len;
@@ -315,8 +340,6 @@ static a11_err exchange(struct run *x, struct attester_timing *ms)
 	double t0 = now_ms(), t1, t2, t3;
 	a11_err r;
 
-	TRY(client_open(x->c->ca_file, x->c->connect_timeout_ms ? x->c->connect_timeout_ms : 5000,
-			x->c->timeout_ms ? x->c->timeout_ms : 15000, &x->http));
 	TRY(challenge(x));
 	t1 = now_ms();
 	TRY(evidence(x));
@@ -326,9 +349,10 @@ static a11_err exchange(struct run *x, struct attester_timing *ms)
 	TRY(x->cur ? renew_adopt(x) : receive(x));
 	*ms = (struct attester_timing){ .challenge = t1 - t0, .tpm_evidence = t2 - t1,
 					.evidence = t3 - t2, .import = now_ms() - t3 };
+	log_debug("exchange ms: challenge %.1f, tpm %.1f, evidence %.1f, import %.1f",
+		  ms->challenge, ms->tpm_evidence, ms->evidence, ms->import);
 out:
-	client_close(x->http);
-	x->http = NULL;
+	x->http = NULL; /* the identity's; closed with it on failure */
 	if (x->ek != NULL) {
 		enter(x);
 		tpm_identity_done(x->t, r == A11_OK);

@@ -52,6 +52,8 @@ static a11_err classify(CURLcode rc)
 struct client {
 	CURL *curl;
 	struct curl_slist *hdr;
+	char *ca_file;
+	long connect_ms, total_ms;
 };
 
 a11_err client_open(const char *ca_file, long connect_ms, long total_ms, struct client **out)
@@ -64,7 +66,10 @@ a11_err client_open(const char *ca_file, long connect_ms, long total_ms, struct 
 		return A11_ERR_NOMEM;
 	c->curl = curl_easy_init();
 	c->hdr = curl_slist_append(NULL, "Content-Type: application/json");
-	if (c->curl == NULL || c->hdr == NULL) {
+	c->ca_file = strdup(ca_file);
+	c->connect_ms = connect_ms;
+	c->total_ms = total_ms;
+	if (c->curl == NULL || c->hdr == NULL || c->ca_file == NULL) {
 		client_close(c);
 		return A11_ERR_NOMEM;
 	}
@@ -88,7 +93,19 @@ void client_close(struct client *c)
 	curl_slist_free_all(c->hdr);
 	if (c->curl != NULL)
 		curl_easy_cleanup(c->curl);
+	free(c->ca_file);
 	free(c);
+}
+
+void client_free(void *c)
+{
+	client_close(c);
+}
+
+bool client_fits(const struct client *c, const char *ca_file, long connect_ms, long total_ms)
+{
+	return strcmp(c->ca_file, ca_file) == 0 && c->connect_ms == connect_ms &&
+	       c->total_ms == total_ms;
 }
 
 a11_err client_post(struct client *c, const char *url, const char *json,
@@ -101,9 +118,16 @@ a11_err client_post(struct client *c, const char *url, const char *json,
 	curl_easy_setopt(c->curl, CURLOPT_POSTFIELDS, json);
 	curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, out);
 	rc = curl_easy_perform(c->curl);
-	if (rc == CURLE_OK)
+	if (rc == CURLE_OK) {
+		curl_off_t conn = 0, tls = 0, total = 0;
+
 		curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &out->status);
-	else
+		curl_easy_getinfo(c->curl, CURLINFO_CONNECT_TIME_T, &conn);
+		curl_easy_getinfo(c->curl, CURLINFO_APPCONNECT_TIME_T, &tls);
+		curl_easy_getinfo(c->curl, CURLINFO_TOTAL_TIME_T, &total);
+		log_debug("broker %s: HTTP %ld in %.1f ms (connect %.1f, TLS %.1f)", url,
+			  out->status, (double)total / 1e3, (double)conn / 1e3, (double)tls / 1e3);
+	} else
 		log_error("broker %s: %s", url, curl_easy_strerror(rc));
 	if (rc != CURLE_OK) {
 		free(out->body);

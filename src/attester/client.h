@@ -3,6 +3,7 @@
 #ifndef A11_ATTESTER_CLIENT_H
 #define A11_ATTESTER_CLIENT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "../common/err.h"
@@ -13,12 +14,17 @@ struct client_response {
 	size_t len;
 };
 
-/* One connection to the broker, kept open across the protocol's two
- * round trips (one TLS handshake per login, not two). */
+/* A connection to the broker, kept open across the protocol's two round
+ * trips and, kept with the TPM connection's identity (attester.c), across
+ * the logins and renewals of a token: one TLS handshake, not one per login.
+ * curl reconnects by itself if the broker closed it meanwhile. */
 struct client;
 
 a11_err client_open(const char *ca_file, long connect_ms, long total_ms, struct client **out);
 void client_close(struct client *c);
+void client_free(void *c);                /* client_close for a void * */
+/* Was c opened with these settings? */
+bool client_fits(const struct client *c, const char *ca_file, long connect_ms, long total_ms);
 /* A11_ERR_NETWORK (connect/timeout), A11_ERR_TLS (certificate), A11_OK
  * with any HTTP status. */
 a11_err client_post(struct client *c, const char *url, const char *json,

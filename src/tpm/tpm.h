@@ -85,6 +85,12 @@ struct tpm_identity {
 	uint8_t *ek_cert;         /* DER */
 	size_t ek_cert_len;
 	struct tpm_key ek, ak;
+	/* The caller's state that lives and dies with this cache (the
+	 * attester keeps its HTTPS connection to the broker here): given to
+	 * free_user by tpm_identity_forget, so by tpm_close too, and never in
+	 * a fork() child, which drops the parent's connections unclosed. */
+	void *user;
+	void (*free_user)(void *user);
 };
 a11_err tpm_identity_get(struct tpm *t, enum tpm_ek_kind kind, struct tpm_identity **out);
 /* After each use: ends the policy session the EK may have got; a use that

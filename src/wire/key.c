@@ -1,3 +1,5 @@
+#include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 #include <openssl/core_names.h>
 #include <openssl/bn.h>
@@ -50,11 +52,73 @@ IMPLEMENT_ASN1_FUNCTIONS(A11_RSA_PUB)
  * hands key types to any ENGINE the application registered for them (the
  * pkcs11 engine in nginx or curl would route attest11's own keys back
  * into attest11.so). */
+
+/* Setting a decoder context up looks through every decoder the providers
+ * offer (about 0.5 ms, several times per broker request); decoding with
+ * one is some 20 times cheaper, and a context decodes any number of keys
+ * one after the other, failures included. So a few are kept, each with
+ * the slot it decodes into. trylock: a caller never waits, and a lock
+ * another thread held across fork() only costs that child the reuse. */
+struct spki_decoder {
+	OSSL_DECODER_CTX *ctx;
+	EVP_PKEY *key;
+};
+
+#define DECODERS_KEPT 8
+static pthread_mutex_t decoders_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct spki_decoder *decoders[DECODERS_KEPT];
+static size_t n_decoders;
+
+static void decoder_free(struct spki_decoder *d)
+{
+	if (d == NULL)
+		return;
+	OSSL_DECODER_CTX_free(d->ctx);
+	EVP_PKEY_free(d->key);
+	free(d);
+}
+
+static struct spki_decoder *decoder_take(void)
+{
+	struct spki_decoder *d = NULL;
+
+	if (pthread_mutex_trylock(&decoders_lock) == 0) {
+		if (n_decoders > 0)
+			d = decoders[--n_decoders];
+		pthread_mutex_unlock(&decoders_lock);
+	}
+	if (d != NULL)
+		return d;
+	if ((d = calloc(1, sizeof(*d))) == NULL)
+		return NULL;
+	d->ctx = OSSL_DECODER_CTX_new_for_pkey(&d->key, "DER", "SubjectPublicKeyInfo", NULL,
+					       EVP_PKEY_PUBLIC_KEY, wire_libctx(), NULL);
+	if (d->ctx == NULL) {
+		decoder_free(d);
+		return NULL;
+	}
+	return d;
+}
+
+static void decoder_give(struct spki_decoder *d)
+{
+	EVP_PKEY_free(d->key);
+	d->key = NULL;
+	if (pthread_mutex_trylock(&decoders_lock) == 0) {
+		if (n_decoders < DECODERS_KEPT) {
+			decoders[n_decoders++] = d;
+			d = NULL;
+		}
+		pthread_mutex_unlock(&decoders_lock);
+	}
+	decoder_free(d);
+}
+
 static a11_err spki_to_evp(int alg_nid, int param_type, void *param, uint8_t *key, int key_len,
 			   EVP_PKEY **out)
 {
 	X509_PUBKEY *xp = X509_PUBKEY_new();
-	OSSL_DECODER_CTX *dc = NULL;
+	struct spki_decoder *dc = NULL;
 	unsigned char *der = NULL;
 	const unsigned char *p;
 	size_t left;
@@ -66,17 +130,19 @@ static a11_err spki_to_evp(int alg_nid, int param_type, void *param, uint8_t *ke
 		OPENSSL_free(key);
 		goto out;
 	}
-	if ((n = i2d_X509_PUBKEY(xp, &der)) <= 0 ||
-	    (dc = OSSL_DECODER_CTX_new_for_pkey(out, "DER", "SubjectPublicKeyInfo", NULL,
-						EVP_PKEY_PUBLIC_KEY, wire_libctx(), NULL)) == NULL)
+	if ((n = i2d_X509_PUBKEY(xp, &der)) <= 0 || (dc = decoder_take()) == NULL)
 		goto out;
 	p = der;
 	left = (size_t)n;
 	/* The decoders validate the key (e.g. the point is on the curve). */
-	r = OSSL_DECODER_from_data(dc, &p, &left) == 1 && *out != NULL && left == 0 ? A11_OK
-										      : A11_ERR_PARSE;
+	r = OSSL_DECODER_from_data(dc->ctx, &p, &left) == 1 && dc->key != NULL && left == 0
+		    ? A11_OK : A11_ERR_PARSE;
+	if (r == A11_OK) {
+		*out = dc->key;
+		dc->key = NULL;
+	}
+	decoder_give(dc);
 out:
-	OSSL_DECODER_CTX_free(dc);
 	OPENSSL_free(der);
 	X509_PUBKEY_free(xp);
 	ERR_clear_error();

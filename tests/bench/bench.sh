@@ -5,6 +5,8 @@
 # lease policy every released key carries, attest11.so, Debian's
 # tpm2-pkcs11; what single TPM commands cost through that TCTI; and
 # C_Login latency, a full attestation split into its steps.
+# BENCH_ONLY=login: the C_Login figures alone. The broker is broker_setup's
+# (tests/lib.sh): the same settings as the tests.
 . "$(dirname "$0")/../lib.sh"
 SECS=${BENCH_SECONDS:-5}
 LOGINS=${BENCH_LOGINS:-30}
@@ -32,6 +34,7 @@ T2=/usr/lib/$(gcc -print-multiarch)/pkcs11/libtpm2_pkcs11.so
 result() { sed -n "s/^RESULT .*$1=\([0-9.]*\).*/\1/p"; }
 ratio() { awk -v a="$1" -v r="$2" 'BEGIN { if (r > 0 && a != "") printf "%.2f", a / r; else print "-" }'; }
 
+if [ "${BENCH_ONLY:-}" != login ]; then
 # tpm2-pkcs11 with its own store, keys generated in the same TPM.
 export TPM2_PKCS11_STORE=$RIG_DIR/tpm2-pkcs11 TPM2_PKCS11_TCTI=$A11_TCTI TPM2_PKCS11_LOG_LEVEL=0
 mkdir -p "$TPM2_PKCS11_STORE"
@@ -63,6 +66,8 @@ l=$($B lease "$A11_TCTI" ecc ecdsa "$SECS" pcr | result ops_per_s)
 printf '%-22s %9s %9s   (lease with PolicyPCR over sha256:0-7)\n' "ECDSA P-256 + PCRs" - "${l:--}"
 printf 'one TPM command through this TCTI, mean of 500 (us): %s\n' \
 	"$($B cmds "$A11_TCTI" 500 | sed -n 's/^RESULT //; s/_us=/ /g; s/ n=[0-9]*$//p')"
+
+fi
 
 printf '\nC_Login (attest, release, import), %s logins, broker on loopback\n' "$LOGINS"
 $B login "$M" ec 1234 "$LOGINS" | sed -n 's/^RESULT /attest11.so C_Login, full attestation: /p'
