@@ -83,7 +83,7 @@ int64_t lease_renew_due(const struct p11_token *t)
 	const struct release *rel = &t->cred.rel;
 	int64_t len = rel->lease_expires - rel->lease_approved;
 
-	if (mod.no_threads || len <= 0)
+	if (len <= 0)
 		return 0;
 	return rel->lease_approved + len * mod.conf.renew_at_percent / 100;
 }

@@ -193,6 +193,9 @@ a11_err lease_renew(struct p11_token *t);
 /* The renewal thread (src/p11/renew.c). */
 void renew_start(void);       /* after a login; once per module */
 void renew_kick(void);        /* a renewal was brought forward */
+/* Without a renewal thread (CKF_LIBRARY_CANT_CREATE_OS_THREADS): renew
+ * t now if due, before an operation takes its TPM lock. */
+void renew_inline(struct p11_token *t);
 void renew_stop(void);        /* C_Finalize: stop and join */
 void renew_forget(void);      /* fork child: the thread is the parent's */
 

@@ -2,7 +2,8 @@
  * at C_Finalize. It sleeps until the earliest token's renewal is due,
  * renews it (src/p11/lease.c) and plans the next one. Applications that
  * forbid library threads (CKF_LIBRARY_CANT_CREATE_OS_THREADS) get none:
- * their leases end unless they log in again (docs/pkcs11.md). */
+ * the operation that finds a renewal due does it first (renew_inline),
+ * so that call waits for the broker (docs/pkcs11.md). */
 #include <errno.h>
 #include <pthread.h>
 #include <string.h>
@@ -36,23 +37,35 @@ static int64_t backoff(unsigned failures)
 	return s < RETRY_MAX_S ? s : RETRY_MAX_S;
 }
 
+/* Is t's renewal due? (mod.lock free.) */
+static bool due(struct p11_token *t)
+{
+	int64_t now = (int64_t)time(NULL);
+	bool d;
+
+	p11_lock(&mod.lock);
+	d = t->logged_in && t->renew_due != 0 && t->renew_due <= now;
+	p11_unlock(&mod.lock);
+	return d;
+}
+
 static void renew_token(struct p11_token *t)
 {
 	a11_err r;
-	bool logged;
+	bool go;
 
 	token_renew_enter(t);
-	p11_lock(&mod.lock);
-	logged = t->logged_in;
-	p11_unlock(&mod.lock);
-	r = logged ? lease_renew(t) : A11_OK;
-	if (logged && r == A11_OK) {
+	/* Asked again under renew_lock: whoever waited for it may find the
+	 * renewal done (or the token logged out). */
+	go = due(t);
+	r = go ? lease_renew(t) : A11_OK;
+	if (go && r == A11_OK) {
 		token_tpm_enter(t);
 		if (token_show(t, true) != CKR_OK)
 			log_error("token %s: cannot update its objects after the renewal",
 				  t->conf->label);
 		token_tpm_leave(t);
-	} else if (logged) {
+	} else if (go) {
 		p11_lock(&mod.lock);
 		t->renew_failures++;
 		t->renew_due = final(&t->cred) ? 0 : time(NULL) + backoff(t->renew_failures);
@@ -63,6 +76,12 @@ static void renew_token(struct p11_token *t)
 							  : "retrying");
 	}
 	token_renew_leave(t);
+}
+
+void renew_inline(struct p11_token *t)
+{
+	if (mod.no_threads && due(t))
+		renew_token(t);
 }
 
 /* The token whose renewal is due, or NULL and when the next one is. */

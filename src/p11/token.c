@@ -311,6 +311,7 @@ CK_RV token_sign(const struct p11_key *key, TPM2_ALG_ID scheme, TPMI_ALG_HASH ha
 	struct p11_token *t = key->token;
 	CK_RV rv;
 
+	renew_inline(t);
 	token_tpm_enter(t);
 	rv = still_loaded(key);
 	if (rv == CKR_OK)
@@ -331,6 +332,7 @@ CK_RV token_decrypt(const struct p11_key *key, TPM2_ALG_ID scheme, TPMI_ALG_HASH
 		return CKR_MECHANISM_PARAM_INVALID;
 	if (label_len)
 		memcpy(l.buffer, label, label_len);
+	renew_inline(t);
 	token_tpm_enter(t);
 	rv = still_loaded(key);
 	if (rv == CKR_OK)

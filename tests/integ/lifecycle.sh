@@ -34,8 +34,8 @@ LEASE_EXPIRED=c1310005 # CKR_ATTEST11_LEASE_EXPIRED
 metric() { curl -sf --cacert "$BROKER_DIR/tls.crt" "$BROKER_URL/metrics" | awk -v k="$1" '$1 == k {print $2}'; }
 # wait_for FILE PATTERN SECONDS
 wait_for() { for _ in $(seq $(($3 * 10))); do grep -q "$2" "$1" && return 0; sleep 0.1; done; return 1; }
-signing() { # signing NAME LABEL SECONDS: p11_lease in the background
-	"$BIN/tests/integ/p11_lease" "$2" 1234 "$3" 2 >"$RIG_DIR/$1.out" 2>"$RIG_DIR/$1.err" &
+signing() { # signing NAME LABEL SECONDS [nothreads]: p11_lease in the background
+	"$BIN/tests/integ/p11_lease" "$2" 1234 "$3" 2 ${4:-} >"$RIG_DIR/$1.out" 2>"$RIG_DIR/$1.err" &
 	echo $! >>"$RIG_DIR/pids"
 	eval "PID_$1=$!"
 }
@@ -50,6 +50,13 @@ ok "continuous signing across at least 3 renewals: no failed signature" bash -c 
 	grep '^signatures' $RIG_DIR/renew.out | awk '\$1 == \"signatures\" && \$2 > 100 && \$4 == 0 && \$6 >= 3 {ok=1} END {exit !ok}'"
 ok "no thread left after C_Finalize" grep -qx 'threads after C_Finalize: 1' "$RIG_DIR/renew.out"
 ok "the broker counted the renewals" bash -c "[ \$(( $(metric attest11_renewals_total) - $renewals0 )) -ge 3 ]"
+# An application that forbids library threads: the call that finds the
+# renewal due does it (main thread + 2 signers, no module thread).
+signing inline ec 12 nothreads
+wait "$PID_inline"
+ok "no library threads (CKF_LIBRARY_CANT_CREATE_OS_THREADS): renewed inline, no failed signature" bash -c "
+	grep '^signatures' $RIG_DIR/inline.out | awk '\$4 == 0 && \$6 >= 2 {ok=1} END {exit !ok}' &&
+	grep -qx 'most threads while signing: 3' $RIG_DIR/inline.out"
 ok "after a release: certificate and public key listed without login, no private key" bash -c "
 	o=\$(pkcs11-tool --module $M --token-label ec -O 2>&1)
 	echo \"\$o\" | grep -q 'Certificate Object' && echo \"\$o\" | grep -q 'Public Key Object' && ! echo \"\$o\" | grep -q 'Private Key'"

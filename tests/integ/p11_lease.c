@@ -1,10 +1,12 @@
 /* Signs with attest11.so for a while and reports what an application
  * sees of its lease (driven by tests/integ/lifecycle.sh):
- *   p11_lease LABEL PIN SECONDS [THREADS]
- * logs in, then each thread signs a digest every 50 ms. Prints a line at
+ *   p11_lease LABEL PIN SECONDS [THREADS [nothreads]]
+ * logs in, then each thread signs a digest every 50 ms; "nothreads" passes
+ * CKF_LIBRARY_CANT_CREATE_OS_THREADS to C_Initialize. Prints a line at
  * every change of C_Sign's result and of the lease expiry the private key
- * object shows, then "signatures N failed N renewals_seen N" and how many
- * threads the process has left after C_Finalize. */
+ * object shows, then "signatures N failed N renewals_seen N", the most
+ * threads the process had while signing, and how many it has left after
+ * C_Finalize. */
 #include <dlfcn.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -22,6 +24,7 @@ static CK_SLOT_ID slot;
 static const char *pin;
 static double t0, seconds;
 static atomic_long signatures, failures, renewals;
+static atomic_int most_threads;
 static pthread_mutex_t out_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static double now(void)
@@ -82,6 +85,21 @@ static CK_ULONG lease_expires(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE k)
 	return f->C_GetAttributeValue(h, k, &a, 1) == CKR_OK ? v : 0;
 }
 
+/* Threads of this process (the module's renewal thread must be gone). */
+static int threads(void)
+{
+	FILE *st = fopen("/proc/self/status", "r");
+	char line[256];
+	int n = -1;
+
+	while (st != NULL && fgets(line, sizeof(line), st) != NULL)
+		if (sscanf(line, "Threads: %d", &n) == 1)
+			break;
+	if (st != NULL)
+		fclose(st);
+	return n;
+}
+
 static void *signer(void *arg)
 {
 	CK_SESSION_HANDLE h;
@@ -103,6 +121,9 @@ static void *signer(void *arg)
 		if (rv == CKR_OK)
 			rv = f->C_Sign(h, digest, sizeof(digest), sig, &len);
 		atomic_fetch_add(rv == CKR_OK ? &signatures : &failures, 1);
+		for (int now_n = threads(), most = atomic_load(&most_threads); now_n > most;)
+			if (atomic_compare_exchange_weak(&most_threads, &most, now_n))
+				break;
 		if (rv != last)
 			say("sign rv=0x%lx (was 0x%lx)", rv, last);
 		last = rv;
@@ -118,24 +139,9 @@ static void *signer(void *arg)
 	return NULL;
 }
 
-/* Threads of this process (the module's renewal thread must be gone). */
-static int threads(void)
-{
-	FILE *st = fopen("/proc/self/status", "r");
-	char line[256];
-	int n = -1;
-
-	while (st != NULL && fgets(line, sizeof(line), st) != NULL)
-		if (sscanf(line, "Threads: %d", &n) == 1)
-			break;
-	if (st != NULL)
-		fclose(st);
-	return n;
-}
-
 int main(int argc, char **argv)
 {
-	static const CK_C_INITIALIZE_ARGS os = { .flags = CKF_OS_LOCKING_OK };
+	CK_C_INITIALIZE_ARGS os = { .flags = CKF_OS_LOCKING_OK };
 	CK_C_GetFunctionList get;
 	CK_SESSION_HANDLE h;
 	pthread_t th[8];
@@ -143,6 +149,8 @@ int main(int argc, char **argv)
 	void *lib = getenv("A11_MODULE") ? dlopen(getenv("A11_MODULE"), RTLD_NOW) : NULL;
 	CK_RV rv;
 
+	if (argc > 5 && strcmp(argv[5], "nothreads") == 0)
+		os.flags |= CKF_LIBRARY_CANT_CREATE_OS_THREADS;
 	if (argc < 4 || n < 1 || n > 8 || lib == NULL ||
 	    (get = (CK_C_GetFunctionList)dlsym(lib, "C_GetFunctionList")) == NULL ||
 	    get(&f) != CKR_OK || f->C_Initialize((CK_VOID_PTR)&os) != CKR_OK ||
@@ -164,6 +172,7 @@ int main(int argc, char **argv)
 		pthread_join(th[i], NULL);
 	printf("signatures %ld failed %ld renewals_seen %ld\n", atomic_load(&signatures),
 	       atomic_load(&failures), atomic_load(&renewals));
+	printf("most threads while signing: %d\n", atomic_load(&most_threads));
 	f->C_Logout(h);
 	f->C_Finalize(NULL);
 	printf("threads after C_Finalize: %d\n", threads());
