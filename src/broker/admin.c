@@ -156,6 +156,17 @@ static int load_secret(const struct add_args *a, struct store_cred *cred, char *
 	return check_key_chain(*secret, *len, cred->chain_pem);
 }
 
+/* A policy the credential's kind can use: the ca kind's certificates carry
+ * the policy's workload_id as their subjectAltName URI. */
+static bool policy_fits(const struct policy *p, enum cred_kind kind)
+{
+	if (kind != CRED_CA || p->workload_id[0] != '\0')
+		return true;
+	fprintf(stderr, "a ca credential's policy needs \"workload_id\" (the URI its "
+		"certificates carry)\n");
+	return false;
+}
+
 static int credential_add(const struct broker_config *c, const char *name, int argc, char **argv)
 {
 	struct add_args a = { 0 };
@@ -173,7 +184,7 @@ static int credential_add(const struct broker_config *c, const char *name, int a
 	}
 	snprintf(cred.name, sizeof(cred.name), "%s", name);
 	if ((cred.policy_json = slurp(a.policy, &plen)) == NULL ||
-	    policy_parse(cred.policy_json, plen, &p) != A11_OK ||
+	    policy_parse(cred.policy_json, plen, &p) != A11_OK || !policy_fits(p, cred.kind) ||
 	    load_secret(&a, &cred, &secret, &slen) != 0 ||
 	    (a.pin_file && set_pin(c, a.pin_file, &cred) != 0))
 		goto out;
@@ -205,11 +216,16 @@ static void print_cred(const struct store_cred *c, void *arg)
 
 static int credential_policy(struct store *s, const char *name, const char *file)
 {
+	struct store_cred cred = { 0 };
 	struct policy *p = NULL;
 	size_t len = 0;
 	char *json = slurp(file, &len);
 	a11_err r = json ? policy_parse(json, len, &p) : A11_ERR_IO;
 
+	if (r == A11_OK && (r = store_cred_get(s, name, &cred)) == A11_OK &&
+	    !policy_fits(p, cred.kind))
+		r = A11_ERR_ARG;
+	store_cred_clear(&cred);
 	if (r == A11_OK)
 		r = store_cred_set_policy(s, name, json);
 	policy_free(p);

@@ -94,6 +94,33 @@ static a11_err start(struct tpm *t, TPM2_SE type, TPMI_ALG_HASH alg, ESYS_TR *se
 	return r;
 }
 
+a11_err tpm_hmac_session(struct tpm *t, ESYS_TR *out)
+{
+	const TPMT_SYM_DEF none = { .algorithm = TPM2_ALG_NULL };
+	a11_err r = tpm_rc(Esys_StartAuthSession(t->esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
+						 ESYS_TR_NONE, ESYS_TR_NONE, NULL, TPM2_SE_HMAC,
+						 &none, TPM2_ALG_SHA256, out), "StartAuthSession(HMAC)");
+
+	if (r != A11_OK) {
+		*out = ESYS_TR_NONE;
+		return r;
+	}
+	/* Without continueSession the TPM ends it with its command. */
+	r = tpm_rc(Esys_TRSess_SetAttributes(t->esys, *out, 0, 0xff), "TRSess_SetAttributes");
+	if (r != A11_OK) {
+		tpm_session_end(t, *out);
+		*out = ESYS_TR_NONE;
+	}
+	return r;
+}
+
+void tpm_hmac_session_done(struct tpm *t, ESYS_TR sess, a11_err r)
+{
+	/* A failed command leaves the session to us. */
+	if (r != A11_OK)
+		tpm_session_end(t, sess);
+}
+
 a11_err tpm_policy_trial(struct tpm *t, const struct tpm_policy *p, TPMI_ALG_HASH alg,
 			 TPM2B_DIGEST *out)
 {

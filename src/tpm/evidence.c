@@ -94,16 +94,22 @@ a11_err tpm_certify(struct tpm *t, struct tpm_key *ak, struct tpm_key *obj,
 	const TPMT_SIG_SCHEME by_key = { .scheme = TPM2_ALG_NULL };
 	TPM2B_ATTEST *a = NULL;
 	TPMT_SIGNATURE *s = NULL;
-	ESYS_TR sess;
+	ESYS_TR sess, admin;
 	a11_err r;
 
 	/* Certify needs the object's ADMIN role: its authValue for keys that
-	 * do not set adminWithPolicy (SRKs, keys born here). */
-	if ((r = tpm_session_begin(t, ak, &sess)) != A11_OK)
+	 * do not set adminWithPolicy (SRKs, keys born here), proved with an
+	 * HMAC rather than sent as a password (it comes from the PIN). */
+	if ((r = tpm_hmac_session(t, &admin)) != A11_OK)
 		return r;
-	r = tpm_rc(Esys_Certify(t->esys, obj->tr, ak->tr, ESYS_TR_PASSWORD, sess, ESYS_TR_NONE,
-				nonce, &by_key, &a, &s), "Certify");
+	if ((r = tpm_session_begin(t, ak, &sess)) != A11_OK) {
+		tpm_session_end(t, admin);
+		return r;
+	}
+	r = tpm_rc(Esys_Certify(t->esys, obj->tr, ak->tr, admin, sess, ESYS_TR_NONE, nonce,
+				&by_key, &a, &s), "Certify");
 	tpm_session_done(t, ak, r);
+	tpm_hmac_session_done(t, admin, r);
 	if (r == A11_OK) {
 		*attest = *a;
 		*sig = *s;

@@ -23,6 +23,12 @@ a11_err tpm_session_begin(struct tpm *t, struct tpm_key *k, ESYS_TR *sess);
 a11_err tpm_policy_begin(struct tpm *t, struct tpm_key *k);
 void tpm_session_done(struct tpm *t, struct tpm_key *k, a11_err r);
 void tpm_session_end(struct tpm *t, ESYS_TR sess);
+/* A one-command HMAC session: an object's authValue authorizes it without
+ * crossing the bus in clear. Unsalted: a salted one would need Esys to do
+ * RSA or ECDH with OpenSSL, which an application's pkcs11 engine hijacks
+ * (docs/threat-model.md). tpm_hmac_session_done after the command. */
+a11_err tpm_hmac_session(struct tpm *t, ESYS_TR *out);
+void tpm_hmac_session_done(struct tpm *t, ESYS_TR sess, a11_err r);
 
 /* Commands authorized by a key's policy session (k->use_policy), after
  * tpm_policy_begin, through SAPI (src/tpm/sapi.c): tpm_sys gives the

@@ -41,6 +41,10 @@ ok "add repository credential (RSA-3072, PIN)" broker credential add web-rsa --k
 ok "add ca credential" broker credential add mint --kind ca \
 	--policy "$(policy mint ', "workload_id": "spiffe://test.example/mint"')" \
 	--key "$D/ca.key" --chain "$D/ca.crt"
+ok "a ca credential without a workload_id is refused when added" bash -c "
+	out=\$($BIN/attest11-broker -d $BROKER_DIR credential add nouri --kind ca --policy $(policy nouri) \
+		--key $D/ca.key --chain $D/ca.crt 2>&1) && exit 1
+	echo \"\$out\" | grep -q workload_id && ! $BIN/attest11-broker -d $BROKER_DIR credential list | grep -q nouri"
 ok "add token credential" broker credential add tok --kind token --policy "$(policy tok)" \
 	--token "$D/token"
 ok "add PCR-bound credential" broker credential add bound --kind repository \
