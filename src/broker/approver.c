@@ -14,6 +14,8 @@
 #include "../wire/key.h"
 #include "approver.h"
 
+#define KEY_FILE_MAX 4096 /* a P-256 PKCS#8 PEM is ~240 bytes */
+
 struct approver {
 	EVP_PKEY *key;
 	TPM2B_PUBLIC pub;
@@ -22,7 +24,8 @@ struct approver {
 /* PEM of key: private (PKCS#8) or public (SPKI), malloc'd, NUL-terminated. */
 static char *pem_of(EVP_PKEY *key, int private_part)
 {
-	BIO *b = BIO_new(BIO_s_mem());
+	/* A secure-memory BIO cleanses its buffer when freed. */
+	BIO *b = BIO_new(private_part ? BIO_s_secmem() : BIO_s_mem());
 	char *data = NULL, *out = NULL;
 	long n;
 	int ok = b != NULL && (private_part ? PEM_write_bio_PrivateKey(b, key, NULL, NULL, 0,
@@ -33,7 +36,7 @@ static char *pem_of(EVP_PKEY *key, int private_part)
 		memcpy(out, data, (size_t)n);
 		out[n] = '\0';
 	}
-	BIO_free(b); /* a mem BIO frees (not cleanses) its buffer: keep it short-lived */
+	BIO_free(b);
 	return out;
 }
 
@@ -74,30 +77,41 @@ static a11_err tpm_public(EVP_PKEY *key, TPM2B_PUBLIC *out)
 	return A11_OK;
 }
 
+/* The PEM read whole into memory we cleanse (stdio would leave copies). */
+static EVP_PKEY *read_key(const char *path)
+{
+	char buf[KEY_FILE_MAX];
+	struct stat st;
+	EVP_PKEY *k = NULL;
+	BIO *b = NULL;
+	ssize_t n = -1;
+	int fd;
+
+	if (file_open_private(path, "approver key", &fd, &st) != A11_OK)
+		return NULL;
+	if (st.st_size > 0 && st.st_size < (off_t)sizeof(buf))
+		n = read(fd, buf, (size_t)st.st_size);
+	close(fd);
+	if (n == st.st_size && (b = BIO_new_mem_buf(buf, (int)n)) != NULL)
+		k = PEM_read_bio_PrivateKey(b, NULL, NULL, NULL);
+	BIO_free(b);
+	OPENSSL_cleanse(buf, sizeof(buf));
+	if (k == NULL)
+		log_error("%s: not a PEM private key of at most %d bytes", path, KEY_FILE_MAX - 1);
+	return k;
+}
+
 a11_err approver_load(const char *priv_path, struct approver **out)
 {
 	struct approver *a = calloc(1, sizeof(*a));
-	FILE *f = NULL;
-	struct stat st;
-	int fd = -1;
-	a11_err r = a ? file_open_private(priv_path, "approver key", &fd, &st) : A11_ERR_NOMEM;
+	a11_err r;
 
-	if (r != A11_OK || (f = fdopen(fd, "r")) == NULL) {
-		if (fd >= 0)
-			close(fd);
-		r = r != A11_OK ? r : A11_ERR_IO;
-		goto out;
-	}
-	if ((a->key = PEM_read_PrivateKey(f, NULL, NULL, NULL)) == NULL) {
-		log_error("%s: not a PEM private key", priv_path);
+	if (a == NULL)
+		return A11_ERR_NOMEM;
+	if ((a->key = read_key(priv_path)) == NULL)
 		r = A11_ERR_PARSE;
-		goto out;
-	}
-	if ((r = tpm_public(a->key, &a->pub)) != A11_OK)
+	else if ((r = tpm_public(a->key, &a->pub)) != A11_OK)
 		log_error("%s: the approver key must be ECDSA P-256", priv_path);
-out:
-	if (f != NULL)
-		fclose(f);
 	if (r == A11_OK)
 		*out = a;
 	else
