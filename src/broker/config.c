@@ -4,6 +4,7 @@
 #include <jansson.h>
 
 #include "../common/log.h"
+#include "../proto/json.h"
 #include "config.h"
 
 static int path(char *out, size_t cap, const char *dir, const char *name)
@@ -35,30 +36,16 @@ static int defaults(const char *dir, struct broker_config *c)
 
 static int get_str(json_t *o, const char *key, char *out, size_t cap)
 {
-	json_t *v = json_object_get(o, key);
-
-	if (v == NULL)
-		return 0;
-	if (!json_is_string(v) || json_string_length(v) == 0 || json_string_length(v) >= cap) {
-		log_error("broker.conf: %s must be a non-empty string", key);
-		return -1;
-	}
-	memcpy(out, json_string_value(v), json_string_length(v) + 1);
-	return 0;
+	return j_conf_str(o, "broker.conf", key, false, out, cap);
 }
 
 static int get_uint(json_t *o, const char *key, unsigned min, unsigned max, unsigned *out)
 {
-	json_t *v = json_object_get(o, key);
+	int64_t v = *out;
+	int rc = j_conf_int(o, "broker.conf", key, min, max, &v);
 
-	if (v == NULL)
-		return 0;
-	if (!json_is_integer(v) || json_integer_value(v) < min || json_integer_value(v) > max) {
-		log_error("broker.conf: %s must be an integer from %u to %u", key, min, max);
-		return -1;
-	}
-	*out = (unsigned)json_integer_value(v);
-	return 0;
+	*out = (unsigned)v;
+	return rc;
 }
 
 static int apply(json_t *o, struct broker_config *c)

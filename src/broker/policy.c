@@ -5,6 +5,7 @@
 #include <openssl/crypto.h>
 
 #include "../common/log.h"
+#include "../proto/json.h"
 #include "../wire/hash.h"
 #include "policy.h"
 
@@ -144,30 +145,16 @@ static int parse_allow(json_t *a, struct policy *p)
 
 static int get_uint(json_t *o, const char *key, uint32_t min, uint32_t max, uint32_t *out)
 {
-	json_t *v = json_object_get(o, key);
+	int64_t v = *out;
+	int rc = j_conf_int(o, "policy", key, min, max, &v);
 
-	if (v == NULL)
-		return 0;
-	if (!json_is_integer(v) || json_integer_value(v) < min || json_integer_value(v) > max) {
-		log_error("policy: %s must be an integer from %u to %u", key, min, max);
-		return -1;
-	}
-	*out = (uint32_t)json_integer_value(v);
-	return 0;
+	*out = (uint32_t)v;
+	return rc;
 }
 
 static int get_string(json_t *o, const char *key, bool required, char *out, size_t cap)
 {
-	json_t *v = json_object_get(o, key);
-
-	if (v == NULL && !required)
-		return 0;
-	if (!json_is_string(v) || json_string_length(v) == 0 || json_string_length(v) >= cap) {
-		log_error("policy: %s must be a non-empty string shorter than %zu", key, cap);
-		return -1;
-	}
-	memcpy(out, json_string_value(v), json_string_length(v) + 1);
-	return 0;
+	return j_conf_str(o, "policy", key, required, out, cap);
 }
 
 /* "ar4si": {"executables": "affirming", ...}: claims that must affirm. */

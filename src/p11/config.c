@@ -4,6 +4,7 @@
 #include <jansson.h>
 
 #include "../common/log.h"
+#include "../proto/json.h"
 #include "config.h"
 
 const char *config_path(const char *reserved)
@@ -20,32 +21,20 @@ const char *config_path(const char *reserved)
 	return P11_DEFAULT_CONF;
 }
 
+#define WHERE "attest11.conf"
+
 static int str(json_t *o, const char *key, bool required, char *out, size_t cap)
 {
-	json_t *v = json_object_get(o, key);
-
-	if (v == NULL && !required)
-		return 0;
-	if (!json_is_string(v) || json_string_length(v) == 0 || json_string_length(v) >= cap) {
-		log_error("attest11.conf: %s must be a string of 1 to %zu bytes", key, cap - 1);
-		return -1;
-	}
-	memcpy(out, json_string_value(v), json_string_length(v) + 1);
-	return 0;
+	return j_conf_str(o, WHERE, key, required, out, cap);
 }
 
 static int num(json_t *o, const char *key, long min, long max, long *out)
 {
-	json_t *v = json_object_get(o, key);
+	int64_t v = *out;
+	int rc = j_conf_int(o, WHERE, key, min, max, &v);
 
-	if (v == NULL)
-		return 0;
-	if (!json_is_integer(v) || json_integer_value(v) < min || json_integer_value(v) > max) {
-		log_error("attest11.conf: %s must be an integer from %ld to %ld", key, min, max);
-		return -1;
-	}
-	*out = (long)json_integer_value(v);
-	return 0;
+	*out = (long)v;
+	return rc;
 }
 
 /* One of names[] -> its index in *out; absent keeps *out. */
@@ -60,7 +49,7 @@ static int choice(json_t *o, const char *key, const char *const *names, int *out
 			*out = i;
 			return 0;
 		}
-	log_error("attest11.conf: %s has an unknown value", key);
+	log_error(WHERE ": %s has an unknown value", key);
 	return -1;
 }
 

@@ -100,6 +100,37 @@ a11_err j_bytes(json_t *o, const char *key, uint8_t *out, size_t cap, size_t *le
 	return A11_OK;
 }
 
+int j_conf_str(json_t *o, const char *where, const char *key, bool required, char *out,
+	       size_t cap)
+{
+	json_t *v = json_object_get(o, key);
+
+	if (v == NULL && !required)
+		return 0;
+	if (!json_is_string(v) || json_string_length(v) == 0 || json_string_length(v) >= cap) {
+		log_error("%s: %s must be a string of 1 to %zu bytes", where, key, cap - 1);
+		return -1;
+	}
+	memcpy(out, json_string_value(v), json_string_length(v) + 1);
+	return 0;
+}
+
+int j_conf_int(json_t *o, const char *where, const char *key, int64_t min, int64_t max,
+	       int64_t *out)
+{
+	json_t *v = json_object_get(o, key);
+
+	if (v == NULL)
+		return 0;
+	if (!json_is_integer(v) || json_integer_value(v) < min || json_integer_value(v) > max) {
+		log_error("%s: %s must be an integer from %lld to %lld", where, key, (long long)min,
+			  (long long)max);
+		return -1;
+	}
+	*out = json_integer_value(v);
+	return 0;
+}
+
 a11_err j_set(json_t *o, const char *key, json_t *v)
 {
 	return v != NULL && json_object_set_new(o, key, v) == 0 ? A11_OK : A11_ERR_NOMEM;

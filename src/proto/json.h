@@ -38,6 +38,14 @@ a11_err j_put_bytes(json_t *o, const char *key, const uint8_t *in, size_t len);
 /* Set key to v (stolen, NULL-safe): A11_ERR_NOMEM if v is NULL. */
 a11_err j_set(json_t *o, const char *key, json_t *v);
 
+/* Members of configuration files and policies, checked for people: an
+ * absent optional member leaves *out alone; a wrong one is logged as
+ * "WHERE: KEY must be ..." and gives -1. */
+int j_conf_str(json_t *o, const char *where, const char *key, bool required, char *out,
+	       size_t cap);
+int j_conf_int(json_t *o, const char *where, const char *key, int64_t min, int64_t max,
+	       int64_t *out);
+
 /* src/proto/lease.c */
 a11_err j_put_anchor(json_t *o, const char *key, const struct lease_anchor *in);
 a11_err j_get_anchor(json_t *o, const char *key, struct lease_anchor *out);
