@@ -31,14 +31,14 @@ refused() {
 }
 
 # A broker directory with keys, a TLS certificate for 127.0.0.1 and a
-# scrypt cost low enough for tests (the default is in broker.conf docs).
+# short nonce lifetime.
 broker_setup() {
 	BROKER_DIR=$RIG_DIR/broker
 	"$BIN/attest11-broker" -d "$BROKER_DIR" init >/dev/null || return 1
 	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
 		-subj /CN=attest11-test-broker -addext subjectAltName=IP:127.0.0.1,DNS:localhost \
 		-keyout "$BROKER_DIR/tls.key" -out "$BROKER_DIR/tls.crt" 2>/dev/null || return 1
-	printf '{"port": 0, "pin_scrypt_log2n": 10, "threads": 4, "nonce_ttl": 5}\n' >"$BROKER_DIR/broker.conf"
+	printf '{"port": 0, "threads": 4, "nonce_ttl": 5}\n' >"$BROKER_DIR/broker.conf"
 	export BROKER_DIR
 }
 

@@ -58,7 +58,7 @@ static a11_err post(struct run *x, const char *path, char *json, struct client_r
 		return A11_ERR_NOMEM;
 	snprintf(url, sizeof(url), "%s%s", x->c->broker_url, path);
 	r = client_post(x->http, url, json, resp);
-	OPENSSL_cleanse(json, strlen(json)); /* the evidence request carries the PIN */
+	OPENSSL_cleanse(json, strlen(json)); /* the evidence request carries the PIN's proof */
 	free(json);
 	if (r != A11_OK || resp->status == 200)
 		return r;
@@ -204,8 +204,9 @@ static a11_err fresh_objects(struct run *x)
 		TRY(certify(x, &res->key, &x->ev.key, &x->ev.key_certify));
 		x->ev.has_key = true;
 	}
-	if (x->c->pin != NULL) {
-		snprintf(x->ev.pin, sizeof(x->ev.pin), "%s", x->c->pin);
+	/* The PIN itself stays here: its authValue is the proof (src/wire/pin.h). */
+	if (res->key_auth && x->c->pin != NULL) {
+		x->ev.pin_auth = res->auth;
 		x->ev.has_pin = true;
 	}
 out:

@@ -12,6 +12,7 @@
 
 #include "../common/log.h"
 #include "../proto/proto.h"
+#include "../wire/pin.h"
 #include "admin.h"
 #include "grant.h"
 #include "pin.h"
@@ -86,26 +87,31 @@ static int check_key_chain(const char *key_pem, size_t key_len, const char *chai
 	return ok ? 0 : -1;
 }
 
-/* PIN from the first line of a file, hashed for storage. */
-static int set_pin(const struct broker_config *c, const char *file, struct store_cred *cred)
+/* PIN from the first line of a file, kept as src/broker/pin.h's record:
+ * a fresh salt, the policy's iteration count. */
+static int set_pin(struct secrets *sec, const struct policy *p, const char *file,
+		   struct store_cred *cred)
 {
 	size_t len = 0;
 	char *pin = slurp(file, &len);
-	a11_err r;
+	a11_err r = A11_ERR_CRYPTO;
 
 	if (pin == NULL)
 		return -1;
 	pin[strcspn(pin, "\r\n")] = '\0';
-	if (strlen(pin) == 0 || strlen(pin) > PROTO_PIN_MAX) {
-		fprintf(stderr, "a PIN is 1 to %d bytes\n", PROTO_PIN_MAX);
+	if (strlen(pin) == 0 || strlen(pin) > WIRE_PIN_MAX) {
+		fprintf(stderr, "a PIN is 1 to %d bytes\n", WIRE_PIN_MAX);
 		burn(pin, len);
 		return -1;
 	}
-	free(cred->pin_hash);
-	r = pin_hash_new(pin, strlen(pin), c->pin_log2n, &cred->pin_hash);
+	free(cred->pin_verifier);
+	cred->pin_verifier = NULL;
+	if (RAND_bytes(cred->pin_salt, sizeof(cred->pin_salt)) == 1)
+		r = pin_record_new(sec, cred->name, pin, strlen(pin), cred->pin_salt,
+				   sizeof(cred->pin_salt), p->pin_iterations, &cred->pin_verifier);
 	burn(pin, len);
-	if (r != A11_OK || RAND_bytes(cred->pin_salt, sizeof(cred->pin_salt)) != 1)
-		return fail("cannot hash the PIN", r ? r : A11_ERR_CRYPTO), -1;
+	if (r != A11_OK)
+		return fail("cannot record the PIN", r), -1;
 	return 0;
 }
 
@@ -186,11 +192,11 @@ static int credential_add(const struct broker_config *c, const char *name, int a
 	if ((cred.policy_json = slurp(a.policy, &plen)) == NULL ||
 	    policy_parse(cred.policy_json, plen, &p) != A11_OK || !policy_fits(p, cred.kind) ||
 	    load_secret(&a, &cred, &secret, &slen) != 0 ||
-	    (a.pin_file && set_pin(c, a.pin_file, &cred) != 0))
+	    secrets_load(c->master_key, &sec) != A11_OK ||
+	    (a.pin_file && set_pin(sec, p, a.pin_file, &cred) != 0))
 		goto out;
 	grant_secret_aad(name, aad, sizeof(aad));
-	if (secrets_load(c->master_key, &sec) != A11_OK ||
-	    secrets_seal(sec, aad, (uint8_t *)secret, slen, &cred.sealed_secret,
+	if (secrets_seal(sec, aad, (uint8_t *)secret, slen, &cred.sealed_secret,
 			 &cred.sealed_secret_len) != A11_OK || (s = open_store(c)) == NULL)
 		goto out;
 	if (store_cred_put(s, &cred) != A11_OK)
@@ -211,7 +217,7 @@ static void print_cred(const struct store_cred *c, void *arg)
 	(void)arg;
 	printf("%-24s %-10s policy v%lld  pin %s\n", c->name, cred_kind_name(c->kind),
 	       (long long)c->policy_version,
-	       c->pin_hash == NULL ? "none" : c->pin_locked ? "LOCKED" : "set");
+	       c->pin_verifier == NULL ? "none" : c->pin_locked ? "LOCKED" : "set");
 }
 
 static int credential_policy(struct store *s, const char *name, const char *file)
@@ -237,20 +243,27 @@ static int credential_pin(const struct broker_config *c, struct store *s, const 
 			  int argc, char **argv)
 {
 	struct store_cred cred = { 0 };
+	struct secrets *sec = NULL;
+	struct policy *p = NULL;
 	a11_err r = store_cred_get(s, name, &cred);
 	int rc = 1;
 
 	if (r != A11_OK)
 		return fail(name, r);
 	if (argc == 2 && strcmp(argv[1], "--none") == 0) {
-		free(cred.pin_hash);
-		cred.pin_hash = NULL;
+		free(cred.pin_verifier);
+		cred.pin_verifier = NULL;
 	} else if (argc != 3 || strcmp(argv[1], "--pin-file") != 0 ||
-		   set_pin(c, argv[2], &cred) != 0) {
+		   cred.policy_json == NULL ||
+		   policy_parse(cred.policy_json, strlen(cred.policy_json), &p) != A11_OK ||
+		   secrets_load(c->master_key, &sec) != A11_OK ||
+		   set_pin(sec, p, argv[2], &cred) != 0) {
 		goto out;
 	}
 	rc = store_cred_put(s, &cred) == A11_OK && store_pin_unlock(s, name) == A11_OK ? 0 : 1;
 out:
+	secrets_free(sec);
+	policy_free(p);
 	store_cred_clear(&cred);
 	return rc;
 }

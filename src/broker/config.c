@@ -20,7 +20,6 @@ static int defaults(const char *dir, struct broker_config *c)
 	c->threads = 4;
 	c->timeout = 10;
 	c->nonce_ttl = 30;
-	c->pin_log2n = 15;
 	if (snprintf(c->dir, sizeof(c->dir), "%s", dir) >= (int)sizeof(c->dir) ||
 	    snprintf(c->database, sizeof(c->database), "sqlite:%s/broker.db", dir) >=
 		    (int)sizeof(c->database))
@@ -56,7 +55,6 @@ static int apply(json_t *o, struct broker_config *c)
 	    get_uint(o, "port", 0, 65535, &port) || get_uint(o, "threads", 1, 256, &c->threads) ||
 	    get_uint(o, "timeout", 1, 300, &c->timeout) ||
 	    get_uint(o, "nonce_ttl", 5, 600, &ttl) ||
-	    get_uint(o, "pin_scrypt_log2n", 10, 20, &c->pin_log2n) ||
 	    get_str(o, "database", c->database, sizeof(c->database)) ||
 	    get_str(o, "master_key", c->master_key, sizeof(c->master_key)) ||
 	    get_str(o, "verifier_key", c->verifier_key, sizeof(c->verifier_key)) ||

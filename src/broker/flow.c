@@ -13,6 +13,7 @@
 #include "approver.h"
 #include "flow_internal.h"
 #include "metrics.h"
+#include "pin.h"
 #include "policy.h"
 #include "verifier.h"
 
@@ -171,6 +172,10 @@ static enum refusal challenge(struct broker *b, const struct challenge_req *m,
 		flow_hex(ek_hash, 32, rec->ek_hash, sizeof(rec->ek_hash));
 	if (ref == REF_NONE && m->lease[0] != '\0')
 		ref = check_lease(b, m, ek_hash, &lease);
+	/* The iterations the PIN's authValue was derived with, kept with it. */
+	if (ref == REF_NONE && c.pin_verifier != NULL &&
+	    pin_record_iterations(c.name, c.pin_verifier, &resp->iterations) != A11_OK)
+		ref = REF_INTERNAL;
 	if (ref != REF_NONE)
 		goto out;
 	/* The key of a new lease gets a fresh policyRef; a renewal keeps its
@@ -187,10 +192,9 @@ static enum refusal challenge(struct broker *b, const struct challenge_req *m,
 	resp->pcr_selection = p->pcr_selection;
 	resp->kind = c.kind;
 	resp->bind_pcrs = p->bind_pcrs;
-	if (c.pin_hash != NULL) {
+	if (c.pin_verifier != NULL) {
 		resp->key_auth = true;
 		memcpy(resp->salt, c.pin_salt, sizeof(resp->salt));
-		resp->iterations = p->pin_iterations;
 	}
 out:
 	store_session_clear(&ss);

@@ -213,7 +213,7 @@ enum refusal grant_build(const struct grant_input *in, struct release *out, char
 	out->kind = in->cred->kind;
 	out->pcr_bound = in->policy->bind_pcrs;
 	out->pcr_selection = in->policy->pcr_selection;
-	out->auth_value = in->cred->pin_hash != NULL;
+	out->auth_value = in->cred->pin_verifier != NULL;
 	switch (in->cred->kind) {
 	case CRED_REPOSITORY: return grant_repository(in, out);
 	case CRED_TOKEN: return grant_token(in, out);

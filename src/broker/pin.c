@@ -4,87 +4,155 @@
 #include <string.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/rand.h>
 
 #include "../common/log.h"
+#include "../wire/pin.h"
 #include "pin.h"
+#include "store.h"
 
-#define SALT_LEN 16
-#define HASH_LEN 32
+#define AUTH_LEN 32                    /* SHA-256, as src/wire/pin.c derives it */
+#define SEALED_LEN (1 + 12 + AUTH_LEN + 16) /* src/broker/secrets.h's format */
 #define B64_LEN(n) (4 * (((n) + 2) / 3))
 #define B64_DATA(n) (((n) * 4 + 2) / 3) /* characters before the '=' padding */
 #define B64_CHARS "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+#define PREFIX "$a11auth$1$"
+#define MAX_ITERATIONS 10000000u       /* src/wire/pin.c's bound */
 
-static a11_err derive(const char *pin, size_t pin_len, const uint8_t *salt, unsigned log2n,
-		      unsigned r, unsigned p, uint8_t *out)
+/* What a record is sealed for: its credential and its iteration count,
+ * so it can be neither moved to another credential nor made cheaper. */
+static void aad_of(const char *cred, uint32_t iterations, char *aad, size_t cap)
 {
-	uint64_t n = 1ull << log2n;
-	/* scrypt needs 128 * r * N bytes; allow that plus slack. */
-	uint64_t maxmem = 128ull * r * n + (1u << 20);
+	snprintf(aad, cap, "pin:%s:%u", cred, iterations);
+}
 
-	if (EVP_PBE_scrypt(pin, pin_len, salt, SALT_LEN, n, r, p, maxmem, out, HASH_LEN) != 1)
-		return A11_ERR_CRYPTO;
+static a11_err encode(uint32_t iterations, const uint8_t *sealed, char **out)
+{
+	char b64[B64_LEN(SEALED_LEN) + 1];
+	size_t cap = sizeof(PREFIX) + 12 + sizeof(b64);
+
+	EVP_EncodeBlock((unsigned char *)b64, sealed, SEALED_LEN);
+	if ((*out = malloc(cap)) == NULL)
+		return A11_ERR_NOMEM;
+	snprintf(*out, cap, PREFIX "%u$%s", iterations, b64);
 	return A11_OK;
 }
 
-a11_err pin_hash_new(const char *pin, size_t pin_len, unsigned log2n, char **out)
+static a11_err seal(struct secrets *s, const char *cred, const TPM2B_AUTH *auth,
+		    uint32_t iterations, char **out)
 {
-	uint8_t salt[SALT_LEN], hash[HASH_LEN];
-	char s64[B64_LEN(SALT_LEN) + 1], h64[B64_LEN(HASH_LEN) + 1];
-	char *buf = NULL;
-	size_t cap = 32 + sizeof(s64) + sizeof(h64);
+	char aad[STORE_NAME_MAX + 32];
+	uint8_t *sealed = NULL;
+	size_t len = 0;
 	a11_err r;
 
-	*out = NULL;
-	if (log2n < 10 || log2n > 20)
-		return A11_ERR_ARG;
-	if (RAND_bytes(salt, sizeof(salt)) != 1)
-		return A11_ERR_CRYPTO;
-	if ((r = derive(pin, pin_len, salt, log2n, 8, 1, hash)) != A11_OK)
-		goto out;
-	EVP_EncodeBlock((unsigned char *)s64, salt, SALT_LEN);
-	EVP_EncodeBlock((unsigned char *)h64, hash, HASH_LEN);
-	if ((buf = malloc(cap)) == NULL) {
-		r = A11_ERR_NOMEM;
-		goto out;
-	}
-	snprintf(buf, cap, "$scrypt$%u$8$1$%s$%s", log2n, s64, h64);
-	*out = buf;
-out:
-	OPENSSL_cleanse(hash, sizeof(hash));
+	aad_of(cred, iterations, aad, sizeof(aad));
+	if ((r = secrets_seal(s, aad, auth->buffer, auth->size, &sealed, &len)) != A11_OK)
+		return r;
+	r = len == SEALED_LEN ? encode(iterations, sealed, out) : A11_ERR_CRYPTO;
+	free(sealed);
 	return r;
 }
 
-/* s is base64 of exactly n bytes, '=' only as its padding. */
-static bool b64_exact(const char *s, size_t n)
+a11_err pin_record_new(struct secrets *s, const char *cred, const char *pin, size_t pin_len,
+		       const uint8_t *salt, size_t salt_len, uint32_t iterations, char **out)
 {
-	return strlen(s) == B64_LEN(n) && strspn(s, B64_CHARS) == B64_DATA(n) &&
-	       strspn(s + B64_DATA(n), "=") == B64_LEN(n) - B64_DATA(n);
+	TPM2B_AUTH auth;
+	a11_err r;
+
+	*out = NULL;
+	if ((r = wire_pin_auth(pin, pin_len, salt, salt_len, iterations, &auth)) == A11_OK)
+		r = auth.size == AUTH_LEN ? seal(s, cred, &auth, iterations, out) : A11_ERR_CRYPTO;
+	OPENSSL_cleanse(&auth, sizeof(auth));
+	return r;
 }
 
-a11_err pin_verify(const char *pin, size_t pin_len, const char *stored)
+/* Exactly what encode writes: the canonical re-rendering refuses what
+ * sscanf alone lets through ("+10", " 10", "010", numbers that wrap,
+ * trailing bytes), and '=' only as padding. */
+static a11_err parse(const char *cred, const char *stored, uint32_t *iterations,
+		     uint8_t sealed[SEALED_LEN])
 {
-	char s64[B64_LEN(SALT_LEN) + 1], h64[B64_LEN(HASH_LEN) + 1];
-	char canon[sizeof(s64) + sizeof(h64) + 48];
-	uint8_t salt[B64_LEN(SALT_LEN)], want[B64_LEN(HASH_LEN)], got[HASH_LEN];
-	unsigned log2n, r, p;
-	a11_err rc = A11_ERR_PARSE;
+	char b64[B64_LEN(SEALED_LEN) + 2], canon[sizeof(PREFIX) + 12 + sizeof(b64)];
+	uint8_t buf[B64_LEN(SEALED_LEN)];
+	unsigned it;
 
-	/* Exactly the string pin_hash_new writes: the canonical re-rendering
-	 * refuses what sscanf alone lets through (trailing fields, "+10",
-	 * " 10", "010", numbers that wrap), and '=' only as padding. */
-	if (sscanf(stored, "$scrypt$%u$%u$%u$%24[A-Za-z0-9+/=]$%44[A-Za-z0-9+/=]", &log2n, &r, &p,
-		   s64, h64) != 5 || log2n < 10 || log2n > 20 || r < 1 || r > 32 || p != 1 ||
-	    !b64_exact(s64, SALT_LEN) || !b64_exact(h64, HASH_LEN) ||
-	    snprintf(canon, sizeof(canon), "$scrypt$%u$%u$%u$%s$%s", log2n, r, p, s64, h64) >=
-		    (int)sizeof(canon) || strcmp(canon, stored) != 0 ||
-	    EVP_DecodeBlock(salt, (unsigned char *)s64, (int)strlen(s64)) < SALT_LEN ||
-	    EVP_DecodeBlock(want, (unsigned char *)h64, (int)strlen(h64)) < HASH_LEN) {
-		log_error("stored PIN hash is malformed");
+	if (strncmp(stored, "$scrypt$", 8) == 0) {
+		log_error("credential %s: its PIN record is an older broker's; set the PIN again "
+			  "(attest11-broker credential pin %s --pin-file FILE)", cred, cred);
 		return A11_ERR_PARSE;
 	}
-	if ((rc = derive(pin, pin_len, salt, log2n, r, p, got)) == A11_OK)
-		rc = CRYPTO_memcmp(got, want, HASH_LEN) == 0 ? A11_OK : A11_ERR_TPM_AUTH;
-	OPENSSL_cleanse(got, sizeof(got));
-	return rc;
+	if (sscanf(stored, PREFIX "%u$%85[A-Za-z0-9+/=]", &it, b64) != 2 || it == 0 ||
+	    it > MAX_ITERATIONS || strlen(b64) != B64_LEN(SEALED_LEN) ||
+	    strspn(b64, B64_CHARS) != B64_DATA(SEALED_LEN) ||
+	    snprintf(canon, sizeof(canon), PREFIX "%u$%s", it, b64) >= (int)sizeof(canon) ||
+	    strcmp(canon, stored) != 0 ||
+	    EVP_DecodeBlock(buf, (unsigned char *)b64, (int)strlen(b64)) < SEALED_LEN) {
+		log_error("credential %s: its PIN record is malformed", cred);
+		return A11_ERR_PARSE;
+	}
+	memcpy(sealed, buf, SEALED_LEN);
+	*iterations = it;
+	return A11_OK;
+}
+
+a11_err pin_record_iterations(const char *cred, const char *stored, uint32_t *iterations)
+{
+	uint8_t sealed[SEALED_LEN];
+
+	return parse(cred, stored, iterations, sealed);
+}
+
+/* The record's authValue, for exactly this credential. */
+static a11_err open_record(struct secrets *s, const char *cred, const char *stored,
+			   uint32_t *iterations, TPM2B_AUTH *auth)
+{
+	uint8_t sealed[SEALED_LEN], *plain = NULL;
+	size_t len = 0;
+	char aad[STORE_NAME_MAX + 32];
+	a11_err r;
+
+	if ((r = parse(cred, stored, iterations, sealed)) != A11_OK)
+		return r;
+	aad_of(cred, *iterations, aad, sizeof(aad));
+	if ((r = secrets_open(s, aad, sealed, sizeof(sealed), &plain, &len)) != A11_OK)
+		return r;
+	if (len == AUTH_LEN) {
+		auth->size = AUTH_LEN;
+		memcpy(auth->buffer, plain, AUTH_LEN);
+	} else {
+		r = A11_ERR_CRYPTO;
+	}
+	OPENSSL_cleanse(plain, len);
+	free(plain);
+	return r;
+}
+
+a11_err pin_record_check(struct secrets *s, const char *cred, const char *stored,
+			 const TPM2B_AUTH *offered, TPM2B_AUTH *auth)
+{
+	uint32_t iterations;
+	TPM2B_AUTH want;
+	a11_err r = open_record(s, cred, stored, &iterations, &want);
+
+	if (r == A11_OK && (offered->size != AUTH_LEN ||
+			    CRYPTO_memcmp(offered->buffer, want.buffer, AUTH_LEN) != 0))
+		r = A11_ERR_TPM_AUTH;
+	if (r == A11_OK)
+		*auth = want;
+	OPENSSL_cleanse(&want, sizeof(want));
+	return r;
+}
+
+a11_err pin_record_reseal(struct secrets *old, struct secrets *new, const char *cred,
+			  const char *stored, char **out)
+{
+	uint32_t iterations;
+	TPM2B_AUTH auth;
+	a11_err r = open_record(old, cred, stored, &iterations, &auth);
+
+	*out = NULL;
+	if (r == A11_OK)
+		r = seal(new, cred, &auth, iterations, out);
+	OPENSSL_cleanse(&auth, sizeof(auth));
+	return r;
 }

@@ -1,5 +1,6 @@
-/* master-key rotate: re-seal every credential's secret under a new master
- * key, then put the new key in place. Run it with the broker stopped. */
+/* master-key rotate: re-seal every credential's secret and PIN record under
+ * a new master key, then put the new key in place. Run it with the broker
+ * stopped. */
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,6 +9,7 @@
 
 #include "admin.h"
 #include "grant.h"
+#include "pin.h"
 #include "secrets.h"
 #include "store.h"
 
@@ -37,6 +39,7 @@ static a11_err reseal(struct store *s, struct secrets *old, struct secrets *new,
 	struct store_cred c = { 0 };
 	char aad[STORE_NAME_MAX + 16];
 	uint8_t *plain = NULL, *sealed = NULL;
+	char *pin = NULL;
 	size_t plen = 0, slen = 0;
 	a11_err r = store_cred_get(s, name, &c);
 
@@ -49,8 +52,14 @@ static a11_err reseal(struct store *s, struct secrets *old, struct secrets *new,
 		free(c.sealed_secret);
 		c.sealed_secret = sealed;
 		c.sealed_secret_len = slen;
-		r = store_cred_put(s, &c);
 	}
+	if (r == A11_OK && c.pin_verifier != NULL) {
+		r = pin_record_reseal(old, new, name, c.pin_verifier, &pin);
+		free(c.pin_verifier);
+		c.pin_verifier = pin;
+	}
+	if (r == A11_OK)
+		r = store_cred_put(s, &c);
 	if (plain != NULL)
 		OPENSSL_cleanse(plain, plen);
 	free(plain);

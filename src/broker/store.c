@@ -92,10 +92,10 @@ void store_cred_clear(struct store_cred *c)
 		return;
 	if (c->sealed_secret != NULL)
 		OPENSSL_cleanse(c->sealed_secret, c->sealed_secret_len);
-	if (c->pin_hash != NULL)
-		OPENSSL_cleanse(c->pin_hash, strlen(c->pin_hash));
+	if (c->pin_verifier != NULL)
+		OPENSSL_cleanse(c->pin_verifier, strlen(c->pin_verifier));
 	free(c->sealed_secret);
-	free(c->pin_hash);
+	free(c->pin_verifier);
 	free(c->policy_json);
 	free(c->chain_pem);
 	memset(c, 0, sizeof(*c));

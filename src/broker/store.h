@@ -33,7 +33,7 @@ struct store_cred {
 	uint8_t *sealed_secret;     /* key PEM / token / CA key, sealed by secrets.c */
 	size_t sealed_secret_len;
 	char *chain_pem;            /* public certificates (repository, ca issuer) */
-	char *pin_hash;             /* "$scrypt$..." or NULL: no PIN */
+	char *pin_verifier;         /* src/broker/pin.h's record, or NULL: no PIN */
 	uint8_t pin_salt[16];       /* salt of the key authValue derivation */
 	uint32_t pin_failures;
 	bool pin_locked;

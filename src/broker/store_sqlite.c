@@ -25,7 +25,7 @@
 #include "../common/log.h"
 #include "store_sqlite.h"
 
-#define SCHEMA_VERSION 2
+#define SCHEMA_VERSION 3
 #define BUSY_TIMEOUT_MS 5000
 
 /* migrations[v] takes a database from user_version v to v + 1, inside one
@@ -92,6 +92,11 @@ static const char *const migrations[SCHEMA_VERSION] = {
 	"ALTER TABLE leases ADD COLUMN policy_ref BLOB NOT NULL DEFAULT x'0000000000000000000000000000000000000000000000000000000000000000'"
 	" CHECK (length(policy_ref) = 32);"
 	"PRAGMA user_version = 2;",
+	/* 3: the PIN record became the sealed authValue (src/broker/pin.h);
+	 * an older broker's scrypt hash stays until the PIN is set again, and
+	 * until then the credential's logins are refused naming that remedy. */
+	"ALTER TABLE credentials RENAME COLUMN pin_hash TO pin_verifier;"
+	"PRAGMA user_version = 3;",
 };
 
 /* ---- open and close ---------------------------------------------------- */

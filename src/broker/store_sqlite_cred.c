@@ -23,14 +23,14 @@ static void get_kind(struct sq_cur *c, enum cred_kind *kind)
  * audit log names releases by that version. */
 static const char sql_put[] =
 	"INSERT INTO credentials (name, kind, policy_json, policy_version, sealed_secret,"
-	" chain_pem, pin_hash, pin_salt, pin_failures, pin_locked)"
+	" chain_pem, pin_verifier, pin_salt, pin_failures, pin_locked)"
 	" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
 	" ON CONFLICT (name) DO UPDATE SET kind = excluded.kind,"
 	" policy_json = excluded.policy_json,"
 	" policy_version = max(excluded.policy_version,"
 	"  policy_version + (excluded.policy_json IS NOT policy_json)),"
 	" sealed_secret = excluded.sealed_secret, chain_pem = excluded.chain_pem,"
-	" pin_hash = excluded.pin_hash, pin_salt = excluded.pin_salt";
+	" pin_verifier = excluded.pin_verifier, pin_salt = excluded.pin_salt";
 
 a11_err sq_cred_put(void *impl, const struct store_cred *cr)
 {
@@ -48,7 +48,7 @@ a11_err sq_cred_put(void *impl, const struct store_cred *cr)
 	sq_bind_i64(&c, cr->policy_version);
 	sq_bind_blob(&c, cr->sealed_secret, cr->sealed_secret_len);
 	sq_bind_text(&c, cr->chain_pem);
-	sq_bind_text(&c, cr->pin_hash);
+	sq_bind_text(&c, cr->pin_verifier);
 	sq_bind_blob(&c, cr->pin_salt, sizeof(cr->pin_salt));
 	sq_bind_i64(&c, cr->pin_failures);
 	sq_bind_i64(&c, cr->pin_locked);
@@ -58,7 +58,7 @@ out:
 }
 
 static const char sql_get[] =
-	"SELECT name, kind, policy_json, policy_version, sealed_secret, chain_pem, pin_hash,"
+	"SELECT name, kind, policy_json, policy_version, sealed_secret, chain_pem, pin_verifier,"
 	" pin_salt, pin_failures, pin_locked FROM credentials WHERE name = ?1";
 
 /* Reads the current row of sql_get (secret true) or sql_list (false). */
@@ -71,7 +71,7 @@ static a11_err read_cred(struct sq_cur *c, bool secret, struct store_cred *out)
 	if (secret)
 		sq_get_blobdup(c, &out->sealed_secret, &out->sealed_secret_len);
 	sq_get_strdup(c, &out->chain_pem);
-	sq_get_strdup(c, &out->pin_hash);
+	sq_get_strdup(c, &out->pin_verifier);
 	sq_get_fixed(c, out->pin_salt, sizeof(out->pin_salt));
 	sq_get_u32(c, &out->pin_failures);
 	sq_get_bool(c, &out->pin_locked);
@@ -148,7 +148,7 @@ a11_err sq_pin_unlock(void *impl, const char *name)
  * state (admin, key rotation), and the fewer copies of it the better. The
  * PIN hash stays, as callers show whether a PIN is set. */
 static const char sql_list[] =
-	"SELECT name, kind, policy_json, policy_version, chain_pem, pin_hash, pin_salt,"
+	"SELECT name, kind, policy_json, policy_version, chain_pem, pin_verifier, pin_salt,"
 	" pin_failures, pin_locked FROM credentials ORDER BY name";
 
 a11_err sq_cred_list(void *impl, store_cred_fn fn, void *arg)

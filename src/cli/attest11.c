@@ -39,7 +39,7 @@ struct args {
 	struct attester_config c;
 	const char *tcti, *pin_file, *save, *state_dir;
 	int check_sign;
-	char pin[PROTO_PIN_MAX + 2];
+	char pin[WIRE_PIN_MAX + 2];
 };
 
 static int read_pin(struct args *a)

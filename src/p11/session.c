@@ -4,6 +4,7 @@
 #include <string.h>
 #include <openssl/crypto.h>
 
+#include "../wire/pin.h"
 #include "ops.h"
 #include "api.h"
 #include "session.h"
@@ -194,7 +195,7 @@ CK_RV p11_get_session_info(CK_SESSION_HANDLE h, CK_SESSION_INFO_PTR info)
 CK_RV p11_login(CK_SESSION_HANDLE h, CK_USER_TYPE user, CK_UTF8CHAR_PTR pin, CK_ULONG len)
 {
 	struct p11_session *s;
-	char buf[PROTO_PIN_MAX + 1];
+	char buf[WIRE_PIN_MAX + 1];
 	CK_RV rv = session_get(h, &s);
 
 	if (rv != CKR_OK)
@@ -203,7 +204,7 @@ CK_RV p11_login(CK_SESSION_HANDLE h, CK_USER_TYPE user, CK_UTF8CHAR_PTR pin, CK_
 		rv = CKR_USER_TYPE_INVALID; /* no SO: the broker does administration */
 	else if (pin == NULL && len != 0)
 		rv = CKR_ARGUMENTS_BAD;
-	else if (len > PROTO_PIN_MAX)
+	else if (len > WIRE_PIN_MAX)
 		rv = CKR_PIN_LEN_RANGE;
 	if (rv == CKR_OK) {
 		memcpy(buf, pin ? (const char *)pin : "", len);

@@ -4,6 +4,7 @@
 #include <string.h>
 #include <openssl/evp.h>
 
+#include "../wire/pin.h"
 #include "ops.h"
 #include "api.h"
 #include "session.h"
@@ -79,7 +80,7 @@ CK_RV p11_get_token_info(CK_SLOT_ID slot, CK_TOKEN_INFO_PTR info)
 	info->ulSessionCount = CK_UNAVAILABLE_INFORMATION;
 	info->ulMaxRwSessionCount = CK_EFFECTIVELY_INFINITE;
 	info->ulRwSessionCount = CK_UNAVAILABLE_INFORMATION;
-	info->ulMaxPinLen = PROTO_PIN_MAX;
+	info->ulMaxPinLen = WIRE_PIN_MAX;
 	info->ulMinPinLen = 0;
 	info->ulTotalPublicMemory = info->ulFreePublicMemory = CK_UNAVAILABLE_INFORMATION;
 	info->ulTotalPrivateMemory = info->ulFreePrivateMemory = CK_UNAVAILABLE_INFORMATION;

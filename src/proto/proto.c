@@ -236,7 +236,7 @@ char *evidence_req_encode(const struct evidence_req *m)
 		TRY(j_put_attest(o, "key_certify", "key_certify_signature", &m->key_certify));
 	}
 	if (m->has_pin)
-		TRY(put_str(o, "pin", m->pin));
+		TRY(j_put_bytes(o, "pin_auth", m->pin_auth.buffer, m->pin_auth.size));
 out:
 	return dump(o, r);
 }
@@ -272,10 +272,17 @@ a11_err evidence_req_decode(const char *json, size_t len, struct evidence_req *m
 			  &m->parent, &m->parent_certify, &m->has_parent));
 	TRY(get_certified(o, "key_public", "key_certify", "key_certify_signature", &m->key,
 			  &m->key_certify, &m->has_key));
-	TRY(opt(j_str(o, "pin", m->pin, sizeof(m->pin)), &m->has_pin));
+	TRY(opt(j_bytes(o, "pin_auth", m->pin_auth.buffer, sizeof(m->pin_auth.buffer), &n),
+		&m->has_pin));
+	if (m->has_pin) {
+		TRY(n == WIRE_PIN_AUTH_LEN ? A11_OK : A11_ERR_PARSE);
+		m->pin_auth.size = (UINT16)n;
+	}
 out:
 	json_decref(o);
-	if (r != A11_OK)
-		OPENSSL_cleanse(m->pin, sizeof(m->pin));
+	if (r != A11_OK) {
+		OPENSSL_cleanse(&m->pin_auth, sizeof(m->pin_auth));
+		m->has_pin = false;
+	}
 	return r == A11_OK ? A11_OK : A11_ERR_PARSE;
 }

@@ -14,13 +14,13 @@
 #include "../common/err.h"
 #include "../common/kind.h"
 #include "../common/pcr.h"
+#include "../wire/pin.h"
 
 #define PROTO_MAX_BODY (64 * 1024)
 #define PROTO_NAME_MAX 128
 #define PROTO_SESSION_LEN 32       /* hex characters */
 #define PROTO_LEASE_MAX 64
 #define PROTO_EK_CERT_MAX 4096
-#define PROTO_PIN_MAX 64
 #define PROTO_SALT_LEN 16
 #define PROTO_MAX_CERTS 8
 #define PROTO_CERT_MAX 8192
@@ -91,7 +91,7 @@ struct evidence_req {
 	TPM2B_PUBLIC key;
 	struct proto_attest key_certify;
 	bool has_pin;
-	char pin[PROTO_PIN_MAX + 1];
+	TPM2B_AUTH pin_auth;        /* the PIN's proof: its authValue (src/wire/pin.h) */
 };
 
 /* What the broker released. Certificates and the token ciphertext are

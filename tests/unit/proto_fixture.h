@@ -196,7 +196,9 @@ static inline void fx_evid(struct evidence_req *m, bool parent, bool key, bool p
 	}
 	if (pin) {
 		m->has_pin = true;
-		strcpy(m->pin, "1234 \xc3\xa9t\xc3\xa9"); /* UTF-8 is fine */
+		m->pin_auth.size = WIRE_PIN_AUTH_LEN;
+		for (int i = 0; i < WIRE_PIN_AUTH_LEN; i++)
+			m->pin_auth.buffer[i] = (uint8_t)(0xa0 + i);
 	}
 }
 

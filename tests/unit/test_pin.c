@@ -1,6 +1,8 @@
-/* PINs: the broker's stored scrypt hash (src/broker/pin.c) and the key
- * authValue both sides derive from a PIN (src/wire/pin.c). scrypt runs at
- * log2 N = 10 here for speed; the format and the checks are the same. */
+/* PINs: the key authValue both sides derive from a PIN (src/wire/pin.c)
+ * and the broker's record of it, sealed under the master key
+ * (src/broker/pin.c): what a record accepts, what it refuses, and that it
+ * is bound to its credential and its master key. */
+#define _GNU_SOURCE /* memmem */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -10,150 +12,198 @@
 #include <cmocka.h>
 #include <openssl/evp.h>
 
+#include "tmpdir_fixture.h"
 #include "../../src/broker/pin.h"
 #include "../../src/wire/pin.h"
 #include "../testlib.h"
 
-#define FAST 10
+#define ITER 1000
+#define PREFIX "$a11auth$1$"
+static const uint8_t cred_salt[16] = "salt of cred web";
 
-static char *hash_of(const char *pin)
+struct fx {
+	struct tmpdir dir;
+	struct secrets *s, *other;
+};
+
+static struct secrets *new_key(struct tmpdir *d, const char *name)
 {
-	char *h = NULL;
+	char path[PATH_MAX];
+	struct secrets *s = NULL;
 
-	assert_int_equal(pin_hash_new(pin, strlen(pin), FAST, &h), A11_OK);
-	assert_non_null(h);
-	return h;
+	tmpdir_file(d, name, path);
+	assert_int_equal(secrets_create(path), A11_OK);
+	assert_int_equal(secrets_load(path, &s), A11_OK);
+	return s;
 }
 
-static void test_hash_verify(void **state)
+static int setup(void **state)
 {
-	char *h = hash_of("1234");
+	struct fx *f = calloc(1, sizeof(*f));
 
-	(void)state;
-	assert_int_equal(pin_verify("1234", 4, h), A11_OK);
-	assert_int_equal(pin_verify("1235", 4, h), A11_ERR_TPM_AUTH);
-	assert_int_equal(pin_verify("123", 3, h), A11_ERR_TPM_AUTH);
-	assert_int_equal(pin_verify("12345", 5, h), A11_ERR_TPM_AUTH);
-	assert_int_equal(pin_verify("", 0, h), A11_ERR_TPM_AUTH);
-	/* The length is the PIN: bytes past it do not count. */
-	assert_int_equal(pin_verify("12349999", 4, h), A11_OK);
-	free(h);
-	/* Empty PINs and PINs with NUL bytes are PINs too. */
-	assert_int_equal(pin_hash_new("", 0, FAST, &h), A11_OK);
-	assert_int_equal(pin_verify("", 0, h), A11_OK);
-	assert_int_equal(pin_verify("0", 1, h), A11_ERR_TPM_AUTH);
-	free(h);
-	assert_int_equal(pin_hash_new("a\0b", 3, FAST, &h), A11_OK);
-	assert_int_equal(pin_verify("a\0b", 3, h), A11_OK);
-	assert_int_equal(pin_verify("a\0c", 3, h), A11_ERR_TPM_AUTH);
-	assert_int_equal(pin_verify("a", 1, h), A11_ERR_TPM_AUTH);
-	free(h);
+	assert_non_null(f);
+	tmpdir_make(&f->dir);
+	f->s = new_key(&f->dir, "master.key");
+	f->other = new_key(&f->dir, "other.key");
+	*state = f;
+	return 0;
 }
 
-/* "$scrypt$<log2 N>$<r>$<p>$<salt b64>$<hash b64>". */
-static void test_hash_format(void **state)
+static int teardown(void **state)
 {
-	char *a = hash_of("1234"), *b = hash_of("1234");
-	unsigned n, r, p;
-	char salt[64], hash[64];
+	struct fx *f = *state;
 
-	(void)state;
-	assert_int_equal(sscanf(a, "$scrypt$%u$%u$%u$%63[^$]$%63s", &n, &r, &p, salt, hash), 5);
-	assert_int_equal(n, FAST);
-	assert_int_equal(r, 8);
-	assert_int_equal(p, 1);
-	assert_int_equal(strlen(salt), 24); /* 16 bytes */
-	assert_int_equal(strlen(hash), 44); /* 32 bytes */
-	/* A fresh salt each time, so equal PINs hash differently. */
+	secrets_free(f->s);
+	secrets_free(f->other);
+	tmpdir_remove(&f->dir);
+	free(f);
+	return 0;
+}
+
+static char *record(struct fx *f, const char *cred, const char *pin, size_t len)
+{
+	char *r = NULL;
+
+	assert_int_equal(pin_record_new(f->s, cred, pin, len, cred_salt, sizeof(cred_salt), ITER, &r),
+			 A11_OK);
+	assert_non_null(r);
+	return r;
+}
+
+/* The authValue the module derives and presents for a PIN. */
+static TPM2B_AUTH proof(const char *pin, size_t len, uint32_t iterations)
+{
+	TPM2B_AUTH a;
+
+	assert_int_equal(wire_pin_auth(pin, len, cred_salt, sizeof(cred_salt), iterations, &a), A11_OK);
+	return a;
+}
+
+static a11_err check(struct fx *f, const char *stored, const char *pin, size_t len)
+{
+	TPM2B_AUTH offered = proof(pin, len, ITER), got = { 0 };
+	a11_err r = pin_record_check(f->s, "web", stored, &offered, &got);
+
+	if (r == A11_OK) {
+		assert_int_equal(got.size, offered.size);
+		assert_memory_equal(got.buffer, offered.buffer, got.size);
+	} else {
+		assert_int_equal(got.size, 0);
+	}
+	return r;
+}
+
+static void test_check(void **state)
+{
+	struct fx *f = *state;
+	char *r = record(f, "web", "1234", 4);
+	TPM2B_AUTH a = proof("1234", 4, ITER), got;
+
+	assert_int_equal(check(f, r, "1234", 4), A11_OK);
+	assert_int_equal(check(f, r, "1235", 4), A11_ERR_TPM_AUTH);
+	assert_int_equal(check(f, r, "123", 3), A11_ERR_TPM_AUTH);
+	assert_int_equal(check(f, r, "12345", 5), A11_ERR_TPM_AUTH);
+	assert_int_equal(check(f, r, "", 0), A11_ERR_TPM_AUTH);
+	/* The right PIN derived with another count is another authValue. */
+	a = proof("1234", 4, ITER + 1);
+	assert_int_equal(pin_record_check(f->s, "web", r, &a, &got), A11_ERR_TPM_AUTH);
+	/* Only 32 bytes are a proof: a prefix of the right one is not. */
+	a = proof("1234", 4, ITER);
+	a.size = 31;
+	assert_int_equal(pin_record_check(f->s, "web", r, &a, &got), A11_ERR_TPM_AUTH);
+	a.size = 0;
+	assert_int_equal(pin_record_check(f->s, "web", r, &a, &got), A11_ERR_TPM_AUTH);
+	free(r);
+	/* PINs with NUL bytes are PINs too: the length is the PIN. */
+	r = record(f, "web", "a\0b", 3);
+	assert_int_equal(check(f, r, "a\0b", 3), A11_OK);
+	assert_int_equal(check(f, r, "a\0c", 3), A11_ERR_TPM_AUTH);
+	assert_int_equal(check(f, r, "a", 1), A11_ERR_TPM_AUTH);
+	free(r);
+}
+
+/* "$a11auth$1$<iterations>$<base64 of 61 sealed bytes>"; the PIN and its
+ * authValue appear nowhere in it, and two records of one PIN differ. */
+static void test_format(void **state)
+{
+	struct fx *f = *state;
+	char *a = record(f, "web", "1234", 4), *b = record(f, "web", "1234", 4), b64[100];
+	TPM2B_AUTH auth = proof("1234", 4, ITER);
+	uint8_t raw[100];
+	unsigned it;
+	uint32_t got;
+
+	assert_int_equal(sscanf(a, PREFIX "%u$%99s", &it, b64), 2);
+	assert_int_equal(it, ITER);
+	assert_int_equal(strlen(b64), 84);
+	assert_int_equal(EVP_DecodeBlock(raw, (unsigned char *)b64, 84), 63); /* 61 + padding */
+	assert_null(memmem(raw, 61, auth.buffer, auth.size));
 	assert_string_not_equal(a, b);
-	assert_int_equal(pin_verify("1234", 4, b), A11_OK);
+	assert_int_equal(pin_record_iterations("web", a, &got), A11_OK);
+	assert_int_equal(got, ITER);
 	free(a);
 	free(b);
-	/* The cost is bounded both ways. */
-	a = (char *)"sentinel";
-	assert_int_equal(pin_hash_new("1", 1, 9, &a), A11_ERR_ARG);
-	assert_null(a);
-	assert_int_equal(pin_hash_new("1", 1, 21, &a), A11_ERR_ARG);
-	assert_null(a);
 }
 
-/* A stored string that is not one we wrote: A11_ERR_PARSE, never a
- * verdict about the PIN. */
+/* Bound to its credential and its master key; re-sealing moves it to
+ * another key and keeps the PIN. */
+static void test_binding(void **state)
+{
+	struct fx *f = *state;
+	char *r = record(f, "web", "1234", 4), *moved = NULL;
+	TPM2B_AUTH a = proof("1234", 4, ITER), got;
+
+	assert_int_equal(pin_record_check(f->s, "mail", r, &a, &got), A11_ERR_CRYPTO);
+	assert_int_equal(pin_record_check(f->other, "web", r, &a, &got), A11_ERR_CRYPTO);
+	assert_int_equal(pin_record_reseal(f->s, f->other, "web", r, &moved), A11_OK);
+	assert_string_not_equal(moved, r);
+	assert_int_equal(pin_record_check(f->other, "web", moved, &a, &got), A11_OK);
+	assert_int_equal(pin_record_check(f->s, "web", moved, &a, &got), A11_ERR_CRYPTO);
+	free(moved);
+	assert_int_equal(pin_record_reseal(f->other, f->s, "web", r, &moved), A11_ERR_CRYPTO);
+	assert_null(moved);
+	free(r);
+}
+
+/* Anything but exactly what pin_record_new writes is refused as
+ * malformed, before any decryption; a changed byte of the sealed value
+ * fails its authentication. An older broker's scrypt hash is refused. */
 static void test_malformed(void **state)
 {
-	char *good = hash_of("1234");
-	char s[256], salt[32], hash[64];
-	const char *fields;
-	size_t i;
+	struct fx *f = *state;
+	char *good = record(f, "web", "1234", 4), s[256], *c;
+	const char *b64 = strrchr(good, '$') + 1;
+	TPM2B_AUTH a = proof("1234", 4, ITER), got;
+	uint32_t it;
+	static const char *const shapes[] = {
+		"", "$", PREFIX, PREFIX "1000", PREFIX "1000$", "$a11auth$2$1000$%s",
+		"$A11AUTH$1$1000$%s", "a11auth$1$1000$%s", PREFIX "0$%s", PREFIX "10000001$%s",
+		PREFIX "-1$%s", PREFIX "+1000$%s", PREFIX " 1000$%s", PREFIX "01000$%s",
+		PREFIX "4294968296$%s", PREFIX "x$%s", PREFIX "1000$%s$", PREFIX "1000$%s=",
+		PREFIX "1000$%sAAAA", PREFIX "1000$%s\n", " " PREFIX "1000$%s",
+		"$scrypt$10$8$1$c2FsdHNhbHRzYWx0c2FsdA==$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g=",
+	};
 
-	(void)state;
-	/* salt and hash of the good string, to rebuild variants around them. */
-	fields = strchr(good + strlen("$scrypt$10$8$1"), '$') + 1;
-	memcpy(salt, fields, 24);
-	salt[24] = '\0';
-	memcpy(hash, fields + 25, 44);
-	hash[44] = '\0';
-	snprintf(s, sizeof(s), "$scrypt$10$8$1$%s$%s", salt, hash);
-	assert_string_equal(s, good);
-	assert_int_equal(pin_verify("1234", 4, s), A11_OK);
-	{
-		const char *bad[] = {
-			"", "$", "$scrypt$", "scrypt$10$8$1$%s$%s", "$bcrypt$10$8$1$%s$%s",
-			"$SCRYPT$10$8$1$%s$%s", "$scrypt$10$8$%s$%s", "$scrypt$10$8$1$%s",
-			"$scrypt$10$8$1$1$%s$%s", "$scrypt$10$8$1$%s$%s$", "$scrypt$10$8$1$%s$%s$x",
-			"$scrypt$10$8$1$%s$%sAAAA", "$scrypt$10$8$1$%s$%s\n",
-			"$scrypt$9$8$1$%s$%s", "$scrypt$21$8$1$%s$%s", "$scrypt$-1$8$1$%s$%s",
-			"$scrypt$4294967306$8$1$%s$%s", "$scrypt$10$0$1$%s$%s",
-			"$scrypt$10$33$1$%s$%s", "$scrypt$10$8$0$%s$%s", "$scrypt$10$8$2$%s$%s",
-			"$scrypt$x$8$1$%s$%s", "$scrypt$$8$1$%s$%s", "$scrypt$ 10$8$1$%s$%s",
-			"$scrypt$+10$8$1$%s$%s", "$scrypt$010$8$1$%s$%s", " $scrypt$10$8$1$%s$%s",
-		};
-
-		for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-			snprintf(s, sizeof(s), bad[i], salt, hash);
-			if (pin_verify("1234", 4, s) != A11_ERR_PARSE)
-				fail_msg("accepted: %s", s);
-		}
+	for (size_t i = 0; i < sizeof(shapes) / sizeof(shapes[0]); i++) {
+		snprintf(s, sizeof(s), shapes[i], b64);
+		assert_int_equal(pin_record_iterations("web", s, &it), A11_ERR_PARSE);
+		assert_int_equal(pin_record_check(f->s, "web", s, &a, &got), A11_ERR_PARSE);
 	}
-	/* Bad base64: wrong length, characters, padding in the wrong place. */
-	{
-		static const char *const salts[] = {
-			"AAAAAAAAAAAAAAAAAAAAAA=", "AAAAAAAAAAAAAAAAAAAAAA===",
-			"AAAAAAAAAAAAAAAAAAAAAA*=", "AAAAAAAAAAAAAAAAAAAAAA-=",
-			"AAAAAAAAAAA=AAAAAAAAAA==", "========================", "",
-			"AAAAAAAAAAAAAAAAAAAAAA=A", "AAAAAAAAAAAAAAAAAAAAAAA=",
-		};
-
-		for (i = 0; i < sizeof(salts) / sizeof(salts[0]); i++) {
-			snprintf(s, sizeof(s), "$scrypt$10$8$1$%s$%s", salts[i], hash);
-			if (pin_verify("1234", 4, s) != A11_ERR_PARSE)
-				fail_msg("accepted salt: %s", s);
-		}
-	}
-	{
-		char h2[64];
-
-		memcpy(h2, hash, sizeof(h2));
-		h2[43] = '\0'; /* 43 characters */
-		snprintf(s, sizeof(s), "$scrypt$10$8$1$%s$%s", salt, h2);
-		assert_int_equal(pin_verify("1234", 4, s), A11_ERR_PARSE);
-		memcpy(h2, hash, sizeof(h2));
-		h2[5] = '.';
-		snprintf(s, sizeof(s), "$scrypt$10$8$1$%s$%s", salt, h2);
-		assert_int_equal(pin_verify("1234", 4, s), A11_ERR_PARSE);
-		memset(h2, '=', 44);
-		h2[44] = '\0';
-		snprintf(s, sizeof(s), "$scrypt$10$8$1$%s$%s", salt, h2);
-		assert_int_equal(pin_verify("1234", 4, s), A11_ERR_PARSE);
-		memcpy(h2, hash, sizeof(h2));
-		h2[10] = '=';
-		snprintf(s, sizeof(s), "$scrypt$10$8$1$%s$%s", salt, h2);
-		assert_int_equal(pin_verify("1234", 4, s), A11_ERR_PARSE);
-	}
-	/* Well formed but another hash: a wrong PIN, not a parse error. */
-	memcpy(hash, "AAAA", 4);
-	snprintf(s, sizeof(s), "$scrypt$10$8$1$%s$%s", salt, hash);
-	assert_int_equal(pin_verify("1234", 4, s), A11_ERR_TPM_AUTH);
+	/* The base64 cut short, or with '=' inside. */
+	snprintf(s, sizeof(s), PREFIX "1000$%.80s", b64);
+	assert_int_equal(pin_record_check(f->s, "web", s, &a, &got), A11_ERR_PARSE);
+	snprintf(s, sizeof(s), PREFIX "1000$=%s", b64 + 1);
+	assert_int_equal(pin_record_check(f->s, "web", s, &a, &got), A11_ERR_PARSE);
+	/* Well formed, one sealed byte changed: tampering, not a wrong PIN. */
+	snprintf(s, sizeof(s), "%s", good);
+	c = &s[strlen(PREFIX "1000$") + 20];
+	*c = *c == 'A' ? 'B' : 'A';
+	assert_int_equal(pin_record_check(f->s, "web", s, &a, &got), A11_ERR_CRYPTO);
+	/* The iteration count is sealed with the value: changing it is
+	 * tampering too, even with a proof derived with the new count. */
+	snprintf(s, sizeof(s), PREFIX "1001$%s", b64);
+	a = proof("1234", 4, 1001);
+	assert_int_equal(pin_record_check(f->s, "web", s, &a, &got), A11_ERR_CRYPTO);
 	free(good);
 }
 
@@ -212,9 +262,10 @@ static void test_pin_auth_args(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_hash_verify),
-		cmocka_unit_test(test_hash_format),
-		cmocka_unit_test(test_malformed),
+		cmocka_unit_test_setup_teardown(test_check, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_format, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_binding, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_malformed, setup, teardown),
 		cmocka_unit_test(test_pin_auth_known),
 		cmocka_unit_test(test_pin_auth_args),
 	};

@@ -122,7 +122,7 @@ static void evid_roundtrip(bool parent, bool key, bool pin)
 		eq_attest(&a->key_certify, &b->key_certify);
 	}
 	assert_int_equal(b->has_pin, pin);
-	assert_string_equal(a->pin, b->pin);
+	assert_memory_equal(&a->pin_auth, &b->pin_auth, sizeof(a->pin_auth));
 	free(s);
 	free(a);
 	free(b);
@@ -275,9 +275,7 @@ static void evid_bounded(const struct evidence_req *m)
 		assert_in_range(m->key_certify.len, 1, sizeof(m->key_certify.data));
 		assert_in_range(m->key.size, 1, sizeof(m->key.publicArea));
 	}
-	assert_in_range(strlen(m->pin), 0, PROTO_PIN_MAX);
-	if (!m->has_pin)
-		assert_int_equal(m->pin[0], '\0');
+	assert_int_equal(m->pin_auth.size, m->has_pin ? WIRE_PIN_AUTH_LEN : 0);
 }
 
 static void rel_bounded(const struct release *m)

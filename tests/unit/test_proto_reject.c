@@ -261,52 +261,37 @@ static void test_rel_rejects(void **state)
 
 /* ---- evidence ---- */
 
-/* An empty PIN is a PIN (0..64 bytes); absent is no PIN. */
+/* The PIN's proof is its 32-byte authValue, base64; absent is no PIN. A
+ * refused request leaves nothing of it behind. */
 static void test_evid_pin(void **state)
 {
 	struct evidence_req *m = malloc(sizeof(*m));
 	char *base = fx_evid_base(false, false, true), *s;
-	char pin[PROTO_PIN_MAX + 2];
 
 	(void)state;
 	assert_non_null(m);
-	s = fx_edit(base, "pin", json_string(""), false);
-	assert_int_equal(evidence_req_decode(s, strlen(s), m), A11_OK);
+	assert_int_equal(evidence_req_decode(base, strlen(base), m), A11_OK);
 	assert_true(m->has_pin);
-	assert_string_equal(m->pin, "");
-	free(s);
-	s = fx_edit(base, "pin", NULL, true);
+	assert_int_equal(m->pin_auth.size, WIRE_PIN_AUTH_LEN);
+	s = fx_edit(base, "pin_auth", NULL, true);
 	assert_int_equal(evidence_req_decode(s, strlen(s), m), A11_OK);
 	assert_false(m->has_pin);
+	assert_int_equal(m->pin_auth.size, 0);
 	free(s);
-	memset(pin, '7', sizeof(pin));
-	pin[PROTO_PIN_MAX] = '\0';
-	s = fx_edit(base, "pin", json_string(pin), false);
-	assert_int_equal(evidence_req_decode(s, strlen(s), m), A11_OK);
-	assert_string_equal(m->pin, pin);
-	free(s);
-	pin[PROTO_PIN_MAX] = '7';
-	pin[PROTO_PIN_MAX + 1] = '\0';
-	s = fx_edit(base, "pin", json_string(pin), false);
+	/* 31 and 34 bytes are not a proof; nor is a bare PIN. */
+	assert_int_equal(fx_try_set(M_EVID, base, "pin_auth",
+				    json_string("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA==")), A11_ERR_PARSE);
+	s = fx_edit(base, "pin_auth",
+		    json_string("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=="), false);
 	assert_int_equal(evidence_req_decode(s, strlen(s), m), A11_ERR_PARSE);
-	/* A refused request leaves no PIN behind. */
 	assert_false(m->has_pin);
-	for (size_t i = 0; i < sizeof(m->pin); i++)
-		assert_int_equal(m->pin[i], 0);
+	for (size_t i = 0; i < sizeof(m->pin_auth); i++)
+		assert_int_equal(((uint8_t *)&m->pin_auth)[i], 0);
 	free(s);
-	/* 32 two-byte characters are 64 bytes; 33 are not. */
-	memset(pin, 0, sizeof(pin));
-	for (int i = 0; i < 32; i++)
-		memcpy(pin + 2 * i, "\xc3\xa9", 2);
-	assert_int_equal(fx_try_set(M_EVID, base, "pin", json_string(pin)), A11_OK);
-	s = malloc(80);
-	assert_non_null(s);
-	snprintf(s, 80, "%s\xc3\xa9", pin);
-	assert_int_equal(fx_try_set(M_EVID, base, "pin", json_string(s)), A11_ERR_PARSE);
-	free(s);
-	assert_int_equal(fx_try_json(M_EVID, base, "pin", "1234"), A11_ERR_PARSE);
-	assert_int_equal(fx_try_json(M_EVID, base, "pin", "null"), A11_ERR_PARSE);
-	assert_int_equal(fx_try_json(M_EVID, base, "pin", "\"12\\u000034\""), A11_ERR_PARSE);
+	assert_int_equal(fx_try_set(M_EVID, base, "pin_auth", json_string("")), A11_ERR_PARSE);
+	assert_int_equal(fx_try_json(M_EVID, base, "pin_auth", "1234"), A11_ERR_PARSE);
+	assert_int_equal(fx_try_json(M_EVID, base, "pin_auth", "null"), A11_ERR_PARSE);
+	fx_bad_b64(M_EVID, base, "pin_auth");
 	free(base);
 	free(m);
 }

@@ -10,7 +10,7 @@
 static char policy_a[] = "{\"pcrs\":[7]}";
 static char policy_b[] = "{\"pcrs\":[7,11]}";
 static char chain[] = "-----BEGIN CERTIFICATE-----\n...\n";
-static char pin_hash[] = "$scrypt$ln=15,r=8,p=1$c2FsdA$aGFzaA";
+static char pin_verifier[] = "$a11auth$1$10000$c2VhbGVk";
 static uint8_t sealed[] = { 1, 2, 3, 4, 5, 0, 7, 8 };
 
 /* A credential with every field set; its pointers are static. */
@@ -19,7 +19,7 @@ static struct store_cred cred(const char *name)
 	struct store_cred c = { .kind = CRED_REPOSITORY, .policy_json = policy_a,
 				.policy_version = 3, .sealed_secret = sealed,
 				.sealed_secret_len = sizeof(sealed), .chain_pem = chain,
-				.pin_hash = pin_hash };
+				.pin_verifier = pin_verifier };
 
 	snprintf(c.name, sizeof(c.name), "%s", name);
 	memset(c.pin_salt, 0x5a, sizeof(c.pin_salt));
@@ -50,7 +50,7 @@ static void test_open(void **state)
 	/* Owner-only, WAL, current schema. */
 	assert_int_equal(stat(f->db, &sb), 0);
 	assert_int_equal(sb.st_mode & 0777, 0600);
-	assert_int_equal(raw_int(f, "PRAGMA user_version"), 2);
+	assert_int_equal(raw_int(f, "PRAGMA user_version"), 3);
 	snprintf(wal, sizeof(wal), "%s-wal", f->db);
 	assert_int_equal(stat(wal, &sb), 0);
 	/* In memory works too (handy for other suites). */
@@ -71,6 +71,26 @@ static void test_newer_schema(void **state)
 	assert_int_equal(raw_exec(f, "PRAGMA user_version = 1"), SQLITE_OK);
 }
 
+/* Schema 2 to 3: the PIN column is renamed and keeps what it held (an
+ * older broker's scrypt hash, which src/broker/pin.c then refuses with
+ * its remedy: setting the PIN again). */
+static void test_migrate_pin_column(void **state)
+{
+	struct sfx *f = *state;
+	struct store_cred got;
+
+	put_cred(f, "old");
+	assert_int_equal(raw_exec(f, "ALTER TABLE credentials RENAME COLUMN pin_verifier TO pin_hash;"
+				     "UPDATE credentials SET pin_hash = '$scrypt$15$8$1$x$y';"
+				     "PRAGMA user_version = 2"), SQLITE_OK);
+	sfx_reopen(f);
+	assert_int_equal(raw_int(f, "PRAGMA user_version"), 3);
+	assert_int_equal(store_cred_get(f->s, "old", &got), A11_OK);
+	assert_string_equal(got.pin_verifier, "$scrypt$15$8$1$x$y");
+	assert_int_equal(got.sealed_secret_len, sizeof(sealed));
+	store_cred_clear(&got);
+}
+
 static void test_cred_round_trip(void **state)
 {
 	struct sfx *f = *state;
@@ -86,7 +106,7 @@ static void test_cred_round_trip(void **state)
 	assert_int_equal(got.sealed_secret_len, sizeof(sealed));
 	assert_memory_equal(got.sealed_secret, sealed, sizeof(sealed));
 	assert_string_equal(got.chain_pem, chain);
-	assert_string_equal(got.pin_hash, pin_hash);
+	assert_string_equal(got.pin_verifier, pin_verifier);
 	assert_memory_equal(got.pin_salt, c.pin_salt, sizeof(c.pin_salt));
 	assert_int_equal(got.pin_failures, 0);
 	assert_false(got.pin_locked);
@@ -96,12 +116,12 @@ static void test_cred_round_trip(void **state)
 	/* Optional fields absent, another kind. */
 	c = cred("token");
 	c.kind = CRED_TOKEN;
-	c.chain_pem = c.pin_hash = NULL;
+	c.chain_pem = c.pin_verifier = NULL;
 	assert_int_equal(store_cred_put(f->s, &c), A11_OK);
 	assert_int_equal(store_cred_get(f->s, "token", &got), A11_OK);
 	assert_int_equal(got.kind, CRED_TOKEN);
 	assert_null(got.chain_pem);
-	assert_null(got.pin_hash);
+	assert_null(got.pin_verifier);
 	store_cred_clear(&got);
 
 	assert_int_equal(store_cred_get(f->s, "nope", &got), A11_ERR_NOT_FOUND);
@@ -518,6 +538,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		T(test_open),
 		T(test_newer_schema),
+		T(test_migrate_pin_column),
 		T(test_cred_round_trip),
 		T(test_cred_replace),
 		T(test_cred_list_delete),
