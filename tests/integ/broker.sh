@@ -167,10 +167,22 @@ ok "metrics count releases and refusals by reason" bash -c "
 
 # --- restart and audit -------------------------------------------------
 ok "broker stops on SIGTERM" broker_stop
+ok "master-key rotate re-seals every credential under a new key, keeping the old one" bash -c "
+	cp $BROKER_DIR/master.key $RIG_DIR/master.key.before &&
+	$BIN/attest11-broker -d $BROKER_DIR master-key rotate $BROKER_DIR/master.key.new &&
+	cmp -s $BROKER_DIR/master.key.old $RIG_DIR/master.key.before &&
+	! cmp -s $BROKER_DIR/master.key $RIG_DIR/master.key.before && [ ! -e $BROKER_DIR/master.key.new ]"
 broker_start
 ok "leases survive a restart" bash -c "broker() { $BIN/attest11-broker -d $BROKER_DIR \"\$@\"; }; broker lease list | grep -q $lease.*REVOKED"
 refused lease_revoked "revocation survives a restart" renew web
 ok "a release after restart" attest web --check-sign
+ok "the PIN opens its credential under the rotated master key" attest web-rsa --pin-file "$D/pin"
+refused pin_incorrect "a wrong PIN is still refused" attest web-rsa --pin-file "$D/badpin"
+sqlite3 "$BROKER_DIR/broker.db" "UPDATE credentials SET pin_verifier = '\$scrypt\$15\$8\$1\$c2FsdA==\$aGFzaA==' WHERE name = 'web-rsa'"
+refused internal "a PIN record of an older broker (scrypt) is refused" attest web-rsa --pin-file "$D/pin"
+ok "the broker's log names the remedy" grep -q "web-rsa: its PIN record is an older broker's; set the PIN again" "$RIG_DIR/broker.log"
+ok "credential pin sets it again" broker credential pin web-rsa --pin-file "$D/pin"
+ok "the PIN opens its credential again" attest web-rsa --pin-file "$D/pin"
 ok "audit chain verifies" broker audit verify
 ok "audit has releases and refusals" bash -c "broker() { $BIN/attest11-broker -d $BROKER_DIR \"\$@\"; }; a=\$(broker audit export); echo \"\$a\" | grep -q '\"event\":\"release\"' && echo \"\$a\" | grep -q '\"code\":\"ekcert_untrusted\"' && echo \"\$a\" | grep -q '\"event\":\"revoke\"'"
 broker_stop
