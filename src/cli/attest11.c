@@ -1,6 +1,6 @@
 /* attest11: the attester from the command line, for operators and tests.
  *   attest11 attest --tcti T --broker URL --ca FILE --credential NAME
- *                   [--pin-file F] [--ek rsa|p384] [--wrap-to-ek]
+ *                   [--pin-file F] [--ek auto|rsa|p256|p384] [--wrap-to-ek]
  *                   [--check-sign] [--save-key PREFIX] [--state-dir DIR]
  *   attest11 renew  (the same options; --state-dir is required)
  *   attest11 show --state-dir DIR --credential NAME [--save-key PREFIX]
@@ -56,6 +56,20 @@ static int read_pin(struct args *a)
 	return 0;
 }
 
+static int ek_kind(const char *s, enum tpm_ek_kind *out)
+{
+	static const char *const names[] = { [TPM_EK_RSA2048] = "rsa", [TPM_EK_ECC_P256] = "p256",
+					     [TPM_EK_ECC_P384] = "p384", [TPM_EK_AUTO] = "auto" };
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (strcmp(s, names[i]) == 0) {
+			*out = (enum tpm_ek_kind)i;
+			return 0;
+		}
+	fprintf(stderr, "--ek: auto, rsa, p256 or p384\n");
+	return -1;
+}
+
 static int parse(int argc, char **argv, struct args *a)
 {
 	static const struct option opts[] = {
@@ -77,7 +91,7 @@ static int parse(int argc, char **argv, struct args *a)
 		case 'c': a->c.ca_file = optarg; break;
 		case 'n': a->c.credential = optarg; break;
 		case 'p': a->pin_file = optarg; break;
-		case 'e': a->c.ek = strcmp(optarg, "p384") == 0 ? TPM_EK_ECC_P384 : TPM_EK_RSA2048; break;
+		case 'e': if (ek_kind(optarg, &a->c.ek) != 0) return -1; break;
 		case 'w': a->c.wrap_to_ek = true; break;
 		case 's': a->check_sign = 1; break;
 		case 'S': a->save = optarg; break;
@@ -249,7 +263,7 @@ static void print_result(const struct attester_result *r)
 
 static const char usage[] =
 	"usage: attest11 attest|renew --tcti T --broker URL --ca FILE --credential NAME\n"
-	"       [--pin-file F] [--ek rsa|p384] [--wrap-to-ek] [--check-sign]\n"
+	"       [--pin-file F] [--ek auto|rsa|p256|p384] [--wrap-to-ek] [--check-sign]\n"
 	"       [--save-key PREFIX] [--state-dir DIR]   (renew: --state-dir required)\n";
 
 /* Print and keep what a run or a renewal left in res. */
@@ -313,7 +327,7 @@ static a11_err load_lease(struct tpm *t, const struct args *a, struct attester_r
 
 static int run(int argc, char **argv, bool renewal)
 {
-	struct args a = { 0 };
+	struct args a = { .c.ek = TPM_EK_AUTO };
 	struct attester_result res = { 0 };
 	struct tpm *t = NULL;
 	a11_err r;

@@ -68,9 +68,10 @@ static int state_dir(json_t *o, struct p11_config *c)
 static int token(json_t *o, struct p11_token_conf *t)
 {
 	static const char *const key_types[] = { "rsa", "ec", NULL };
-	static const char *const eks[] = { "rsa", "p256", "p384", NULL };
+	/* In enum tpm_ek_kind's order. */
+	static const char *const eks[] = { "rsa", "p256", "p384", "auto", NULL };
 	static const char *const parents[] = { "srk", "ek", NULL };
-	int kt = 1, ek = 0, parent = 0;
+	int kt = 1, ek = TPM_EK_AUTO, parent = 0;
 
 	if (!json_is_object(o) || str(o, "label", true, t->label, sizeof(t->label)) ||
 	    str(o, "credential", true, t->credential, sizeof(t->credential)) ||

@@ -29,6 +29,8 @@ a11_err tpm_identity_get(struct tpm *t, enum tpm_ek_kind kind, struct tpm_identi
 	a11_err r;
 
 	*out = NULL;
+	if ((r = tpm_ek_resolve(t, kind, &kind)) != A11_OK)
+		return r;
 	if (t->id != NULL && t->id->kind == kind) {
 		*out = t->id;
 		return A11_OK;

@@ -10,6 +10,7 @@ struct tpm {
 	ESYS_CONTEXT *esys;
 	TSS2_TCTI_CONTEXT *tcti;
 	struct tpm_identity *id;  /* tpm_identity_get's, or NULL */
+	enum tpm_ek_kind ek_auto; /* what TPM_EK_AUTO resolved to, or TPM_EK_AUTO */
 };
 
 /* Log "what: decoded rc" and map rc to an a11_err; A11_OK for success. */

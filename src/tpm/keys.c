@@ -1,4 +1,5 @@
 /* Loading, creating and importing TPM objects. */
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <openssl/crypto.h>
@@ -66,12 +67,53 @@ static a11_err load_persistent(struct tpm *t, TPM2_HANDLE h, struct tpm_key *out
 	return r;
 }
 
+static bool has_nv_index(struct tpm *t, TPM2_HANDLE index)
+{
+	ESYS_TR nv = ESYS_TR_NONE;
+
+	if (tpm_rc(Esys_TR_FromTPMPublic(t->esys, index, ESYS_TR_NONE, ESYS_TR_NONE,
+					 ESYS_TR_NONE, &nv), "TR_FromTPMPublic(NV)") != A11_OK)
+		return false;
+	Esys_TR_Close(t->esys, &nv);
+	return true;
+}
+
+a11_err tpm_ek_resolve(struct tpm *t, enum tpm_ek_kind kind, enum tpm_ek_kind *out)
+{
+	static const enum tpm_ek_kind order[] = { TPM_EK_ECC_P256, TPM_EK_ECC_P384,
+						  TPM_EK_RSA2048 };
+	static const char *const names[] = { [TPM_EK_RSA2048] = "RSA-2048",
+					     [TPM_EK_ECC_P256] = "ECC P-256",
+					     [TPM_EK_ECC_P384] = "ECC P-384" };
+
+	if ((unsigned)kind > TPM_EK_AUTO)
+		return A11_ERR_ARG;
+	*out = kind;
+	if (kind != TPM_EK_AUTO)
+		return A11_OK;
+	if (t->ek_auto != TPM_EK_AUTO) {
+		*out = t->ek_auto;
+		return A11_OK;
+	}
+	for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++)
+		if (has_nv_index(t, ek_handles[order[i]].nv_cert)) {
+			*out = t->ek_auto = order[i];
+			log_info("EK: %s (certificate at NV index 0x%x)", names[order[i]],
+				 ek_handles[order[i]].nv_cert);
+			return A11_OK;
+		}
+	log_error("no EK certificate in the TPM (NV indices 0x%x, 0x%x, 0x%x)",
+		  ek_handles[TPM_EK_ECC_P256].nv_cert, ek_handles[TPM_EK_ECC_P384].nv_cert,
+		  ek_handles[TPM_EK_RSA2048].nv_cert);
+	return A11_ERR_TPM_NOT_FOUND;
+}
+
 a11_err tpm_ek_load(struct tpm *t, enum tpm_ek_kind kind, struct tpm_key *out)
 {
 	a11_err r;
 
-	if ((unsigned)kind > TPM_EK_ECC_P384)
-		return A11_ERR_ARG;
+	if ((r = tpm_ek_resolve(t, kind, &kind)) != A11_OK)
+		return r;
 	if ((r = load_persistent(t, ek_handles[kind].persistent, out)) != A11_OK)
 		return r;
 	/* TCG EKs (low range) need PolicySecret(endorsement) for the user role;
@@ -111,8 +153,8 @@ a11_err tpm_ek_cert(struct tpm *t, enum tpm_ek_kind kind, uint8_t **der, size_t 
 
 	*der = NULL;
 	*len = 0;
-	if ((unsigned)kind > TPM_EK_ECC_P384)
-		return A11_ERR_ARG;
+	if ((r = tpm_ek_resolve(t, kind, &kind)) != A11_OK)
+		return r;
 	r = tpm_rc(Esys_TR_FromTPMPublic(t->esys, ek_handles[kind].nv_cert, ESYS_TR_NONE,
 					 ESYS_TR_NONE, ESYS_TR_NONE, &nv), "TR_FromTPMPublic(NV)");
 	if (r == A11_OK)

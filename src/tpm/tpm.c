@@ -72,6 +72,7 @@ a11_err tpm_open(const char *tcti_conf, struct tpm **out)
 	*out = NULL;
 	if (t == NULL)
 		return A11_ERR_NOMEM;
+	t->ek_auto = TPM_EK_AUTO;
 	r = tpm_rc(Tss2_TctiLdr_Initialize(tcti_conf, &t->tcti), "TCTI init");
 	if (r == A11_OK)
 		r = tpm_rc(Esys_Initialize(&t->esys, t->tcti, NULL), "Esys_Initialize");

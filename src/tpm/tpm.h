@@ -64,7 +64,13 @@ void tpm_key_release(struct tpm *t, struct tpm_key *k);
 a11_err tpm_policy_trial(struct tpm *t, const struct tpm_policy *p, TPMI_ALG_HASH alg,
 			 TPM2B_DIGEST *out);
 
-enum tpm_ek_kind { TPM_EK_RSA2048, TPM_EK_ECC_P256, TPM_EK_ECC_P384 };
+/* TPM_EK_AUTO: the first EK whose certificate the TPM holds, ECC before
+ * RSA (P-256, P-384, RSA-2048): ECDH makes credential activation and
+ * wrapping to it several times cheaper than an RSA decryption. */
+enum tpm_ek_kind { TPM_EK_RSA2048, TPM_EK_ECC_P256, TPM_EK_ECC_P384, TPM_EK_AUTO };
+/* kind itself, or what TPM_EK_AUTO finds on this TPM (probed once per
+ * connection); A11_ERR_TPM_NOT_FOUND if it holds no EK certificate. */
+a11_err tpm_ek_resolve(struct tpm *t, enum tpm_ek_kind kind, enum tpm_ek_kind *out);
 /* The EK certificate from its TCG NV index; *der is malloc'd. */
 a11_err tpm_ek_cert(struct tpm *t, enum tpm_ek_kind kind, uint8_t **der, size_t *len);
 /* The persistent EK of that kind (TPM2_ReadPublic of its TCG handle). */

@@ -71,6 +71,8 @@ broker_start || { echo "not ok - broker start"; exit 1; }
 
 # --- releases ----------------------------------------------------------
 ok "repository (P-256) released, signs in the TPM, matches its certificate" attest web --check-sign
+ok "the same identified by the RSA-2048 EK (the default picks swtpm's P-384 one)" \
+	attest web --ek rsa --check-sign
 ok "repository (RSA-3072) with PIN, to the P-384 EK directly" \
 	attest web-rsa --pin-file "$D/pin" --ek p384 --wrap-to-ek --check-sign
 ok "ca: certificate issued for a TPM-born key" attest mint --check-sign

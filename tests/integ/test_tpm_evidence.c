@@ -87,6 +87,42 @@ static void test_ek_certs(void **state)
 	unlink(other);
 }
 
+/* auto: the first EK whose certificate the TPM holds, ECC before RSA;
+ * on swtpm (RSA-2048 and P-384 certificates) that is P-384, and the
+ * identity it makes is the one an explicit p384 gets. */
+static void test_ek_auto(void **state)
+{
+	struct tpm_identity *a, *b;
+	enum tpm_ek_kind k;
+	uint8_t *der, *want;
+	size_t len, want_len;
+
+	(void)state;
+	assert_int_equal(tpm_ek_resolve(tpm, TPM_EK_AUTO, &k), A11_OK);
+	assert_int_equal(k, TPM_EK_ECC_P384);
+	for (k = TPM_EK_RSA2048; k < TPM_EK_AUTO; k++) {
+		enum tpm_ek_kind got;
+
+		assert_int_equal(tpm_ek_resolve(tpm, k, &got), A11_OK);
+		assert_int_equal(got, k);
+	}
+	assert_int_equal(tpm_ek_resolve(tpm, (enum tpm_ek_kind)(TPM_EK_AUTO + 1), &k), A11_ERR_ARG);
+	assert_int_equal(tpm_ek_cert(tpm, TPM_EK_AUTO, &der, &len), A11_OK);
+	assert_int_equal(tpm_ek_cert(tpm, TPM_EK_ECC_P384, &want, &want_len), A11_OK);
+	assert_int_equal(len, want_len);
+	assert_memory_equal(der, want, len);
+	free(der);
+	free(want);
+	assert_int_equal(tpm_identity_get(tpm, TPM_EK_AUTO, &a), A11_OK);
+	assert_int_equal(a->kind, TPM_EK_ECC_P384);
+	assert_int_equal(tpm_identity_get(tpm, TPM_EK_ECC_P384, &b), A11_OK);
+	assert_ptr_equal(a, b); /* the same cache: nothing read twice */
+	assert_int_equal(tpm_identity_get(tpm, TPM_EK_RSA2048, &b), A11_OK);
+	assert_int_equal(b->kind, TPM_EK_RSA2048);
+	assert_int_equal(b->ek.pub.publicArea.type, TPM2_ALG_RSA);
+	tpm_identity_forget(tpm);
+}
+
 static void test_make_activate_credential(void **state)
 {
 	static const enum tpm_ek_kind kinds[] = { TPM_EK_RSA2048, TPM_EK_ECC_P384 };
@@ -283,6 +319,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_ek_certs),
+		cmocka_unit_test(test_ek_auto),
 		cmocka_unit_test(test_make_activate_credential),
 		cmocka_unit_test(test_quote),
 		cmocka_unit_test(test_quote_unallocated_bank),
