@@ -58,6 +58,10 @@ out:
 
 /* Ephemeral key on the parent's curve and Z = x(d_e * Q_P), which OpenSSL
  * returns left-padded to the field size. */
+/* pk comes from wire_pub_to_evp, whose decoding refuses a point off the
+ * curve; on the NIST curves (cofactor 1) that is the whole check, so the
+ * peer is not validated again: OpenSSL's full public-key check adds a
+ * scalar multiplication by the order, a third of a P-384 exchange. */
 static a11_err ecdh_ephemeral(EVP_PKEY *pk, EVP_PKEY **eph, uint8_t *z, size_t *z_len)
 {
 	char group[64];
@@ -69,7 +73,7 @@ static a11_err ecdh_ephemeral(EVP_PKEY *pk, EVP_PKEY **eph, uint8_t *z, size_t *
 					   sizeof(group), NULL) != 1 ||
 	    (*eph = EVP_PKEY_Q_keygen(NULL, NULL, "EC", group)) == NULL ||
 	    (ctx = EVP_PKEY_CTX_new_from_pkey(NULL, *eph, NULL)) == NULL ||
-	    EVP_PKEY_derive_init(ctx) != 1 || EVP_PKEY_derive_set_peer(ctx, pk) != 1 ||
+	    EVP_PKEY_derive_init(ctx) != 1 || EVP_PKEY_derive_set_peer_ex(ctx, pk, 0) != 1 ||
 	    EVP_PKEY_derive(ctx, NULL, &need) != 1)
 		goto out;
 	if (need > *z_len) {
