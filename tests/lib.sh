@@ -63,6 +63,24 @@ broker_stop() {
 	kill -TERM "$BROKER_PID" 2>/dev/null && wait "$BROKER_PID" 2>/dev/null
 }
 
+# saved_parent PREFIX: the parent of a key saved by --save-key, as
+# tpm2-tools take it (PREFIX.parent names it; attest11(1)): a persistent
+# SRK's handle, or a context file of the SRK made from its TCG template.
+saved_parent() {
+	case $(cat "$1.parent") in
+	srk-rsa) echo 0x81000001 ;;
+	srk-ecc)
+		if tpm2_readpublic -T "$A11_TCTI" -c 0x81000002 >/dev/null 2>&1; then
+			echo 0x81000002
+		else
+			tpm2_createprimary -T "$A11_TCTI" -C o -g sha256 -G ecc256:aes128cfb \
+				-a 'fixedtpm|fixedparent|sensitivedataorigin|userwithauth|noda|restricted|decrypt' \
+				-c "$1.srk.ctx" >/dev/null && echo "$1.srk.ctx"
+		fi ;;
+	*) return 1 ;;
+	esac
+}
+
 # attest NAME [args...]: the CLI against this rig and broker.
 attest() {
 	local name=$1; shift

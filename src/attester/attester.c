@@ -194,7 +194,8 @@ static a11_err fresh_objects(struct run *x)
 		memcpy(res->salt, x->cresp.salt, sizeof(res->salt));
 		res->iterations = x->cresp.iterations;
 	}
-	TRY(attester_load_parent(x->t, x->c, &res->parent));
+	res->srk_alg = TPM2_ALG_ECC;
+	TRY(attester_load_parent(x->t, x->c, res));
 	if (!x->c->wrap_to_ek) {
 		TRY(certify(x, &res->parent, &x->ev.parent, &x->ev.parent_certify));
 		x->ev.has_parent = true;

@@ -37,6 +37,9 @@ struct attester_timing {
 struct attester_result {
 	struct release rel;           /* certificates, lease, attestation result */
 	struct tpm_key parent;        /* loaded parent (SRK or EK) */
+	TPM2_ALG_ID srk_alg;          /* the SRK's type, unless wrap_to_ek: ECC for new
+				       * releases (Import is an ECDH, not an RSA
+				       * decryption); RSA in older state files */
 	struct tpm_key key;           /* the credential's key, loaded (repository, ca) */
 	TPM2B_PRIVATE priv;           /* its private blob under parent, to reload it */
 	TPM2B_AUTH auth;              /* its authValue (from the PIN), cleansed by clear */

@@ -10,7 +10,9 @@ void attester_key_policy(const struct release *rel, struct tpm_policy *p);
 /* Repository and token: TPM2_Import + Load of rel's blob under r->parent. */
 a11_err attester_import(struct tpm *t, struct attester_result *r);
 /* The key the credential is wrapped to: the EK itself, or the SRK. */
-a11_err attester_load_parent(struct tpm *t, const struct attester_config *c, struct tpm_key *out);
+/* r's parent: the EK (c->wrap_to_ek) or the SRK of type r->srk_alg. */
+a11_err attester_load_parent(struct tpm *t, const struct attester_config *c,
+			     struct attester_result *r);
 /* Token: unseal the AES key and open the token with it. */
 a11_err attester_unseal(struct tpm *t, struct attester_result *r);
 

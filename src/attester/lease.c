@@ -127,9 +127,12 @@ void attester_unload(struct tpm *t, struct attester_result *r)
 	unload(t, &r->parent);
 }
 
-a11_err attester_load_parent(struct tpm *t, const struct attester_config *c, struct tpm_key *out)
+a11_err attester_load_parent(struct tpm *t, const struct attester_config *c,
+			     struct attester_result *r)
 {
-	return c->wrap_to_ek ? tpm_ek_load(t, c->ek, out) : tpm_srk_load(t, TPM2_ALG_RSA, out);
+	if (c->wrap_to_ek)
+		return tpm_ek_load(t, c->ek, &r->parent);
+	return tpm_srk_load(t, r->srk_alg, &r->parent);
 }
 
 a11_err attester_reload(struct tpm *t, const struct attester_config *c, struct attester_result *r)
@@ -139,7 +142,7 @@ a11_err attester_reload(struct tpm *t, const struct attester_config *c, struct a
 
 	if (r->priv.size == 0)
 		return A11_ERR_ARG; /* nothing to reload: never released */
-	if ((e = attester_load_parent(t, c, &r->parent)) != A11_OK)
+	if ((e = attester_load_parent(t, c, r)) != A11_OK)
 		return e;
 	e = tpm_load(t, &r->parent, &r->key.pub, &r->priv, r->key.use_policy ? &r->key.policy : NULL,
 		     r->rel.auth_value ? &r->auth : NULL, &k);
@@ -210,6 +213,7 @@ void attester_from_host(struct host_lease *hl, struct attester_result *r)
 	r->key_auth = hl->key_auth;
 	memcpy(r->salt, hl->salt, sizeof(r->salt));
 	r->iterations = hl->iterations;
+	r->srk_alg = hl->srk_alg;
 	r->key.pub = r->rel.pub;
 	r->key.tr = r->parent.tr = ESYS_TR_NONE;
 	r->key.session = r->parent.session = ESYS_TR_NONE;
@@ -228,4 +232,5 @@ void attester_to_host(const struct attester_result *r, struct host_lease *hl)
 	hl->key_auth = r->key_auth;
 	memcpy(hl->salt, r->salt, sizeof(hl->salt));
 	hl->iterations = r->iterations;
+	hl->srk_alg = r->srk_alg;
 }

@@ -1,6 +1,8 @@
 /* The host state directory (state.h). One JSON file per credential:
  *   {"version":1, "credential":NAME, "public":<key TPM2B_PUBLIC, if any>,
  *    "private":<TPM2B_PRIVATE>, "key_auth":{"salt","iterations"} (optional),
+ *    "srk":"ecc"|"rsa" (the SRK type "private" is under; absent: "rsa", as
+ *    written before ECC SRKs),
  *    "release":<release_encode() without its "key" member>}
  * The release is stored through the protocol's own encoder so the file
  * format follows the protocol without a second copy of its rules; its
@@ -218,6 +220,7 @@ static char *encode(const char *credential, const struct host_lease *in)
 	if (in->rel.has_key)
 		TRY(j_put_TPM2B_PUBLIC(o, "public", &in->rel.pub));
 	TRY(j_put_TPM2B_PRIVATE(o, "private", &in->priv));
+	TRY(j_set(o, "srk", json_string(in->srk_alg == TPM2_ALG_ECC ? "ecc" : "rsa")));
 	if (in->key_auth)
 		TRY(put_key_auth(o, in));
 	TRY(put_release(o, &in->rel));
@@ -243,6 +246,21 @@ static a11_err get_key_auth(json_t *o, struct host_lease *out)
 	out->iterations = (uint32_t)it;
 	out->key_auth = true;
 	return A11_OK;
+}
+
+static a11_err get_srk(json_t *o, TPM2_ALG_ID *alg)
+{
+	char v[8];
+	a11_err r = j_str(o, "srk", v, sizeof(v));
+
+	*alg = TPM2_ALG_RSA;
+	if (r == A11_ERR_NOT_FOUND)
+		return A11_OK;
+	if (r == A11_OK && strcmp(v, "ecc") == 0)
+		*alg = TPM2_ALG_ECC;
+	else if (r == A11_OK && strcmp(v, "rsa") != 0)
+		r = A11_ERR_PARSE;
+	return r;
 }
 
 static a11_err get_release(json_t *o, struct release *rel)
@@ -281,6 +299,7 @@ static a11_err decode(const char *buf, size_t len, const char *credential,
 	TRY(strcmp(name, credential) == 0 ? A11_OK : A11_ERR_PARSE);
 	TRY(j_get_TPM2B_PRIVATE(o, "private", &out->priv));
 	TRY(get_key_auth(o, out));
+	TRY(get_srk(o, &out->srk_alg));
 	TRY(get_release(o, &out->rel));
 	r = get_public(o, &out->rel);
 out:

@@ -22,6 +22,7 @@ struct host_lease {
 	bool key_auth;            /* authValue = PBKDF2(PIN, salt, iterations) */
 	uint8_t salt[PROTO_SALT_LEN];
 	uint32_t iterations;
+	TPM2_ALG_ID srk_alg;      /* the SRK priv is under (attester_result's) */
 };
 
 /* Credential names are file names: [A-Za-z0-9._-], 1 to PROTO_NAME_MAX

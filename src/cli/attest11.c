@@ -8,7 +8,8 @@
  * what it got; renew renews the lease kept in DIR by an earlier attest
  * (or by the module). --check-sign proves the key signs inside the TPM;
  * --save-key writes PREFIX.pub / PREFIX.priv (TPM2B_PUBLIC / TPM2B_PRIVATE
- * under the parent, as tpm2_load reads them), PREFIX.crt (the chain) and
+ * under the parent, as tpm2_load reads them), PREFIX.parent, PREFIX.crt
+ * (the chain) and
  * the lease's approval (PREFIX.approver, .sig, .approved, .ref, .terms)
  * so that other TPM tools can use the key under its lease (it stays
  * useless outside this TPM); --state-dir keeps the lease as the module
@@ -198,14 +199,19 @@ static int save_key_auth(const char *prefix, const struct attester_result *r)
 	       save_blob(prefix, "iter", (const uint8_t *)iter, strlen(iter)) ? -1 : 0;
 }
 
-static int save_key(const char *prefix, const struct attester_result *r)
+/* PREFIX.parent: what PREFIX.priv is under, "ek", "srk-ecc" or "srk-rsa"
+ * (the TCG SRKs, persistent at 0x81000002 / 0x81000001 or created from
+ * their templates; attest11(1)). */
+static int save_key(const char *prefix, const struct attester_result *r, bool to_ek)
 {
 	uint8_t pub[sizeof(TPM2B_PUBLIC)], priv[sizeof(TPM2B_PRIVATE)];
+	const char *parent = to_ek ? "ek\n" : r->srk_alg == TPM2_ALG_ECC ? "srk-ecc\n" : "srk-rsa\n";
 	size_t pl = 0, vl = 0;
 
 	if (Tss2_MU_TPM2B_PUBLIC_Marshal(&r->key.pub, pub, sizeof(pub), &pl) != TSS2_RC_SUCCESS ||
 	    Tss2_MU_TPM2B_PRIVATE_Marshal(&r->priv, priv, sizeof(priv), &vl) != TSS2_RC_SUCCESS ||
 	    save_blob(prefix, "pub", pub, pl) != 0 || save_blob(prefix, "priv", priv, vl) != 0 ||
+	    save_blob(prefix, "parent", (const uint8_t *)parent, strlen(parent)) != 0 ||
 	    save_chain(prefix, r) != 0 || save_approval(prefix, &r->rel.approval) != 0 ||
 	    (r->key_auth && save_key_auth(prefix, r) != 0)) {
 		fprintf(stderr, "cannot save the key to %s.*\n", prefix);
@@ -293,7 +299,7 @@ static int report(struct tpm *t, const struct args *a, struct attester_result *r
 	if (rc == 0 && a->check_sign && res->rel.kind != CRED_TOKEN)
 		rc = check_sign(t, res);
 	if (rc == 0 && a->save != NULL && res->rel.kind != CRED_TOKEN)
-		rc = save_key(a->save, res);
+		rc = save_key(a->save, res, a->c.wrap_to_ek);
 	return rc;
 }
 
@@ -389,7 +395,7 @@ static int show(int argc, char **argv)
 		printf("tpm_clock_end: %llu\nreset_count: %u\n",
 		       (unsigned long long)res->rel.approval.clock_end,
 		       res->rel.approval.reset_count);
-		rc = save && res->rel.kind != CRED_TOKEN ? save_key(save, res) : 0;
+		rc = save && res->rel.kind != CRED_TOKEN ? save_key(save, res, false) : 0;
 	}
 	host_lease_clear(&hl);
 	release_clear(&res->rel);

@@ -99,7 +99,7 @@ ok "PCR-bound key released and saved" attest bound --save-key "$D/bound"
 sign_leased() { # sign_leased PREFIX: the lease's policy session, then a signature
 	( set -e; cd "$(dirname "$1")"; k=$(basename "$1"); T=$A11_TCTI
 	read -r clock_end resets <"$k.terms"
-	tpm2_load -T "$T" -C 0x81000001 -u "$k.pub" -r "$k.priv" -c "$k.ctx" >/dev/null
+	tpm2_load -T "$T" -C "$(saved_parent "$k")" -u "$k.pub" -r "$k.priv" -c "$k.ctx" >/dev/null
 	tpm2_loadexternal -T "$T" -C o -u "$k.approver" -c "$k.appr.ctx" -n "$k.appr.name" >/dev/null
 	cat "$k.approved" "$k.ref" | openssl dgst -sha256 -binary >"$k.ahash"
 	tpm2_verifysignature -T "$T" -c "$k.appr.ctx" -d "$k.ahash" -s "$k.sig" -t "$k.tk" >/dev/null

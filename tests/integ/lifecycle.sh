@@ -79,7 +79,7 @@ wait_for "$RIG_DIR/ended.out" 'lease expires' 10
 "$BIN/attest11" show --state-dir "$S" --credential ec --save-key "$D/cached" >/dev/null
 sign_cached() { # tpm2-tools with the host's cached key and its last approval
 	( set -e; cd "$D"; T=$A11_TCTI; read -r clock_end resets <cached.terms
-	tpm2_load -T "$T" -C 0x81000001 -u cached.pub -r cached.priv -c cached.ctx >/dev/null
+	tpm2_load -T "$T" -C "$(saved_parent cached)" -u cached.pub -r cached.priv -c cached.ctx >/dev/null
 	tpm2_loadexternal -T "$T" -C o -u cached.approver -c appr.ctx -n appr.name >/dev/null
 	cat cached.approved cached.ref | openssl dgst -sha256 -binary >ahash
 	tpm2_verifysignature -T "$T" -c appr.ctx -d ahash -s cached.sig -t tk >/dev/null

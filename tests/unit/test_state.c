@@ -37,6 +37,7 @@ static void fill_lease(struct host_lease *l)
 	l->key_auth = true;
 	fx_fill(l->salt, sizeof(l->salt), 65);
 	l->iterations = 100000;
+	l->srk_alg = TPM2_ALG_ECC;
 }
 
 static int setup(void **state)
@@ -108,6 +109,7 @@ static void eq_lease(const struct host_lease *a, const struct host_lease *b)
 	assert_true(b->key_auth);
 	assert_memory_equal(a->salt, b->salt, sizeof(a->salt));
 	assert_int_equal(a->iterations, b->iterations);
+	assert_int_equal(a->srk_alg, b->srk_alg);
 }
 
 static void lease_path(const struct fx *f, const char *name, char *out)
@@ -186,6 +188,52 @@ static void corrupt(void **state)
 	assert_int_equal(state_save(f->dir, "other", &f->in), A11_OK);
 	lease_path(f, "other", other);
 	assert_int_equal(rename(other, p), 0);
+	assert_int_equal(state_load(f->dir, CRED, &out), A11_ERR_PARSE);
+}
+
+/* The file's text with one occurrence of from replaced by to. */
+static void edit_file(const char *path, const char *from, const char *to)
+{
+	char buf[65536], out[65536], *at;
+	int fd = open(path, O_RDONLY);
+	ssize_t n;
+
+	assert_true(fd >= 0);
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	assert_true(n > 0);
+	buf[n] = '\0';
+	assert_non_null(at = strstr(buf, from));
+	assert_true(snprintf(out, sizeof(out), "%.*s%s%s", (int)(at - buf), buf, to,
+			     at + strlen(from)) < (int)sizeof(out));
+	write_file(path, out);
+}
+
+/* Which SRK the private blob is under: kept; absent in files written
+ * before ECC SRKs, which were all under the RSA one; nothing else. */
+static void srk_type(void **state)
+{
+	struct fx *f = *state;
+	char p[PATH_MAX];
+	struct host_lease out;
+
+	lease_path(f, CRED, p);
+	f->in.srk_alg = TPM2_ALG_RSA;
+	assert_int_equal(state_save(f->dir, CRED, &f->in), A11_OK);
+	assert_int_equal(state_load(f->dir, CRED, &out), A11_OK);
+	assert_int_equal(out.srk_alg, TPM2_ALG_RSA);
+	host_lease_clear(&out);
+	f->in.srk_alg = TPM2_ALG_ECC;
+	assert_int_equal(state_save(f->dir, CRED, &f->in), A11_OK);
+	edit_file(p, "\"srk\":\"ecc\",", "");
+	assert_int_equal(state_load(f->dir, CRED, &out), A11_OK);
+	assert_int_equal(out.srk_alg, TPM2_ALG_RSA);
+	host_lease_clear(&out);
+	assert_int_equal(state_save(f->dir, CRED, &f->in), A11_OK);
+	edit_file(p, "\"srk\":\"ecc\"", "\"srk\":\"ECC\"");
+	assert_int_equal(state_load(f->dir, CRED, &out), A11_ERR_PARSE);
+	assert_int_equal(state_save(f->dir, CRED, &f->in), A11_OK);
+	edit_file(p, "\"srk\":\"ecc\"", "\"srk\":1");
 	assert_int_equal(state_load(f->dir, CRED, &out), A11_ERR_PARSE);
 }
 
@@ -331,6 +379,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(no_key_no_auth, setup, teardown),
 		cmocka_unit_test_setup_teardown(not_found, setup, teardown),
 		cmocka_unit_test_setup_teardown(corrupt, setup, teardown),
+		cmocka_unit_test_setup_teardown(srk_type, setup, teardown),
 		cmocka_unit_test_setup_teardown(too_large, setup, teardown),
 		cmocka_unit_test_setup_teardown(bad_names, setup, teardown),
 		cmocka_unit_test_setup_teardown(modes_and_no_temp, setup, teardown),
