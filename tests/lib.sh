@@ -143,7 +143,7 @@ module_setup() {
 		mkdir -p "$d"
 		cc -shared -fPIC -O2 -o "$d/san-first.so" "$(dirname "${BASH_SOURCE[0]}")/rig/san_first.c" -ldl ||
 			return 1
-		for p in pkcs11-tool p11tool gnutls-cli curl openssl nginx; do
+		for p in pkcs11-tool p11tool p11-kit gnutls-cli curl openssl nginx; do
 			real=$(PATH=${PATH#"$d":} command -v "$p") || return 1
 			printf '#!/bin/sh\nLD_PRELOAD="%s %s" ASAN_OPTIONS=detect_leaks=0:verify_asan_link_order=0 exec %s "$@"\n' \
 				"$A11_SAN_PRELOAD" "$d/san-first.so" "$real" >"$d/$p"

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # attest11.so with unmodified clients: pkcs11-tool, p11tool, curl and
-# nginx through the OpenSSL pkcs11 engine, openssl s_server/s_client,
-# gnutls-cli through p11-kit; refusals end to end.
+# nginx through the OpenSSL pkcs11 engine, openssl s_server/s_client;
+# the p11-kit registration `make install` puts in place (p11-kit
+# list-modules, p11-kit-proxy, gnutls-cli without --provider); refusals
+# end to end.
 . "$(dirname "$0")/../lib.sh"
 rig_start >/dev/null 2>&1 && rig_abrmd >/dev/null 2>&1 || { echo "not ok - rig"; exit 1; }
 broker_setup && broker_start || { echo "not ok - broker"; exit 1; }
@@ -78,6 +80,66 @@ for tok in ec rsa; do
 		"p11tool --provider $M --login --set-pin=1234 --test-sign 'pkcs11:token=$tok;object=$tok;type=private' 2>&1 | tee $RIG_DIR/p11tool-$tok.log | grep -q 'Verifying against public key in the token... ok'"
 done
 
+# --- registration with p11-kit (make install) -------------------------
+# What `make install` puts in place, tested where p11-kit looks for it
+# without writing the machine's /usr or /etc: p11kit_ns runs a command in
+# a private mount namespace (unshare needs root, which the rig has
+# already; p11-kit's directories come from its pkg-config file and are
+# what it opens, checked with strace) in which p11-kit's package
+# .module directory (p11_module_configs) and its module directory
+# (p11_module_path, where "module: attest11.so" resolves) are bind mounts
+# of a `make install DESTDIR=` tree. Private propagation keeps the mounts
+# out of the host's namespace; they end with the command. As root p11-kit
+# reads no user configuration; /etc/pkcs11 (pkcs11.conf, modules/), where
+# a machine has one, is hidden behind an empty directory.
+# Only attest11.module is registered there, not the machine's other
+# .module files: tpm2_pkcs11's C_Initialize creates a database under
+# $HOME (/root here), opensc's probes pcscd, and a check that passes must
+# owe it to attest11's registration alone, whatever else is installed.
+P11_MODULE_PATH=$(pkg-config --variable p11_module_path p11-kit-1)
+P11_MODULE_CONFIGS=$(pkg-config --variable p11_module_configs p11-kit-1)
+P11_PROXY=$(pkg-config --variable proxy_module p11-kit-1)
+P11_ROOT=$RIG_DIR/p11kit-root
+P11_MODS=$P11_ROOT$P11_MODULE_CONFIGS
+mkdir -p "$RIG_DIR/p11kit-empty"
+make -s install DESTDIR="$P11_ROOT" PREFIX=/usr O="$O" >"$RIG_DIR/p11kit-install.log" 2>&1 ||
+	{ echo "not ok - make install DESTDIR"; cat "$RIG_DIR/p11kit-install.log"; }
+# p11kit_ns MODULE-FILES-DIR CMD...: CMD with MODULE-FILES-DIR as the
+# .module directory and the installed tree's pkcs11/ as the module one.
+p11kit_ns() {
+	# shellcheck disable=SC2016 # the inner sh expands its own arguments
+	unshare --mount --propagation private sh -c '
+		mount -n --bind "$1" "$2" && mount -n --bind "$3" "$4" &&
+		{ [ ! -d /etc/pkcs11 ] || mount -n --bind "$5" /etc/pkcs11; } && shift 5 && exec "$@"' \
+		p11kit_ns "$1" "$P11_MODULE_CONFIGS" "$P11_ROOT$P11_MODULE_PATH" "$P11_MODULE_PATH" \
+		"$RIG_DIR/p11kit-empty" "${@:2}"
+}
+# list-modules names a module after its .module file and prints the
+# "module:" value as written ("attest11: attest11.so"), then its tokens.
+ok "p11-kit list-modules shows attest11 (installed attest11.module, attest11.so) with its six tokens" \
+	p11kit_ns "$P11_MODS" bash -c "p11-kit list-modules >$RIG_DIR/list-modules.out 2>&1
+		awk '/^[^ ]/ {m = \$0} m == \"attest11: attest11.so\" && /^    token: / {t = t \" \" \$2}
+			END {exit t != \" ec rsa server mint bound ref\"}' $RIG_DIR/list-modules.out ||
+		{ head -n 12 $RIG_DIR/list-modules.out; exit 1; }"
+ok "p11-kit-proxy serves attest11's six tokens" p11kit_ns "$P11_MODS" bash -c "
+	[ \"\$(pkcs11-tool --module $P11_PROXY -L | sed -n 's/^ *token label *: //p' | sort | tr '\n' ' ')\" = 'bound ec mint ref rsa server ' ]"
+ok "through p11-kit-proxy: login to the ec token, ECDSA-SHA256 in the TPM, openssl verifies" \
+	p11kit_ns "$P11_MODS" bash -c "
+	pkcs11-tool --module $P11_PROXY --token-label ec --login --pin 1234 -s -m ECDSA-SHA256 --signature-format openssl -i $D/msg -o $D/proxy.sig >/dev/null 2>&1 &&
+	openssl dgst -sha256 -verify $D/ec.pub -signature $D/proxy.sig $D/msg"
+# The module file's documented option, set to a copy of the configuration
+# whose token labels exist nowhere else ("x-ec", ...).
+P11_XINIT=$RIG_DIR/p11kit-xinit
+mkdir -p "$P11_XINIT"
+sed 's/"label": "/"label": "x-/g' "$ATTEST11_CONF" >"$RIG_DIR/x-init.conf"
+sed "s|^# x-init-reserved: conf=.*|x-init-reserved: conf=$RIG_DIR/x-init.conf|" "$P11_MODS/attest11.module" \
+	>"$P11_XINIT/attest11.module"
+ok "x-init-reserved: conf=FILE in attest11.module, ATTEST11_CONF unset: the module reads FILE (proxy lists x-ec, login works)" \
+	p11kit_ns "$P11_XINIT" env -u ATTEST11_CONF bash -c "
+	grep -qx 'x-init-reserved: conf=$RIG_DIR/x-init.conf' $P11_XINIT/attest11.module &&
+	pkcs11-tool --module $P11_PROXY -L | grep -q 'token label *: x-ec\$' &&
+	pkcs11-tool --module $P11_PROXY --token-label x-ec -O --login --pin 1234 2>&1 | grep -q 'Private Key Object; EC'"
+
 # --- TLS with unmodified clients and servers --------------------------
 nginx_start mtls "ssl_certificate $D/server.chain; ssl_certificate_key $D/server.key;
 	ssl_client_certificate $D/ca.crt; ssl_verify_client on;
@@ -92,10 +154,15 @@ for v in 1.2 1.3; do
 				https://127.0.0.1:$NGINX_PORT_mtls/ | grep -q 'CN=$tok'"
 	done
 done
-ok "gnutls-cli (which loads modules through p11-kit): mutual TLS with a pkcs11: key URI" bash -c "
-	printf 'GET / HTTP/1.0\r\n\r\n' | gnutls-cli --provider $M --x509cafile $D/ca.crt --x509certfile $D/ec.crt \
-		--x509keyfile 'pkcs11:token=ec;object=ec;type=private?pin-value=1234' \
-		-p $NGINX_PORT_mtls 127.0.0.1 2>&1 | grep -q 'client CN=ec'"
+# gnutls-cli without --provider loads the modules registered with p11-kit.
+gnutls_ec="printf 'GET / HTTP/1.0\r\n\r\n' | gnutls-cli --x509cafile $D/ca.crt --x509certfile $D/ec.crt \
+	--x509keyfile 'pkcs11:token=ec;object=ec;type=private?pin-value=1234' \
+	-p $NGINX_PORT_mtls 127.0.0.1 >$RIG_DIR/gnutls.out 2>&1"
+ok "gnutls-cli without --provider finds attest11 by its installed p11-kit registration: mutual TLS with a pkcs11: key URI, nginx sees CN=ec" \
+	p11kit_ns "$P11_MODS" bash -c "$gnutls_ec; grep -q 'client CN=ec' $RIG_DIR/gnutls.out"
+ok "control: with no attest11.module registered, the same gnutls-cli cannot load the pkcs11: key" \
+	p11kit_ns "$RIG_DIR/p11kit-empty" bash -c "! { $gnutls_ec; } && grep -q 'Error loading url: The requested PKCS #11 object is not available' $RIG_DIR/gnutls.out &&
+		! grep -q 'client CN=' $RIG_DIR/gnutls.out"
 
 nginx_start server "ssl_certificate $D/server.chain;
 	ssl_certificate_key \"engine:pkcs11:pkcs11:token=server;object=server;type=private?pin-value=1234\";
