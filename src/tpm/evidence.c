@@ -98,18 +98,23 @@ a11_err tpm_certify(struct tpm *t, struct tpm_key *ak, struct tpm_key *obj,
 	a11_err r;
 
 	/* Certify needs the object's ADMIN role: its authValue for keys that
-	 * do not set adminWithPolicy (SRKs, keys born here), proved with an
-	 * HMAC rather than sent as a password (it comes from the PIN). */
-	if ((r = tpm_hmac_session(t, &admin)) != A11_OK)
+	 * do not set adminWithPolicy (SRKs, keys born here). One that comes
+	 * from the PIN is proved with an HMAC rather than sent as a password;
+	 * an empty one (the SRK's) has nothing to hide, and a session would
+	 * cost a command and Esys's crypto (src/tpm/sapi.c) at every login. */
+	admin = ESYS_TR_PASSWORD;
+	if (obj->auth.size > 0 && (r = tpm_hmac_session(t, &admin)) != A11_OK)
 		return r;
 	if ((r = tpm_session_begin(t, ak, &sess)) != A11_OK) {
-		tpm_session_end(t, admin);
+		if (admin != ESYS_TR_PASSWORD)
+			tpm_session_end(t, admin);
 		return r;
 	}
 	r = tpm_rc(Esys_Certify(t->esys, obj->tr, ak->tr, admin, sess, ESYS_TR_NONE, nonce,
 				&by_key, &a, &s), "Certify");
 	tpm_session_done(t, ak, r);
-	tpm_hmac_session_done(t, admin, r);
+	if (admin != ESYS_TR_PASSWORD)
+		tpm_hmac_session_done(t, admin, r);
 	if (r == A11_OK) {
 		*attest = *a;
 		*sig = *s;
