@@ -95,8 +95,7 @@ static const char *const migrations[SCHEMA_VERSION] = {
 	/* 3: the PIN record became the sealed authValue (src/broker/pin.h);
 	 * an older broker's scrypt hash stays until the PIN is set again, and
 	 * until then the credential's logins are refused naming that remedy. */
-	"ALTER TABLE credentials RENAME COLUMN pin_hash TO pin_verifier;"
-	"PRAGMA user_version = 3;",
+	"ALTER TABLE credentials RENAME COLUMN pin_hash TO pin_verifier; PRAGMA user_version = 3;",
 };
 
 /* ---- open and close ---------------------------------------------------- */
