@@ -98,11 +98,11 @@ a11_err tpm_ek_resolve(struct tpm *t, enum tpm_ek_kind kind, enum tpm_ek_kind *o
 	for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++)
 		if (has_nv_index(t, ek_handles[order[i]].nv_cert)) {
 			*out = t->ek_auto = order[i];
-			log_info("EK: %s (certificate at NV index 0x%x)", names[order[i]],
+			log_info("EK: %s (certificate at NV index 0x%08x)", names[order[i]],
 				 ek_handles[order[i]].nv_cert);
 			return A11_OK;
 		}
-	log_error("no EK certificate in the TPM (NV indices 0x%x, 0x%x, 0x%x)",
+	log_error("no EK certificate in the TPM (NV indices 0x%08x, 0x%08x, 0x%08x)",
 		  ek_handles[TPM_EK_ECC_P256].nv_cert, ek_handles[TPM_EK_ECC_P384].nv_cert,
 		  ek_handles[TPM_EK_RSA2048].nv_cert);
 	return A11_ERR_TPM_NOT_FOUND;
