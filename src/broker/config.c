@@ -49,9 +49,13 @@ static int get_uint(json_t *o, const char *key, unsigned min, unsigned max, unsi
 
 static int apply(json_t *o, struct broker_config *c)
 {
+	static const char *const known[] = { "listen", "port", "threads", "timeout", "nonce_ttl",
+		"database", "master_key", "verifier_key", "approver_key", "tls_cert", "tls_key",
+		NULL };
 	unsigned port = c->port, ttl = c->nonce_ttl;
 
-	if (!json_is_object(o) || get_str(o, "listen", c->listen, sizeof(c->listen)) ||
+	if (!json_is_object(o) || j_conf_known(o, "broker.conf", known) ||
+	    get_str(o, "listen", c->listen, sizeof(c->listen)) ||
 	    get_uint(o, "port", 0, 65535, &port) || get_uint(o, "threads", 1, 256, &c->threads) ||
 	    get_uint(o, "timeout", 1, 300, &c->timeout) ||
 	    get_uint(o, "nonce_ttl", 5, 600, &ttl) ||

@@ -185,11 +185,14 @@ static int parse_ar4si(json_t *o, struct policy *p)
 
 static int parse_all(json_t *o, struct policy *p)
 {
+	static const char *const known[] = { "ek_ca", "workload_id", "pcr_selection",
+		"pcr_reference", "ek_allow", "ar4si", "lease_ttl", "pin_max_failures",
+		"pin_iterations", "bind_pcrs", NULL };
 	json_t *bind = json_object_get(o, "bind_pcrs");
 
 	if (!json_is_object(o))
 		return bad("not a JSON object");
-	if (get_string(o, "ek_ca", true, p->ek_ca, sizeof(p->ek_ca)) != 0 ||
+	if (j_conf_known(o, "policy", known) != 0 || get_string(o, "ek_ca", true, p->ek_ca, sizeof(p->ek_ca)) != 0 ||
 	    get_string(o, "workload_id", false, p->workload_id, sizeof(p->workload_id)) != 0 ||
 	    parse_selection(json_object_get(o, "pcr_selection"), &p->pcr_selection) != 0 ||
 	    parse_refs(json_object_get(o, "pcr_reference"), p) != 0 ||

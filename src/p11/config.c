@@ -71,9 +71,12 @@ static int token(json_t *o, struct p11_token_conf *t)
 	/* In enum tpm_ek_kind's order. */
 	static const char *const eks[] = { "rsa", "p256", "p384", "auto", NULL };
 	static const char *const parents[] = { "srk", "ek", NULL };
+	static const char *const known[] = { "label", "credential", "key_type", "ek", "parent",
+		NULL };
 	int kt = 1, ek = TPM_EK_AUTO, parent = 0;
 
-	if (!json_is_object(o) || str(o, "label", true, t->label, sizeof(t->label)) ||
+	if (!json_is_object(o) || j_conf_known(o, "attest11.conf: tokens[]", known) ||
+	    str(o, "label", true, t->label, sizeof(t->label)) ||
 	    str(o, "credential", true, t->credential, sizeof(t->credential)) ||
 	    choice(o, "key_type", key_types, &kt) || choice(o, "ek", eks, &ek) ||
 	    choice(o, "parent", parents, &parent))
@@ -87,11 +90,14 @@ static int token(json_t *o, struct p11_token_conf *t)
 static int apply(json_t *o, struct p11_config *c)
 {
 	static const char *const levels[] = { "error", "warn", "info", "debug", NULL };
+	static const char *const known[] = { "broker", "ca_file", "tcti", "connect_timeout_ms",
+		"timeout_ms", "state_dir", "renew_at_percent", "log_level", "tokens", NULL };
 	json_t *tokens = json_object_get(o, "tokens"), *t;
 	int level = -1;
 	size_t i;
 
-	if (!json_is_object(o) || str(o, "broker", true, c->broker, sizeof(c->broker)) ||
+	if (!json_is_object(o) || j_conf_known(o, "attest11.conf", known) ||
+	    str(o, "broker", true, c->broker, sizeof(c->broker)) ||
 	    str(o, "ca_file", true, c->ca_file, sizeof(c->ca_file)) ||
 	    str(o, "tcti", false, c->tcti, sizeof(c->tcti)) ||
 	    num(o, "connect_timeout_ms", 100, 600000, &c->connect_timeout_ms) ||

@@ -115,6 +115,24 @@ int j_conf_str(json_t *o, const char *where, const char *key, bool required, cha
 	return 0;
 }
 
+int j_conf_known(json_t *o, const char *where, const char *const *known)
+{
+	const char *key;
+	json_t *v;
+
+	json_object_foreach(o, key, v) {
+		size_t i = 0;
+
+		while (known[i] != NULL && strcmp(known[i], key) != 0)
+			i++;
+		if (known[i] == NULL) {
+			log_error("%s: unknown member %s", where, key);
+			return -1;
+		}
+	}
+	return 0;
+}
+
 int j_conf_int(json_t *o, const char *where, const char *key, int64_t min, int64_t max,
 	       int64_t *out)
 {

@@ -45,6 +45,10 @@ int j_conf_str(json_t *o, const char *where, const char *key, bool required, cha
 	       size_t cap);
 int j_conf_int(json_t *o, const char *where, const char *key, int64_t min, int64_t max,
 	       int64_t *out);
+/* -1, logged as "WHERE: unknown member KEY", if o has a member not in
+ * known (NULL-terminated): a misspelt setting must not pass unnoticed
+ * as its default, least of all in a policy. */
+int j_conf_known(json_t *o, const char *where, const char *const *known);
 
 /* src/proto/lease.c */
 a11_err j_put_anchor(json_t *o, const char *key, const struct lease_anchor *in);

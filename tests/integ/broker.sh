@@ -169,6 +169,10 @@ ok "metrics count releases and refusals by reason" bash -c "
 
 # --- restart and audit -------------------------------------------------
 ok "broker stops on SIGTERM" broker_stop
+ok "broker.conf: an unknown member (an older broker's setting) stops a command, naming it" bash -c "
+	mkdir -p $RIG_DIR/b2 && echo '{\"port\": 0, \"pin_scrypt_log2n\": 15}' >$RIG_DIR/b2/broker.conf &&
+	! $BIN/attest11-broker -d $RIG_DIR/b2 credential list >$RIG_DIR/b2.out 2>&1 &&
+	grep -q 'broker.conf: unknown member pin_scrypt_log2n' $RIG_DIR/b2.out"
 ok "master-key rotate re-seals every credential under a new key, keeping the old one" bash -c "
 	cp $BROKER_DIR/master.key $RIG_DIR/master.key.before &&
 	$BIN/attest11-broker -d $BROKER_DIR master-key rotate $BROKER_DIR/master.key.new &&

@@ -192,6 +192,10 @@ ok "wrong broker CA: refused as untrusted" bash -c "
 	sed 's#$BROKER_DIR/tls.crt#$D/ca.crt#' $RIG_DIR/nostate.conf >$RIG_DIR/badca.conf
 	ATTEST11_CONF=$RIG_DIR/badca.conf pkcs11-tool --module $M --token-label ec -O --login --pin 1234 >$RIG_DIR/badca.out 2>&1
 	grep -q 'not trusted' $RIG_DIR/badca.out"
+ok "a misspelt member of attest11.conf stops C_Initialize, naming it" bash -c "
+	sed 's#\"state_dir\"#\"state_dri\"#' $ATTEST11_CONF >$RIG_DIR/typo.conf
+	! ATTEST11_CONF=$RIG_DIR/typo.conf pkcs11-tool --module $M -L >$RIG_DIR/typo.out 2>&1 &&
+	grep -q 'attest11.conf: unknown member state_dri' $RIG_DIR/typo.out"
 broker_stop
 ok "broker stopped: login fails within the 2 s connect timeout" bash -c "
 	s=\$(date +%s); ATTEST11_CONF=$RIG_DIR/nostate.conf pkcs11-tool --module $M --token-label ec -O --login --pin 1234 >$RIG_DIR/down.out 2>&1

@@ -449,9 +449,11 @@ static void test_bad_members(void **state)
 	p = ok_with(path);
 	assert_int_equal(strlen(p->workload_id), 255);
 	policy_free(p);
-	/* Unknown members are ignored. */
-	p = ok_with("\"comment\":\"lab TPMs\"");
-	policy_free(p);
+	/* Unknown members are refused: a misspelt one would pass as its
+	 * default (here: keys not bound to the PCRs). */
+	bad_with("\"bind_pcr\":true");
+	bad_with("\"comment\":\"lab TPMs\"");
+	bad_with("\"pin_scrypt_log2n\":15");
 }
 
 int main(void)
