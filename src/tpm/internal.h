@@ -2,6 +2,8 @@
 #ifndef A11_TPM_INTERNAL_H
 #define A11_TPM_INTERNAL_H
 
+#include <stdbool.h>
+#include <openssl/evp.h>
 #include <tss2/tss2_sys.h>
 
 #include "tpm.h"
@@ -44,6 +46,25 @@ a11_err tpm_policy_execute(struct tpm *t, struct tpm_key *k, const struct tpm_ke
 			   TSS2_SYS_CONTEXT *sys, TPM2_CC cc, const char *what,
 			   TSS2_RC (*prepare)(TSS2_SYS_CONTEXT *sys, const void *arg),
 			   const void *arg);
+
+/* Session arithmetic shared by src/tpm/sapi.c and src/tpm/create.c
+ * (TPM 2.0 Part 1, 19.6): tpm_param_hash gives cpHash = H(commandCode ||
+ * Name(pw) || Name(k) || parameters) or, with k NULL, rpHash = H(0 ||
+ * commandCode || parameters) into out (EVP_MAX_MD_SIZE); tpm_session_hmac
+ * is HMAC(key, p || n1 || n2 || attrs). */
+void tpm_put_u32(uint8_t *b, uint32_t v);
+bool tpm_param_hash(const EVP_MD *md, const uint8_t code[4], const struct tpm_key *pw,
+		    const struct tpm_key *k, const uint8_t *params, size_t len, uint8_t *out);
+bool tpm_session_hmac(const EVP_MD *md, const TPM2B_AUTH *key, const uint8_t *p,
+		      const TPM2B_NONCE *n1, const TPM2B_NONCE *n2, TPMA_SESSION attrs,
+		      TPM2B_AUTH *out);
+/* TPM2_Create under parent (no policy) with the sensitive part encrypted
+ * on its way to the TPM: a salted session, started here (its salt
+ * encrypted to the parent with src/wire), decrypts the first parameter;
+ * the parent is authorized by its empty password. */
+a11_err tpm_create_encrypted(struct tpm *t, struct tpm_key *parent,
+			     const TPM2B_SENSITIVE_CREATE *sens, const TPM2B_PUBLIC *tmpl,
+			     TPM2B_PRIVATE *priv, TPM2B_PUBLIC *pub);
 
 /* Fill out->pub and out->name from a handle already in Esys. */
 a11_err tpm_key_describe(struct tpm *t, ESYS_TR tr, struct tpm_key *out);

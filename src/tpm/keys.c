@@ -310,19 +310,45 @@ a11_err tpm_ak_create(struct tpm *t, TPM2_ALG_ID alg, struct tpm_key *out)
 	return create_primary(t, ESYS_TR_RH_ENDORSEMENT, &tmpl, out);
 }
 
+/* TPM2_Create through Esys: the sensitive part in clear on the bus. */
+static a11_err create_clear(struct tpm *t, struct tpm_key *parent,
+			    const TPM2B_SENSITIVE_CREATE *sens, const TPM2B_PUBLIC *tmpl,
+			    TPM2B_PRIVATE *priv, TPM2B_PUBLIC *pub)
+{
+	const TPM2B_DATA outside = { 0 };
+	const TPML_PCR_SELECTION pcrs = { 0 };
+	TPM2B_PUBLIC *p = NULL;
+	TPM2B_PRIVATE *v = NULL;
+	TPM2B_CREATION_DATA *cdata = NULL;
+	TPM2B_DIGEST *chash = NULL;
+	TPMT_TK_CREATION *ticket = NULL;
+	ESYS_TR sess;
+	a11_err r;
+
+	if ((r = tpm_session_begin(t, parent, &sess)) != A11_OK)
+		return r;
+	r = tpm_rc(Esys_Create(t->esys, parent->tr, sess, ESYS_TR_NONE, ESYS_TR_NONE, sens, tmpl,
+			       &outside, &pcrs, &v, &p, &cdata, &chash, &ticket), "Create");
+	tpm_session_done(t, parent, r);
+	if (r == A11_OK) {
+		*priv = *v;
+		*pub = *p;
+	}
+	Esys_Free(p);
+	Esys_Free(v);
+	Esys_Free(cdata);
+	Esys_Free(chash);
+	Esys_Free(ticket);
+	return r;
+}
+
 a11_err tpm_key_create(struct tpm *t, struct tpm_key *parent, TPM2_ALG_ID alg,
 		       const TPM2B_AUTH *auth, const TPM2B_DIGEST *auth_policy,
 		       const struct tpm_policy *policy, TPM2B_PRIVATE *priv, struct tpm_key *out)
 {
 	TPM2B_SENSITIVE_CREATE sens = { 0 };
-	const TPM2B_DATA outside = { 0 };
-	const TPML_PCR_SELECTION pcrs = { 0 };
-	TPM2B_PUBLIC tmpl, *pub = NULL;
-	TPM2B_PRIVATE *prv = NULL;
-	TPM2B_CREATION_DATA *cdata = NULL;
-	TPM2B_DIGEST *chash = NULL;
-	TPMT_TK_CREATION *ticket = NULL;
-	ESYS_TR sess;
+	TPM2B_PUBLIC tmpl, pub;
+	TPM2B_PRIVATE prv;
 	a11_err r;
 
 	if (alg != TPM2_ALG_RSA && alg != TPM2_ALG_ECC)
@@ -334,22 +360,19 @@ a11_err tpm_key_create(struct tpm *t, struct tpm_key *parent, TPM2_ALG_ID alg,
 		tmpl.publicArea.authPolicy = *auth_policy;
 		tmpl.publicArea.objectAttributes &= ~TPMA_OBJECT_USERWITHAUTH;
 	}
-	if ((r = tpm_session_begin(t, parent, &sess)) != A11_OK)
-		goto out;
-	r = tpm_rc(Esys_Create(t->esys, parent->tr, sess, ESYS_TR_NONE, ESYS_TR_NONE, &sens, &tmpl,
-			       &outside, &pcrs, &prv, &pub, &cdata, &chash, &ticket), "Create");
-	tpm_session_done(t, parent, r);
+	/* An authValue (from the PIN) travels encrypted; a parent that needs
+	 * a policy session (a TCG low-range EK) is left to Esys, in clear
+	 * (docs/threat-model.md). */
+	r = A11_ERR_UNSUPPORTED;
+	if (auth != NULL && auth->size > 0)
+		r = tpm_create_encrypted(t, parent, &sens, &tmpl, &prv, &pub);
+	if (r == A11_ERR_UNSUPPORTED)
+		r = create_clear(t, parent, &sens, &tmpl, &prv, &pub);
 	if (r == A11_OK)
-		r = tpm_load(t, parent, pub, prv, policy, auth, out);
+		r = tpm_load(t, parent, &pub, &prv, policy, auth, out);
 	if (r == A11_OK)
-		*priv = *prv;
-out:
+		*priv = prv;
 	OPENSSL_cleanse(&sens, sizeof(sens));
-	Esys_Free(pub);
-	Esys_Free(prv);
-	Esys_Free(cdata);
-	Esys_Free(chash);
-	Esys_Free(ticket);
 	return r;
 }
 

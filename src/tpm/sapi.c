@@ -26,7 +26,7 @@
 
 #define SUBMISSIONS_MAX 5 /* as Esys, for TPM_RC_RETRY, _YIELDED and _TESTING */
 
-static void put_u32(uint8_t *b, uint32_t v)
+void tpm_put_u32(uint8_t *b, uint32_t v)
 {
 	b[0] = (uint8_t)(v >> 24);
 	b[1] = (uint8_t)(v >> 16);
@@ -37,8 +37,8 @@ static void put_u32(uint8_t *b, uint32_t v)
 /* cpHash = H(commandCode || Name(pw) || Name(k) || parameters) and
  * rpHash = H(responseCode (0) || commandCode || parameters): names only
  * for the command. out must hold EVP_MAX_MD_SIZE. */
-static bool p_hash(const EVP_MD *md, const uint8_t code[4], const struct tpm_key *pw,
-		   const struct tpm_key *k, const uint8_t *params, size_t len, uint8_t *out)
+bool tpm_param_hash(const EVP_MD *md, const uint8_t code[4], const struct tpm_key *pw,
+		    const struct tpm_key *k, const uint8_t *params, size_t len, uint8_t *out)
 {
 	static const uint8_t ok_code[4] = { 0 };
 	EVP_MD_CTX *h = EVP_MD_CTX_new();
@@ -57,9 +57,9 @@ static bool p_hash(const EVP_MD *md, const uint8_t code[4], const struct tpm_key
 }
 
 /* HMAC(key, p || n1 || n2 || attrs), the form of both session HMACs. */
-static bool session_hmac(const EVP_MD *md, const TPM2B_AUTH *key, const uint8_t *p,
-			 const TPM2B_NONCE *n1, const TPM2B_NONCE *n2, TPMA_SESSION attrs,
-			 TPM2B_AUTH *out)
+bool tpm_session_hmac(const EVP_MD *md, const TPM2B_AUTH *key, const uint8_t *p,
+		      const TPM2B_NONCE *n1, const TPM2B_NONCE *n2, TPMA_SESSION attrs,
+		      TPM2B_AUTH *out)
 {
 	uint8_t msg[EVP_MAX_MD_SIZE + 2 * sizeof(n1->buffer) + 1];
 	size_t len = (size_t)EVP_MD_get_size(md), off = len;
@@ -118,7 +118,7 @@ static TSS2_RC submit(struct tpm_key *k, const struct tpm_key *pw, TPM2_HANDLE s
 	TSS2_RC rc;
 
 	*rsp_ok = false;
-	put_u32(code, cc);
+	tpm_put_u32(code, cc);
 	if (pw != NULL)
 		cmd.auths[0] = (TPMS_AUTH_COMMAND){ .sessionHandle = TPM2_RH_PW, .hmac = pw->auth };
 	a->sessionHandle = session;
@@ -127,8 +127,8 @@ static TSS2_RC submit(struct tpm_key *k, const struct tpm_key *pw, TPM2_HANDLE s
 	if ((rc = Tss2_Sys_GetCpBuffer(sys, &len, &buf)) != TSS2_RC_SUCCESS)
 		return rc;
 	if (RAND_bytes(a->nonce.buffer, (int)dlen) != 1 ||
-	    !p_hash(md, code, pw, k, buf, len, ph) ||
-	    !session_hmac(md, key, ph, &a->nonce, &k->nonce_tpm, attrs, &a->hmac))
+	    !tpm_param_hash(md, code, pw, k, buf, len, ph) ||
+	    !tpm_session_hmac(md, key, ph, &a->nonce, &k->nonce_tpm, attrs, &a->hmac))
 		rc = TSS2_ESYS_RC_GENERAL_FAILURE;
 	if (rc == TSS2_RC_SUCCESS)
 		rc = Tss2_Sys_SetCmdAuths(sys, &cmd);
@@ -142,8 +142,8 @@ static TSS2_RC submit(struct tpm_key *k, const struct tpm_key *pw, TPM2_HANDLE s
 	if (rc != TSS2_RC_SUCCESS)
 		return rc;
 	b = &rsp.auths[cmd.count - 1];
-	if (rsp.count != cmd.count || !p_hash(md, code, NULL, NULL, buf, len, ph) ||
-	    !session_hmac(md, key, ph, &b->nonce, &a->nonce, b->sessionAttributes, &want))
+	if (rsp.count != cmd.count || !tpm_param_hash(md, code, NULL, NULL, buf, len, ph) ||
+	    !tpm_session_hmac(md, key, ph, &b->nonce, &a->nonce, b->sessionAttributes, &want))
 		return TSS2_ESYS_RC_GENERAL_FAILURE;
 	*rsp_ok = want.size == b->hmac.size &&
 		  CRYPTO_memcmp(want.buffer, b->hmac.buffer, want.size) == 0;

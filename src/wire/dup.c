@@ -139,7 +139,7 @@ static a11_err inner_wrap(TPMI_ALG_HASH alg, const TPM2B_NAME *name, uint8_t *bu
 	out->sym.algorithm = TPM2_ALG_AES;
 	out->sym.keyBits.aes = 128;
 	out->sym.mode.aes = TPM2_ALG_CFB;
-	return wire_aes_cfb_encrypt(out->enc_key.buffer, 16, buf, 2 + ds + sens_len, buf);
+	return wire_aes_cfb_encrypt(out->enc_key.buffer, 16, NULL, buf, 2 + ds + sens_len, buf);
 }
 
 /* Everything after the object itself is known: Name, plaintext (with the

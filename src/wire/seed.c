@@ -172,10 +172,10 @@ out:
 	return r;
 }
 
-a11_err wire_aes_cfb_encrypt(const uint8_t *key, size_t key_len, const uint8_t *in,
-			     size_t len, uint8_t *out)
+a11_err wire_aes_cfb_encrypt(const uint8_t *key, size_t key_len, const uint8_t *iv,
+			     const uint8_t *in, size_t len, uint8_t *out)
 {
-	static const uint8_t iv[16];
+	static const uint8_t zero[16];
 	const EVP_CIPHER *c = key_len == 16 ? EVP_aes_128_cfb128() :
 			      key_len == 24 ? EVP_aes_192_cfb128() :
 			      key_len == 32 ? EVP_aes_256_cfb128() : NULL;
@@ -188,7 +188,7 @@ a11_err wire_aes_cfb_encrypt(const uint8_t *key, size_t key_len, const uint8_t *
 	if ((ctx = EVP_CIPHER_CTX_new()) == NULL)
 		return A11_ERR_NOMEM;
 	/* CFB is a stream mode: Final adds nothing, but completes the API. */
-	if (EVP_EncryptInit_ex(ctx, c, NULL, key, iv) == 1 &&
+	if (EVP_EncryptInit_ex(ctx, c, NULL, key, iv ? iv : zero) == 1 &&
 	    (len == 0 || EVP_EncryptUpdate(ctx, out, &n, in, (int)len) == 1) &&
 	    EVP_EncryptFinal_ex(ctx, out + n, &fin) == 1 && (size_t)n + (size_t)fin == len)
 		r = A11_OK;
@@ -278,7 +278,7 @@ a11_err wire_outer_wrap(const TPMT_PUBLIC *parent, const TPM2B_DIGEST *seed,
 			   name->name, name->size, NULL, 0, sym, kb * 8)) != A11_OK ||
 	    (r = wire_kdfa(parent->nameAlg, seed->buffer, seed->size, "INTEGRITY",
 			   NULL, 0, NULL, 0, hkey, ds * 8)) != A11_OK ||
-	    (r = wire_aes_cfb_encrypt(sym, kb, plain, plain_len, out + 2 + ds)) != A11_OK ||
+	    (r = wire_aes_cfb_encrypt(sym, kb, NULL, plain, plain_len, out + 2 + ds)) != A11_OK ||
 	    (r = hmac2(parent->nameAlg, hkey, ds, out + 2 + ds, plain_len, name->name,
 		       name->size, out + 2, ds)) != A11_OK)
 		goto out;

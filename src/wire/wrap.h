@@ -21,11 +21,12 @@ a11_err wire_outer_wrap(const TPMT_PUBLIC *parent, const TPM2B_DIGEST *seed,
 			const TPM2B_NAME *name, const uint8_t *plain,
 			size_t plain_len, uint8_t *out, size_t *out_len);
 
-/* AES-CFB (128-bit feedback) encryption with a zero IV, the mode of both
- * the outer and the inner wrapper; key_len is 16, 24 or 32. in and out
+/* AES-CFB (128-bit feedback) encryption, the mode of both the outer and
+ * the inner wrapper (iv NULL: zero) and of session parameter encryption
+ * (iv from KDFa); key_len is 16, 24 or 32, the IV 16 bytes. in and out
  * may be the same buffer but must not otherwise overlap. */
-a11_err wire_aes_cfb_encrypt(const uint8_t *key, size_t key_len, const uint8_t *in,
-			     size_t len, uint8_t *out);
+a11_err wire_aes_cfb_encrypt(const uint8_t *key, size_t key_len, const uint8_t *iv,
+			     const uint8_t *in, size_t len, uint8_t *out);
 
 /* Largest sealed data object: MAX_SYM_DATA of the TPM reference code
  * (libtpms), smaller than tss2's TPM2_MAX_SYM_DATA (256). */

@@ -315,6 +315,73 @@ static void test_certify(void **state)
 	tpm_key_release(tpm, &ak);
 }
 
+/* Whether file holds the n bytes of needle anywhere. */
+static bool file_has(const char *file, const uint8_t *needle, size_t n)
+{
+	static uint8_t buf[1 << 20];
+	FILE *f = fopen(file, "rb");
+	size_t len;
+
+	assert_non_null(f);
+	len = fread(buf, 1, sizeof(buf), f);
+	fclose(f);
+	assert_true(len > 0 && len < sizeof(buf));
+	for (size_t i = 0; i + n <= len; i++)
+		if (memcmp(buf + i, needle, n) == 0)
+			return true;
+	return false;
+}
+
+/* A key born here gets its authValue (from the PIN) through an encrypted
+ * parameter (src/tpm/create.c): a pcap TCTI over the rig's records every
+ * byte both ways, and the value is not among them. The control, a key
+ * created under the RSA EK (a parent that needs a policy session, left to
+ * Esys in clear), shows that the recording would have caught it. */
+static void test_born_auth_encrypted(void **state)
+{
+	static const TPM2B_AUTH secret = { 32, "authValue of a key born here 01" };
+	static const TPM2B_AUTH control = { 32, "authValue sent in clear, control" };
+	char dir[] = "/tmp/attest11-pcap-XXXXXX", file[PATH_MAX], conf[1024];
+	struct tpm_key srk, ek, born, clear, again;
+	TPM2B_PRIVATE priv, priv2;
+	TPM2B_PUBLIC pub;
+	TPM2B_DIGEST dg;
+	TPMT_SIGNATURE sig;
+	struct tpm *rec;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(file, sizeof(file), "%s/tpm.pcap", dir);
+	assert_int_equal(setenv("TCTI_PCAP_FILE", file, 1), 0);
+	snprintf(conf, sizeof(conf), "pcap:%s", t_env("A11_TCTI"));
+	assert_int_equal(tpm_open(conf, &rec), A11_OK);
+	assert_int_equal(tpm_srk_load(rec, TPM2_ALG_ECC, &srk), A11_OK);
+	assert_int_equal(tpm_key_create(rec, &srk, TPM2_ALG_ECC, &secret, NULL, NULL, &priv, &born),
+			 A11_OK);
+	pub = born.pub;
+	/* swtpm holds three transient objects: make room for the control's. */
+	tpm_key_release(rec, &born);
+	tpm_key_release(rec, &srk);
+	assert_int_equal(tpm_ek_load(rec, TPM_EK_RSA2048, &ek), A11_OK);
+	assert_true(ek.use_policy);
+	assert_int_equal(tpm_key_create(rec, &ek, TPM2_ALG_ECC, &control, NULL, NULL, &priv2,
+					&clear), A11_OK);
+	tpm_key_release(rec, &clear);
+	tpm_key_release(rec, &ek);
+	tpm_close(rec);
+	assert_true(file_has(file, control.buffer, control.size));
+	assert_false(file_has(file, secret.buffer, secret.size));
+	unlink(file);
+	rmdir(dir);
+	/* The TPM got the value itself: the key signs with it. */
+	assert_int_equal(tpm_srk_load(tpm, TPM2_ALG_ECC, &srk), A11_OK);
+	assert_int_equal(tpm_load(tpm, &srk, &pub, &priv, NULL, &secret, &again), A11_OK);
+	t_digest(TPM2_ALG_SHA256, "authValue arrived encrypted", &dg);
+	assert_int_equal(tpm_sign(tpm, &again, TPM2_ALG_ECDSA, TPM2_ALG_SHA256, &dg, &sig), A11_OK);
+	tpm_key_release(tpm, &again);
+	tpm_key_release(tpm, &srk);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -324,6 +391,7 @@ int main(void)
 		cmocka_unit_test(test_quote),
 		cmocka_unit_test(test_quote_unallocated_bank),
 		cmocka_unit_test(test_certify),
+		cmocka_unit_test(test_born_auth_encrypted),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
