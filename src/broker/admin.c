@@ -10,6 +10,7 @@
 #include <openssl/pem.h>
 #include <openssl/rand.h>
 
+#include "../common/file.h"
 #include "../common/log.h"
 #include "../proto/proto.h"
 #include "../wire/pin.h"
@@ -25,20 +26,9 @@
 /* Whole file, NUL-terminated; *len excludes the NUL. */
 static char *slurp(const char *path, size_t *len)
 {
-	FILE *f = fopen(path, "rb");
-	char *buf = f ? malloc(FILE_MAX + 1) : NULL;
-	size_t n = buf ? fread(buf, 1, FILE_MAX + 1, f) : 0;
+	char *buf = NULL;
 
-	if (f != NULL)
-		fclose(f);
-	if (buf == NULL || n > FILE_MAX) {
-		fprintf(stderr, "cannot read %s (missing, or over 1 MiB)\n", path);
-		free(buf);
-		return NULL;
-	}
-	buf[n] = '\0';
-	*len = n;
-	return buf;
+	return file_read_all(path, FILE_MAX, &buf, len) == A11_OK ? buf : NULL;
 }
 
 static void burn(char *s, size_t len)

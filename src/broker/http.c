@@ -16,12 +16,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 #include <microhttpd.h>
 #include <openssl/crypto.h>
 
+#include "../common/file.h"
 #include "../common/log.h"
 #include "http.h"
 #include "refusal.h"
@@ -390,45 +390,6 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 	log_warn("libmicrohttpd: %s", line);
 }
 
-/* A NUL-terminated copy of a PEM file (MHD wants C strings). */
-static a11_err read_pem(const char *path, char **out, size_t *len)
-{
-	a11_err e = A11_ERR_IO;
-	struct stat st;
-	char *buf = NULL;
-	FILE *f;
-
-	if ((f = fopen(path, "rb")) == NULL) {
-		log_error("cannot open %s: %s", path, strerror(errno));
-		goto out;
-	}
-	if (fstat(fileno(f), &st) != 0 || st.st_size <= 0 || (size_t)st.st_size > PEM_MAX) {
-		log_error("%s: not a plausible PEM file", path);
-		goto out;
-	}
-	e = A11_ERR_NOMEM;
-	if ((buf = malloc((size_t)st.st_size + 1)) == NULL)
-		goto out;
-	e = A11_ERR_IO;
-	if (fread(buf, 1, (size_t)st.st_size, f) != (size_t)st.st_size) {
-		log_error("cannot read %s", path);
-		goto out;
-	}
-	buf[st.st_size] = '\0';
-	*len = (size_t)st.st_size;
-	*out = buf;
-	buf = NULL;
-	e = A11_OK;
-out:
-	if (buf != NULL) {
-		OPENSSL_cleanse(buf, (size_t)st.st_size);
-		free(buf);
-	}
-	if (f != NULL)
-		fclose(f);
-	return e;
-}
-
 /* An IPv4 or IPv6 literal ("::1" or "[::1]"). */
 static bool parse_bind(const char *host, uint16_t port, struct sockaddr_storage *ss, bool *v6)
 {
@@ -562,8 +523,8 @@ a11_err http_start(const struct http_config *cfg, http_handler h, http_observer 
 	s->ctx = ctx;
 	s->max_body = cfg->max_body;
 	s->timeout_s = cfg->timeout_s;
-	if ((e = read_pem(cfg->cert_file, &s->cert, &s->cert_len)) != A11_OK ||
-	    (e = read_pem(cfg->key_file, &s->key, &s->key_len)) != A11_OK ||
+	if ((e = file_read_all(cfg->cert_file, PEM_MAX, &s->cert, &s->cert_len)) != A11_OK ||
+	    (e = file_read_all(cfg->key_file, PEM_MAX, &s->key, &s->key_len)) != A11_OK ||
 	    (e = start_daemon(s, cfg, &ss, v6)) != A11_OK)
 		goto out;
 	log_info("listening on %s port %u (%u threads)", cfg->bind, (unsigned)s->port,

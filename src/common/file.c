@@ -1,11 +1,44 @@
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <openssl/crypto.h>
 
 #include "file.h"
 #include "log.h"
+
+a11_err file_read_all(const char *path, size_t max, char **out, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	/* One buffer of the largest size: growing it would leave copies of a
+	 * secret in freed memory. */
+	char *buf = f != NULL && max < SIZE_MAX ? malloc(max + 1) : NULL;
+	size_t n = buf != NULL ? fread(buf, 1, max + 1, f) : 0;
+	int err = f != NULL && ferror(f);
+
+	*out = NULL;
+	*len = 0;
+	if (f == NULL)
+		log_error("cannot open %s: %s", path, strerror(errno));
+	else
+		fclose(f);
+	if (buf == NULL || err || n == 0 || n > max) {
+		if (f != NULL)
+			log_error("cannot read %s (%s)", path, buf == NULL ? "no memory" :
+				  err ? "read error" : n == 0 ? "empty" : "too large");
+		if (buf != NULL)
+			OPENSSL_cleanse(buf, n > max ? max + 1 : n);
+		free(buf);
+		return buf == NULL && f != NULL ? A11_ERR_NOMEM : A11_ERR_IO;
+	}
+	buf[n] = '\0';
+	*out = buf;
+	*len = n;
+	return A11_OK;
+}
 
 a11_err file_write_all(int fd, const char *p, size_t n)
 {

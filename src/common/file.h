@@ -9,6 +9,10 @@
 
 /* write(2) until done, retrying EINTR; A11_ERR_IO with errno set. */
 a11_err file_write_all(int fd, const char *p, size_t n);
+/* The whole of path (a pipe too), NUL-terminated, *len without the NUL:
+ * A11_ERR_IO, logged, if it is missing, unreadable, empty or over max
+ * bytes. It may hold a secret: the caller cleanses it before free. */
+a11_err file_read_all(const char *path, size_t max, char **out, size_t *len);
 /* Create path with exactly mode (O_EXCL: never replace a file someone
  * already relies on, e.g. a key), write text, fsync. A11_ERR_EXISTS if it
  * exists; on any other failure nothing is left behind. */

@@ -78,7 +78,7 @@ static a11_err pkey_verify(EVP_PKEY *pkey, TPM2_ALG_ID scheme, const EVP_MD *md,
 			   const uint8_t *dig, size_t dig_len,
 			   const uint8_t *s, size_t s_len)
 {
-	EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_pkey(NULL, pkey, NULL);
+	EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_pkey(wire_libctx(), pkey, NULL);
 	a11_err r = A11_ERR_CRYPTO;
 
 	if (ctx == NULL || EVP_PKEY_verify_init(ctx) != 1 ||

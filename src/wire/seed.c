@@ -7,7 +7,9 @@
 #include <openssl/bn.h>
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
+#include <openssl/ec.h>
 #include <openssl/evp.h>
+#include <openssl/obj_mac.h>
 #include <openssl/rand.h>
 #include <openssl/rsa.h>
 #include <tss2/tss2_mu.h>
@@ -32,7 +34,7 @@ static a11_err rsa_seed(const TPMT_PUBLIC *parent, EVP_PKEY *pk, const char *lab
 		r = A11_ERR_UNSUPPORTED;
 		goto out;
 	}
-	if ((ctx = EVP_PKEY_CTX_new_from_pkey(NULL, pk, NULL)) == NULL ||
+	if ((ctx = EVP_PKEY_CTX_new_from_pkey(wire_libctx(), pk, NULL)) == NULL ||
 	    (l = OPENSSL_memdup(label, llen)) == NULL) {
 		r = A11_ERR_NOMEM;
 		goto out;
@@ -56,74 +58,90 @@ out:
 	return r;
 }
 
-/* Ephemeral key on the parent's curve and Z = x(d_e * Q_P), which OpenSSL
- * returns left-padded to the field size. */
-/* pk comes from wire_pub_to_evp, whose decoding refuses a point off the
- * curve; on the NIST curves (cofactor 1) that is the whole check, so the
- * peer is not validated again: OpenSSL's full public-key check adds a
- * scalar multiplication by the order, a third of a P-384 exchange. */
-static a11_err ecdh_ephemeral(EVP_PKEY *pk, EVP_PKEY **eph, uint8_t *z, size_t *z_len)
+/* bn as len bytes, left-padded: the form of TPM coordinates and of Z. */
+static bool pad(const BIGNUM *bn, uint8_t *out, size_t len)
 {
-	char group[64];
-	EVP_PKEY_CTX *ctx = NULL;
-	size_t need = 0;
-	a11_err r = A11_ERR_CRYPTO;
+	return BN_bn2binpad(bn, out, (int)len) == (int)len;
+}
 
-	if (EVP_PKEY_get_utf8_string_param(pk, OSSL_PKEY_PARAM_GROUP_NAME, group,
-					   sizeof(group), NULL) != 1 ||
-	    (*eph = EVP_PKEY_Q_keygen(NULL, NULL, "EC", group)) == NULL ||
-	    (ctx = EVP_PKEY_CTX_new_from_pkey(NULL, *eph, NULL)) == NULL ||
-	    EVP_PKEY_derive_init(ctx) != 1 || EVP_PKEY_derive_set_peer_ex(ctx, pk, 0) != 1 ||
-	    EVP_PKEY_derive(ctx, NULL, &need) != 1)
+/* A fresh d_e on the parent's curve, Q_e = d_e·G and Z = x(d_e·Q_P), by
+ * EC_POINT arithmetic in wire_libctx(): no EVP_PKEY_CTX, which would hand
+ * an EC operation to an ENGINE the application registered (the pkcs11
+ * engine of nginx or curl routes EC keys back into attest11.so) when the
+ * module salts a session. A one-scalar EC_POINT_mul is OpenSSL's
+ * constant-time ladder (P-256: its own constant-time code). Q_P is on the
+ * curve, which is the whole check on the NIST curves (cofactor 1):
+ * EC_POINT_set_affine_coordinates refuses any other point. */
+static a11_err ecdh_ephemeral(const TPMT_PUBLIC *parent, TPMS_ECC_POINT *qe, uint8_t *z,
+			      size_t *z_len)
+{
+	TPMI_ECC_CURVE curve = parent->parameters.eccDetail.curveID;
+	int nid = curve == TPM2_ECC_NIST_P256 ? NID_X9_62_prime256v1 :
+		  curve == TPM2_ECC_NIST_P384 ? NID_secp384r1 : NID_undef;
+	const TPMS_ECC_POINT *pp = &parent->unique.ecc;
+	BN_CTX *bn = BN_CTX_secure_new_ex(wire_libctx());
+	EC_GROUP *g = nid != NID_undef ? EC_GROUP_new_by_curve_name_ex(wire_libctx(), NULL, nid) : NULL;
+	EC_POINT *q = g ? EC_POINT_new(g) : NULL, *e = g ? EC_POINT_new(g) : NULL;
+	EC_POINT *sh = g ? EC_POINT_new(g) : NULL;
+	BIGNUM *d = BN_secure_new(), *x = BN_new(), *y = BN_new();
+	BIGNUM *px = BN_bin2bn(pp->x.buffer, pp->x.size, NULL);
+	BIGNUM *py = BN_bin2bn(pp->y.buffer, pp->y.size, NULL);
+	size_t flen = g ? ((size_t)EC_GROUP_get_degree(g) + 7) / 8 : 0;
+	a11_err r = nid == NID_undef ? A11_ERR_UNSUPPORTED : A11_ERR_CRYPTO;
+
+	if (bn == NULL || g == NULL || q == NULL || e == NULL || sh == NULL || d == NULL ||
+	    x == NULL || y == NULL || px == NULL || py == NULL)
 		goto out;
-	if (need > *z_len) {
+	if (flen > *z_len || flen > sizeof(qe->x.buffer)) {
 		r = A11_ERR_UNSUPPORTED;
 		goto out;
 	}
-	*z_len = need;
-	if (EVP_PKEY_derive(ctx, z, z_len) != 1 || *z_len != need)
+	if (EC_POINT_set_affine_coordinates(g, q, px, py, bn) != 1) {
+		r = A11_ERR_PARSE;
 		goto out;
+	}
+	do {
+		if (BN_priv_rand_range_ex(d, EC_GROUP_get0_order(g), 0, bn) != 1)
+			goto out;
+	} while (BN_is_zero(d));
+	if (EC_POINT_mul(g, e, d, NULL, NULL, bn) != 1 || EC_POINT_mul(g, sh, NULL, q, d, bn) != 1 ||
+	    EC_POINT_is_at_infinity(g, sh) ||
+	    EC_POINT_get_affine_coordinates(g, sh, x, NULL, bn) != 1 || !pad(x, z, flen) ||
+	    EC_POINT_get_affine_coordinates(g, e, x, y, bn) != 1 || !pad(x, qe->x.buffer, flen) ||
+	    !pad(y, qe->y.buffer, flen))
+		goto out;
+	qe->x.size = qe->y.size = (UINT16)flen;
+	*z_len = flen;
 	r = A11_OK;
 out:
-	EVP_PKEY_CTX_free(ctx);
-	return r;
-}
-
-/* A public coordinate of key, left-padded to len bytes. */
-static a11_err coord(EVP_PKEY *key, const char *name, TPM2B_ECC_PARAMETER *c, size_t len)
-{
-	BIGNUM *bn = NULL;
-	a11_err r = A11_ERR_CRYPTO;
-
-	if (len > sizeof(c->buffer))
-		return A11_ERR_UNSUPPORTED;
-	if (EVP_PKEY_get_bn_param(key, name, &bn) == 1 &&
-	    BN_bn2binpad(bn, c->buffer, (int)len) == (int)len) {
-		c->size = (UINT16)len;
-		r = A11_OK;
-	}
-	BN_free(bn);
+	BN_clear_free(d);
+	BN_free(x);
+	BN_free(y);
+	BN_free(px);
+	BN_free(py);
+	EC_POINT_clear_free(sh);
+	EC_POINT_free(e);
+	EC_POINT_free(q);
+	EC_GROUP_free(g);
+	BN_CTX_free(bn);
 	return r;
 }
 
 /* ECC parent: seed = KDFe(nameAlg, Z, label, Q_e.x, Q_P.x, digest bits),
  * sent as the marshalled ephemeral point Q_e. Q_P.x is used exactly as
  * the parent presented it, leading zeros included, as the TPM does. */
-static a11_err ecc_seed(const TPMT_PUBLIC *parent, EVP_PKEY *pk, const char *label,
-			TPM2B_DIGEST *seed, TPM2B_ENCRYPTED_SECRET *enc)
+static a11_err ecc_seed(const TPMT_PUBLIC *parent, const char *label, TPM2B_DIGEST *seed,
+			TPM2B_ENCRYPTED_SECRET *enc)
 {
 	const TPM2B_ECC_PARAMETER *px = &parent->unique.ecc.x;
 	size_t ds = wire_digest_size(parent->nameAlg), zlen, off = 0;
 	uint8_t z[TPM2_MAX_ECC_KEY_BYTES];
 	TPMS_ECC_POINT qe;
-	EVP_PKEY *eph = NULL;
 	a11_err r;
 
 	memset(&qe, 0, sizeof(qe));
 	zlen = sizeof(z);
-	if ((r = ecdh_ephemeral(pk, &eph, z, &zlen)) != A11_OK ||
-	    (r = coord(eph, OSSL_PKEY_PARAM_EC_PUB_X, &qe.x, zlen)) != A11_OK ||
-	    (r = coord(eph, OSSL_PKEY_PARAM_EC_PUB_Y, &qe.y, zlen)) != A11_OK)
+	if ((r = ecdh_ephemeral(parent, &qe, z, &zlen)) != A11_OK)
 		goto out;
 	r = wire_kdfe(parent->nameAlg, z, zlen, label, qe.x.buffer, qe.x.size,
 		      px->buffer, px->size, seed->buffer, ds * 8);
@@ -138,7 +156,6 @@ static a11_err ecc_seed(const TPMT_PUBLIC *parent, EVP_PKEY *pk, const char *lab
 	enc->size = (UINT16)off;
 out:
 	OPENSSL_cleanse(z, sizeof(z));
-	EVP_PKEY_free(eph); /* OpenSSL clears the ephemeral scalar on free */
 	return r;
 }
 
@@ -162,7 +179,7 @@ a11_err wire_seed_make(const TPMT_PUBLIC *parent, const char *label,
 	if (parent->type == TPM2_ALG_RSA)
 		r = rsa_seed(parent, pk, label, seed, enc);
 	else
-		r = ecc_seed(parent, pk, label, seed, enc);
+		r = ecc_seed(parent, label, seed, enc);
 out:
 	if (r != A11_OK) {
 		OPENSSL_cleanse(seed, sizeof(*seed));
