@@ -1,12 +1,14 @@
 /* EK certificate verification (declared in attest.h). The certificate is
  * untrusted network input; the CA path is local configuration. */
 #include <dirent.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <openssl/err.h>
+#include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <openssl/x509_vfy.h>
@@ -121,6 +123,134 @@ out:
 	return r;
 }
 
+/* ---- parsed stores, kept while their files stay the same ----------------
+ * Reading and parsing the PEM files (and decoding each CA key) was half of
+ * an EK check, at every challenge. A store is reused while the CA path
+ * looks the same: its fingerprint hashes what stat(2) says of the path and,
+ * for a directory, of every *.pem in it (name, inode, size, modification
+ * and change times to the nanosecond), so the next check after any edit,
+ * addition or removal reads the files again. */
+#define STORE_CACHE 8
+
+struct cached_store {
+	char path[PATH_MAX];
+	uint8_t print[32];
+	X509_STORE *store;        /* one reference held here */
+	unsigned long used;
+};
+
+static struct cached_store cache[STORE_CACHE];
+static unsigned long cache_clock;
+static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static bool hash_stat(EVP_MD_CTX *h, const char *name, const struct stat *st)
+{
+	const long long f[] = { (long long)st->st_dev, (long long)st->st_ino,
+				(long long)st->st_mode, (long long)st->st_size,
+				(long long)st->st_mtim.tv_sec, st->st_mtim.tv_nsec,
+				(long long)st->st_ctim.tv_sec, st->st_ctim.tv_nsec };
+
+	return EVP_DigestUpdate(h, name, strlen(name) + 1) == 1 &&
+	       EVP_DigestUpdate(h, f, sizeof(f)) == 1;
+}
+
+static bool hash_dir(EVP_MD_CTX *h, const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	struct stat st;
+	char path[PATH_MAX];
+	bool ok = d != NULL;
+
+	while (ok && (de = readdir(d)) != NULL) {
+		int n;
+
+		if (!is_pem_name(de->d_name))
+			continue;
+		n = snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		ok = n > 0 && (size_t)n < sizeof(path) && stat(path, &st) == 0 &&
+		     hash_stat(h, de->d_name, &st);
+	}
+	if (d != NULL)
+		closedir(d);
+	return ok;
+}
+
+static bool fingerprint(const char *ca_path, uint8_t out[32])
+{
+	EVP_MD_CTX *h = EVP_MD_CTX_new();
+	struct stat st;
+	bool ok = h != NULL && strlen(ca_path) < PATH_MAX && stat(ca_path, &st) == 0 &&
+		  EVP_DigestInit_ex(h, EVP_sha256(), NULL) == 1 && hash_stat(h, ca_path, &st) &&
+		  (!S_ISDIR(st.st_mode) || hash_dir(h, ca_path)) &&
+		  EVP_DigestFinal_ex(h, out, NULL) == 1;
+
+	EVP_MD_CTX_free(h);
+	return ok;
+}
+
+static X509_STORE *cache_find(const char *ca_path, const uint8_t print[32])
+{
+	X509_STORE *s = NULL;
+
+	pthread_mutex_lock(&cache_lock);
+	for (size_t i = 0; i < STORE_CACHE; i++)
+		if (cache[i].store != NULL && strcmp(cache[i].path, ca_path) == 0 &&
+		    memcmp(cache[i].print, print, 32) == 0 && X509_STORE_up_ref(cache[i].store)) {
+			cache[i].used = ++cache_clock;
+			s = cache[i].store;
+			break;
+		}
+	pthread_mutex_unlock(&cache_lock);
+	return s;
+}
+
+/* Keep store for ca_path in its path's slot, else the least used one. */
+static void cache_put(const char *ca_path, const uint8_t print[32], X509_STORE *store)
+{
+	struct cached_store *c = &cache[0];
+	X509_STORE *old;
+
+	if (!X509_STORE_up_ref(store))
+		return;
+	pthread_mutex_lock(&cache_lock);
+	for (size_t i = 0; i < STORE_CACHE; i++) {
+		if (cache[i].store != NULL && strcmp(cache[i].path, ca_path) == 0) {
+			c = &cache[i];
+			break;
+		}
+		if (cache[i].used < c->used)
+			c = &cache[i];
+	}
+	old = c->store;
+	snprintf(c->path, sizeof(c->path), "%s", ca_path);
+	memcpy(c->print, print, 32);
+	c->store = store;
+	c->used = ++cache_clock;
+	pthread_mutex_unlock(&cache_lock);
+	X509_STORE_free(old);
+}
+
+/* The store for ca_path: the kept one if its files are unchanged. */
+static a11_err store_for(const char *ca_path, X509_STORE **out)
+{
+	uint8_t print[32];
+	bool printed = fingerprint(ca_path, print);
+	a11_err r;
+
+	if (printed && (*out = cache_find(ca_path, print)) != NULL)
+		return A11_OK;
+	r = load_store(ca_path, out);
+	/* A path that changed while it was read is not kept under the old print. */
+	if (r == A11_OK && printed) {
+		uint8_t again[32];
+
+		if (fingerprint(ca_path, again) && memcmp(again, print, 32) == 0)
+			cache_put(ca_path, print, *out);
+	}
+	return r;
+}
+
 /* Every CA certificate is in the trusted store, intermediates included, and
  * the chain must still end at a self-signed root there (no PARTIAL_CHAIN):
  * a CA path holding only an intermediate is a configuration error.
@@ -186,7 +316,7 @@ a11_err wire_ekcert_verify(const uint8_t *der, size_t len, const char *ca_path,
 	if (len == 0 || len > LONG_MAX ||
 	    (cert = d2i_X509(NULL, &p, (long)len)) == NULL || p != der + len)
 		goto out;
-	if ((r = load_store(ca_path, &store)) != A11_OK ||
+	if ((r = store_for(ca_path, &store)) != A11_OK ||
 	    (r = verify_chain(store, cert)) != A11_OK)
 		goto out;
 	if (ek != NULL)

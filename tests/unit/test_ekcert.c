@@ -395,6 +395,48 @@ static void test_ekcert_bad_ca_path(void **state)
 	assert_int_equal(wire_ekcert_verify(NULL, 1, f->full.path, &f->ek), A11_ERR_ARG);
 }
 
+/* Rewrite an existing file of d with the certificates a and b. */
+static void file_rewrite(const char *path, X509 *a, X509 *b)
+{
+	FILE *f = fopen(path, "w");
+
+	assert_non_null(f);
+	assert_int_equal(PEM_write_X509(f, a), 1);
+	assert_int_equal(PEM_write_X509(f, b), 1);
+	assert_int_equal(fclose(f), 0);
+}
+
+/* The parsed store is kept between checks (src/wire/ekcert.c), yet the
+ * next check sees every change of the CA path: a file rewritten in place
+ * with another CA, a file added, a file removed, a single-file path. */
+static void test_ekcert_store_follows_changes(void **state)
+{
+	struct fx *f = *state;
+	struct dir d;
+
+	dir_make(&d);
+	dir_put(&d, "ca.pem", f->good.root, f->good.inter);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(wire_ekcert_verify(f->der, f->der_len, d.path, &f->ek), A11_OK);
+	file_rewrite(d.files[0], f->evil.root, f->evil.inter);
+	assert_int_equal(wire_ekcert_verify(f->der, f->der_len, d.path, &f->ek), A11_ERR_EKCERT);
+	assert_int_equal(wire_ekcert_verify(f->der, f->der_len, d.path, &f->ek), A11_ERR_EKCERT);
+	dir_put(&d, "good.pem", f->good.root, f->good.inter);
+	assert_int_equal(wire_ekcert_verify(f->der, f->der_len, d.path, &f->ek), A11_OK);
+	assert_int_equal(unlink(d.files[1]), 0);
+	assert_int_equal(wire_ekcert_verify(f->der, f->der_len, d.path, &f->ek), A11_ERR_EKCERT);
+	/* The file itself as the path. */
+	file_rewrite(d.files[0], f->good.root, f->good.inter);
+	assert_int_equal(wire_ekcert_verify(f->der, f->der_len, d.files[0], &f->ek), A11_OK);
+	file_rewrite(d.files[0], f->evil.root, f->evil.inter);
+	assert_int_equal(wire_ekcert_verify(f->der, f->der_len, d.files[0], &f->ek),
+			 A11_ERR_EKCERT);
+	assert_int_equal(unlink(d.files[0]), 0);
+	assert_int_equal(wire_ekcert_verify(f->der, f->der_len, d.path, &f->ek), A11_ERR_ARG);
+	assert_int_equal(rmdir(d.path), 0);
+	assert_int_equal(wire_ekcert_verify(f->der, f->der_len, d.path, &f->ek), A11_ERR_ARG);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -404,6 +446,7 @@ int main(void)
 		cmocka_unit_test(test_ekcert_key),
 		cmocka_unit_test(test_ekcert_parse),
 		cmocka_unit_test(test_ekcert_bad_ca_path),
+		cmocka_unit_test(test_ekcert_store_follows_changes),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
