@@ -10,7 +10,7 @@
  *   sessionKey = KDFa(SHA-256, salt, "ATH", nonceTPM, nonceCaller, 256)
  *   AES-128-CFB key || IV = KDFa(SHA-256, sessionKey, "CFB", nonceCaller,
  *                                nonceTPM, 256) over the first parameter
- *   command HMAC = HMAC(sessionKey, cpHash || nonceCaller || nonceTPM || attrs)
+ *   command and response HMACs as src/tpm/sapi.c computes them
  * The session authorizes nothing (the parent's empty password does), so
  * its HMAC key and sessionValue are the sessionKey alone; it ends with
  * the command (continueSession clear). */
@@ -25,34 +25,30 @@
 
 #define SUBMISSIONS_MAX 5 /* as Esys, for TPM_RC_RETRY, _YIELDED and _TESTING */
 
-struct salted {
-	TPM2_HANDLE handle;
-	TPM2B_NONCE caller, tpm;
-	TPM2B_AUTH key;           /* sessionKey */
-};
-
+/* StartAuthSession with a salt encrypted to the parent; s gets the session,
+ * its sessionKey (as the HMAC key) and nonceTPM. */
 static a11_err start(TSS2_SYS_CONTEXT *sys, const struct tpm_key *parent, TPM2_HANDLE ph,
-		     struct salted *s)
+		     struct tpm_sapi_session *s)
 {
 	const TPMT_SYM_DEF sym = { .algorithm = TPM2_ALG_AES, .keyBits.aes = 128,
 				   .mode.aes = TPM2_ALG_CFB };
+	TPM2B_NONCE caller = { .size = 32 };
 	TPM2B_ENCRYPTED_SECRET enc;
 	TPM2B_DIGEST salt;
 	a11_err r;
 
-	s->caller.size = 32;
-	if (RAND_bytes(s->caller.buffer, s->caller.size) != 1)
+	if (RAND_bytes(caller.buffer, caller.size) != 1)
 		return A11_ERR_CRYPTO;
 	if ((r = wire_seed_make(&parent->pub.publicArea, "SECRET", &salt, &enc)) != A11_OK)
 		return r;
 	s->tpm.size = 0; /* tss2-mu fills only an empty TPM2B */
-	r = tpm_rc(Tss2_Sys_StartAuthSession(sys, ph, TPM2_RH_NULL, NULL, &s->caller, &enc,
+	r = tpm_rc(Tss2_Sys_StartAuthSession(sys, ph, TPM2_RH_NULL, NULL, &caller, &enc,
 					     TPM2_SE_HMAC, &sym, TPM2_ALG_SHA256, &s->handle,
 					     &s->tpm, NULL), "StartAuthSession(salted)");
 	if (r == A11_OK) {
 		s->key.size = 32;
 		r = wire_kdfa(TPM2_ALG_SHA256, salt.buffer, salt.size, "ATH", s->tpm.buffer,
-			      s->tpm.size, s->caller.buffer, s->caller.size, s->key.buffer, 256);
+			      s->tpm.size, caller.buffer, caller.size, s->key.buffer, 256);
 		if (r != A11_OK)
 			Tss2_Sys_FlushContext(sys, s->handle);
 	}
@@ -60,8 +56,9 @@ static a11_err start(TSS2_SYS_CONTEXT *sys, const struct tpm_key *parent, TPM2_H
 	return r;
 }
 
-/* The prepared command's first parameter, encrypted in place. */
-static a11_err encrypt_param(TSS2_SYS_CONTEXT *sys, const struct salted *s)
+/* The prepared command's first parameter, encrypted in place with the
+ * command's nonceCaller (newer) and the session's nonceTPM (older). */
+static a11_err encrypt_param(TSS2_SYS_CONTEXT *sys, const struct tpm_sapi_session *s)
 {
 	uint8_t kiv[32], buf[sizeof(TPM2B_SENSITIVE_CREATE)];
 	const uint8_t *p;
@@ -82,69 +79,38 @@ static a11_err encrypt_param(TSS2_SYS_CONTEXT *sys, const struct salted *s)
 	return r;
 }
 
-/* Send the prepared Create: the password for the parent, the salted
- * session for encryption; check the response HMAC. */
-static TSS2_RC submit(TSS2_SYS_CONTEXT *sys, const struct tpm_key *parent, struct salted *s)
-{
-	const TPMA_SESSION attrs = TPMA_SESSION_DECRYPT;
-	const EVP_MD *md = EVP_sha256();
-	TSS2L_SYS_AUTH_COMMAND cmd = { .count = 2 };
-	TSS2L_SYS_AUTH_RESPONSE rsp = { 0 };
-	uint8_t code[4], ph[EVP_MAX_MD_SIZE];
-	const uint8_t *buf;
-	TPM2B_AUTH want;
-	size_t len;
-	TSS2_RC rc;
-
-	tpm_put_u32(code, TPM2_CC_Create);
-	cmd.auths[0].sessionHandle = TPM2_RH_PW;
-	cmd.auths[1] = (TPMS_AUTH_COMMAND){ .sessionHandle = s->handle, .nonce = s->caller,
-					    .sessionAttributes = attrs };
-	if ((rc = Tss2_Sys_GetCpBuffer(sys, &len, &buf)) != TSS2_RC_SUCCESS)
-		return rc;
-	if (!tpm_param_hash(md, code, NULL, parent, buf, len, ph) ||
-	    !tpm_session_hmac(md, &s->key, ph, &s->caller, &s->tpm, attrs, &cmd.auths[1].hmac))
-		return TSS2_ESYS_RC_GENERAL_FAILURE;
-	if ((rc = Tss2_Sys_SetCmdAuths(sys, &cmd)) != TSS2_RC_SUCCESS ||
-	    (rc = Tss2_Sys_Execute(sys)) != TSS2_RC_SUCCESS ||
-	    (rc = Tss2_Sys_GetRspAuths(sys, &rsp)) != TSS2_RC_SUCCESS ||
-	    (rc = Tss2_Sys_GetRpBuffer(sys, &len, &buf)) != TSS2_RC_SUCCESS)
-		return rc;
-	if (rsp.count != 2 || !tpm_param_hash(md, code, NULL, NULL, buf, len, ph) ||
-	    !tpm_session_hmac(md, &s->key, ph, &rsp.auths[1].nonce, &s->caller,
-			      rsp.auths[1].sessionAttributes, &want) ||
-	    want.size != rsp.auths[1].hmac.size ||
-	    CRYPTO_memcmp(want.buffer, rsp.auths[1].hmac.buffer, want.size) != 0) {
-		log_error("Create: the response HMAC does not verify");
-		return TSS2_ESYS_RC_GENERAL_FAILURE;
-	}
-	return TSS2_RC_SUCCESS;
-}
-
-/* One attempt: a session of its own, ended by the command or here. */
+/* One attempt: a session of its own, ended by the command or here. The
+ * parent is authorized by its (empty) password, the session only
+ * decrypts. */
 static TSS2_RC attempt(TSS2_SYS_CONTEXT *sys, TPM2_HANDLE ph, const struct tpm_key *parent,
 		       const TPM2B_SENSITIVE_CREATE *sens, const TPM2B_PUBLIC *tmpl,
 		       TPM2B_PRIVATE *priv, TPM2B_PUBLIC *pub)
 {
 	const TPM2B_DATA outside = { 0 };
 	const TPML_PCR_SELECTION pcrs = { 0 };
-	struct salted s = { 0 };
+	struct tpm_sapi_session s = { .attrs = TPMA_SESSION_DECRYPT, .caller.size = 32 };
 	TSS2_RC rc = TSS2_ESYS_RC_GENERAL_FAILURE;
+	bool rsp_ok = false;
 
 	if (start(sys, parent, ph, &s) != A11_OK)
 		return rc;
 	rc = Tss2_Sys_Create_Prepare(sys, ph, sens, tmpl, &outside, &pcrs);
-	if (rc == TSS2_RC_SUCCESS && encrypt_param(sys, &s) != A11_OK)
+	if (rc == TSS2_RC_SUCCESS && (RAND_bytes(s.caller.buffer, s.caller.size) != 1 ||
+				      encrypt_param(sys, &s) != A11_OK))
 		rc = TSS2_ESYS_RC_GENERAL_FAILURE;
 	if (rc == TSS2_RC_SUCCESS)
-		rc = submit(sys, parent, &s);
+		rc = tpm_sapi_submit(sys, TPM2_CC_Create, EVP_sha256(), parent, NULL, &s, &rsp_ok);
+	if (rc == TSS2_RC_SUCCESS && !rsp_ok) {
+		log_error("Create: the response HMAC does not verify");
+		rc = TSS2_ESYS_RC_GENERAL_FAILURE;
+	}
 	if (rc == TSS2_RC_SUCCESS) {
 		memset(priv, 0, sizeof(*priv));
 		memset(pub, 0, sizeof(*pub));
 		rc = Tss2_Sys_Create_Complete(sys, priv, pub, NULL, NULL, NULL);
-	}
-	else
+	} else {
 		Tss2_Sys_FlushContext(sys, s.handle); /* a failed command leaves it */
+	}
 	OPENSSL_cleanse(&s, sizeof(s));
 	return rc;
 }

@@ -47,17 +47,22 @@ a11_err tpm_policy_execute(struct tpm *t, struct tpm_key *k, const struct tpm_ke
 			   TSS2_RC (*prepare)(TSS2_SYS_CONTEXT *sys, const void *arg),
 			   const void *arg);
 
-/* Session arithmetic shared by src/tpm/sapi.c and src/tpm/create.c
- * (TPM 2.0 Part 1, 19.6): tpm_param_hash gives cpHash = H(commandCode ||
- * Name(pw) || Name(k) || parameters) or, with k NULL, rpHash = H(0 ||
- * commandCode || parameters) into out (EVP_MAX_MD_SIZE); tpm_session_hmac
- * is HMAC(key, p || n1 || n2 || attrs). */
-void tpm_put_u32(uint8_t *b, uint32_t v);
-bool tpm_param_hash(const EVP_MD *md, const uint8_t code[4], const struct tpm_key *pw,
-		    const struct tpm_key *k, const uint8_t *params, size_t len, uint8_t *out);
-bool tpm_session_hmac(const EVP_MD *md, const TPM2B_AUTH *key, const uint8_t *p,
-		      const TPM2B_NONCE *n1, const TPM2B_NONCE *n2, TPMA_SESSION attrs,
-		      TPM2B_AUTH *out);
+/* One command through SAPI (already prepared in sys) with one HMAC or
+ * policy session s, last in the authorization area, after a password
+ * authorization for pw (its authValue) if pw is given: cpHash over the
+ * names of pw and named (either may be NULL), the command HMAC with
+ * s->caller (drawn by the caller) and s->tpm, the TPM's answer, and the
+ * response HMAC, whose verdict is *rsp_ok; when it verifies, s->tpm is the
+ * response's nonceTPM (TPM 2.0 Part 1, 19.6). */
+struct tpm_sapi_session {
+	TPM2_HANDLE handle;
+	TPMA_SESSION attrs;
+	TPM2B_AUTH key;           /* the HMAC key */
+	TPM2B_NONCE caller, tpm;
+};
+TSS2_RC tpm_sapi_submit(TSS2_SYS_CONTEXT *sys, TPM2_CC cc, const EVP_MD *md,
+			const struct tpm_key *pw, const struct tpm_key *named,
+			struct tpm_sapi_session *s, bool *rsp_ok);
 /* TPM2_Create under parent (no policy) with the sensitive part encrypted
  * on its way to the TPM: a salted session, started here (its salt
  * encrypted to the parent with src/wire), decrypts the first parameter;

@@ -26,7 +26,7 @@
 
 #define SUBMISSIONS_MAX 5 /* as Esys, for TPM_RC_RETRY, _YIELDED and _TESTING */
 
-void tpm_put_u32(uint8_t *b, uint32_t v)
+static void put_u32(uint8_t *b, uint32_t v)
 {
 	b[0] = (uint8_t)(v >> 24);
 	b[1] = (uint8_t)(v >> 16);
@@ -34,32 +34,33 @@ void tpm_put_u32(uint8_t *b, uint32_t v)
 	b[3] = (uint8_t)v;
 }
 
-/* cpHash = H(commandCode || Name(pw) || Name(k) || parameters) and
- * rpHash = H(responseCode (0) || commandCode || parameters): names only
- * for the command. out must hold EVP_MAX_MD_SIZE. */
-bool tpm_param_hash(const EVP_MD *md, const uint8_t code[4], const struct tpm_key *pw,
-		    const struct tpm_key *k, const uint8_t *params, size_t len, uint8_t *out)
+/* cpHash = H(commandCode || Name(a) || Name(b) || parameters) (a, b: the
+ * command's handles, b may be NULL) and, with a NULL too, rpHash =
+ * H(responseCode (0) || commandCode || parameters). out must hold
+ * EVP_MAX_MD_SIZE. */
+static bool p_hash(const EVP_MD *md, const uint8_t code[4], const struct tpm_key *a,
+		   const struct tpm_key *b, const uint8_t *params, size_t len, uint8_t *out)
 {
 	static const uint8_t ok_code[4] = { 0 };
 	EVP_MD_CTX *h = EVP_MD_CTX_new();
 	bool ok = h != NULL && EVP_DigestInit_ex(h, md, NULL) == 1;
 
-	if (ok && k == NULL)
+	if (ok && a == NULL)
 		ok = EVP_DigestUpdate(h, ok_code, 4) == 1;
 	ok = ok && EVP_DigestUpdate(h, code, 4) == 1;
-	if (ok && pw != NULL)
-		ok = EVP_DigestUpdate(h, pw->name.name, pw->name.size) == 1;
-	if (ok && k != NULL)
-		ok = EVP_DigestUpdate(h, k->name.name, k->name.size) == 1;
+	if (ok && a != NULL)
+		ok = EVP_DigestUpdate(h, a->name.name, a->name.size) == 1;
+	if (ok && b != NULL)
+		ok = EVP_DigestUpdate(h, b->name.name, b->name.size) == 1;
 	ok = ok && EVP_DigestUpdate(h, params, len) == 1 && EVP_DigestFinal_ex(h, out, NULL) == 1;
 	EVP_MD_CTX_free(h);
 	return ok;
 }
 
 /* HMAC(key, p || n1 || n2 || attrs), the form of both session HMACs. */
-bool tpm_session_hmac(const EVP_MD *md, const TPM2B_AUTH *key, const uint8_t *p,
-		      const TPM2B_NONCE *n1, const TPM2B_NONCE *n2, TPMA_SESSION attrs,
-		      TPM2B_AUTH *out)
+static bool session_hmac(const EVP_MD *md, const TPM2B_AUTH *key, const uint8_t *p,
+			 const TPM2B_NONCE *n1, const TPM2B_NONCE *n2, TPMA_SESSION attrs,
+			 TPM2B_AUTH *out)
 {
 	uint8_t msg[EVP_MAX_MD_SIZE + 2 * sizeof(n1->buffer) + 1];
 	size_t len = (size_t)EVP_MD_get_size(md), off = len;
@@ -99,16 +100,12 @@ static void hmac_key(const struct tpm_key *k, TPM2B_AUTH *key)
 		key->size--;
 }
 
-/* One submission: the command HMAC, the TPM's answer, the response HMAC.
- * A password authorization for pw (its authValue in the clear, as Esys
- * sends ESYS_TR_PASSWORD) comes first when there is one. */
-static TSS2_RC submit(struct tpm_key *k, const struct tpm_key *pw, TPM2_HANDLE session,
-		      TSS2_SYS_CONTEXT *sys, TPM2_CC cc, const EVP_MD *md, const TPM2B_AUTH *key,
-		      bool *rsp_ok)
+TSS2_RC tpm_sapi_submit(TSS2_SYS_CONTEXT *sys, TPM2_CC cc, const EVP_MD *md,
+			const struct tpm_key *pw, const struct tpm_key *named,
+			struct tpm_sapi_session *s, bool *rsp_ok)
 {
-	const TPMA_SESSION attrs = TPMA_SESSION_CONTINUESESSION;
 	const uint8_t *buf;
-	size_t len, dlen = (size_t)EVP_MD_get_size(md);
+	size_t len;
 	uint8_t code[4], ph[EVP_MAX_MD_SIZE];
 	TSS2L_SYS_AUTH_COMMAND cmd = { .count = pw ? 2 : 1 };
 	TSS2L_SYS_AUTH_RESPONSE rsp = { 0 };
@@ -118,17 +115,15 @@ static TSS2_RC submit(struct tpm_key *k, const struct tpm_key *pw, TPM2_HANDLE s
 	TSS2_RC rc;
 
 	*rsp_ok = false;
-	tpm_put_u32(code, cc);
+	put_u32(code, cc);
 	if (pw != NULL)
 		cmd.auths[0] = (TPMS_AUTH_COMMAND){ .sessionHandle = TPM2_RH_PW, .hmac = pw->auth };
-	a->sessionHandle = session;
-	a->sessionAttributes = attrs;
-	a->nonce.size = (UINT16)dlen;
+	*a = (TPMS_AUTH_COMMAND){ .sessionHandle = s->handle, .nonce = s->caller,
+				  .sessionAttributes = s->attrs };
 	if ((rc = Tss2_Sys_GetCpBuffer(sys, &len, &buf)) != TSS2_RC_SUCCESS)
 		return rc;
-	if (RAND_bytes(a->nonce.buffer, (int)dlen) != 1 ||
-	    !tpm_param_hash(md, code, pw, k, buf, len, ph) ||
-	    !tpm_session_hmac(md, key, ph, &a->nonce, &k->nonce_tpm, attrs, &a->hmac))
+	if (!p_hash(md, code, pw ? pw : named, pw ? named : NULL, buf, len, ph) ||
+	    !session_hmac(md, &s->key, ph, &s->caller, &s->tpm, s->attrs, &a->hmac))
 		rc = TSS2_ESYS_RC_GENERAL_FAILURE;
 	if (rc == TSS2_RC_SUCCESS)
 		rc = Tss2_Sys_SetCmdAuths(sys, &cmd);
@@ -142,13 +137,13 @@ static TSS2_RC submit(struct tpm_key *k, const struct tpm_key *pw, TPM2_HANDLE s
 	if (rc != TSS2_RC_SUCCESS)
 		return rc;
 	b = &rsp.auths[cmd.count - 1];
-	if (rsp.count != cmd.count || !tpm_param_hash(md, code, NULL, NULL, buf, len, ph) ||
-	    !tpm_session_hmac(md, key, ph, &b->nonce, &a->nonce, b->sessionAttributes, &want))
+	if (rsp.count != cmd.count || !p_hash(md, code, NULL, NULL, buf, len, ph) ||
+	    !session_hmac(md, &s->key, ph, &b->nonce, &s->caller, b->sessionAttributes, &want))
 		return TSS2_ESYS_RC_GENERAL_FAILURE;
 	*rsp_ok = want.size == b->hmac.size &&
 		  CRYPTO_memcmp(want.buffer, b->hmac.buffer, want.size) == 0;
 	if (*rsp_ok)
-		k->nonce_tpm = b->nonce;
+		s->tpm = b->nonce;
 	return TSS2_RC_SUCCESS;
 }
 
@@ -158,15 +153,14 @@ a11_err tpm_policy_execute(struct tpm *t, struct tpm_key *k, const struct tpm_ke
 			   const void *arg)
 {
 	const EVP_MD *md = wire_md(k->pub.publicArea.nameAlg);
-	TPM2_HANDLE session;
-	TPM2B_AUTH key;
+	struct tpm_sapi_session s = { .attrs = TPMA_SESSION_CONTINUESESSION };
 	TSS2_RC rc = TSS2_RC_SUCCESS;
 	bool rsp_ok = false;
 	a11_err r;
 
 	if (md == NULL)
 		return A11_ERR_UNSUPPORTED;
-	if ((r = tpm_rc(Esys_TR_GetTpmHandle(t->esys, k->session, &session),
+	if ((r = tpm_rc(Esys_TR_GetTpmHandle(t->esys, k->session, &s.handle),
 			"TR_GetTpmHandle(session)")) != A11_OK)
 		return r;
 	/* A session new to this path: its nonceTPM is the one Esys kept
@@ -181,17 +175,23 @@ a11_err tpm_policy_execute(struct tpm *t, struct tpm_key *k, const struct tpm_ke
 		if (r != A11_OK)
 			return r;
 	}
-	hmac_key(k, &key);
+	hmac_key(k, &s.key);
+	s.tpm = k->nonce_tpm;
+	s.caller.size = (UINT16)EVP_MD_get_size(md);
 	/* The response overwrites the command in sys: a resubmission
 	 * prepares it again (and gets a new nonceCaller), as Esys does. */
 	for (int i = 0; i < SUBMISSIONS_MAX; i++) {
 		rc = prepare(sys, arg);
+		if (rc == TSS2_RC_SUCCESS && RAND_bytes(s.caller.buffer, s.caller.size) != 1)
+			rc = TSS2_ESYS_RC_GENERAL_FAILURE;
 		if (rc == TSS2_RC_SUCCESS)
-			rc = submit(k, pw, session, sys, cc, md, &key, &rsp_ok);
+			rc = tpm_sapi_submit(sys, cc, md, pw, k, &s, &rsp_ok);
 		if (rc != TPM2_RC_RETRY && rc != TPM2_RC_YIELDED && rc != TPM2_RC_TESTING)
 			break;
 	}
-	OPENSSL_cleanse(&key, sizeof(key));
+	if (rsp_ok)
+		k->nonce_tpm = s.tpm;
+	OPENSSL_cleanse(&s, sizeof(s));
 	if ((r = tpm_rc(rc, what)) != A11_OK)
 		return r;
 	if (!rsp_ok) {

@@ -115,7 +115,7 @@ static a11_err ecdh_ephemeral(const TPMT_PUBLIC *parent, TPMS_ECC_POINT *qe, uin
 	r = A11_OK;
 out:
 	BN_clear_free(d);
-	BN_free(x);
+	BN_clear_free(x); /* held x(Z) before Q_e.x */
 	BN_free(y);
 	BN_free(px);
 	BN_free(py);
