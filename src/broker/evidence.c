@@ -30,6 +30,9 @@ struct ctx {
 	struct appraisal ap;
 	TPM2B_AUTH auth;
 	bool has_auth;
+	enum store_pin_event pin;     /* what the PIN proof turned out to be */
+	bool quote_ok;                /* the quote verified: its counters are stored */
+	struct store_tpm tpm;
 	bool renewal;                 /* the session renews a lease */
 	struct lease_anchor anchor;   /* approver and policyRef of the lease's key */
 	struct release rel;
@@ -65,6 +68,20 @@ static enum refusal take_session(struct ctx *c)
 	return flow_load_policy(&c->cred, &c->policy) == A11_OK ? REF_NONE : REF_INTERNAL;
 }
 
+/* The identity rules (EK CA, allow-list, AK shape) of the policy in force
+ * now, not only of the one the challenge saw: a TPM struck off between
+ * challenge and evidence gets nothing. */
+static enum refusal check_identity(struct ctx *c)
+{
+	uint8_t ek_hash[32];
+	enum refusal ref = verifier_check_identity(c->policy, c->ss.ek_cert, c->ss.ek_cert_len,
+						   &c->ek, &c->ak, ek_hash);
+
+	if (ref == REF_NONE && memcmp(ek_hash, c->ek_hash, 32) != 0)
+		ref = REF_INTERNAL;
+	return ref;
+}
+
 static enum refusal appraise(struct ctx *c)
 {
 	const struct verifier_session vs = { &c->ak, c->ss.nonce, sizeof(c->ss.nonce),
@@ -83,34 +100,34 @@ static enum refusal appraise(struct ctx *c)
 }
 
 /* resetCount counts TPM resets (reboots), restartCount resumes; within
- * one of them the clock only moves forward. Going back means an old quote
- * or a rolled-back TPM. */
+ * one of them the clock only moves forward. The quote answers this
+ * session's nonce, so it was made after the challenge: it may not be older
+ * than what the broker had seen of this TPM when it issued the challenge
+ * (an old quote or a rolled-back TPM). Quotes of concurrent sessions may
+ * arrive in any order; each is held only to its own challenge. */
 static enum refusal check_counters(struct ctx *c)
 {
 	const TPMS_CLOCK_INFO *ci = &c->ap.quote.clockInfo;
-	struct store_tpm t = { 0 };
-	bool known = false;
+	const struct store_tpm seen = { .reset_count = c->ss.seen_reset_count,
+					.restart_count = c->ss.seen_restart_count,
+					.clock = c->ss.seen_clock };
 
-	if (store_tpm_get(c->b->store, c->ek_hash, &t, &known) != A11_OK)
-		return REF_INTERNAL;
-	if (known && (ci->resetCount < t.reset_count ||
-		      (ci->resetCount == t.reset_count && ci->restartCount < t.restart_count) ||
-		      (ci->resetCount == t.reset_count && ci->restartCount == t.restart_count &&
-		       ci->clock < t.clock))) {
-		log_warn("TPM %s: counters went backwards (reset %u<-%u restart %u<-%u)",
-			 c->rec.ek_hash, ci->resetCount, t.reset_count, ci->restartCount,
-			 t.restart_count);
+	memcpy(c->tpm.ek_hash, c->ek_hash, 32);
+	c->tpm.reset_count = ci->resetCount;
+	c->tpm.restart_count = ci->restartCount;
+	c->tpm.clock = ci->clock;
+	c->tpm.last_seen = flow_now();
+	if (c->ss.seen_known && store_tpm_newer(&seen, &c->tpm)) {
+		log_warn("TPM %s: quote older than the challenge (reset %u<-%u restart %u<-%u)",
+			 c->rec.ek_hash, ci->resetCount, seen.reset_count, ci->restartCount,
+			 seen.restart_count);
 		return REF_TPM_REBOOT_REPLAY;
 	}
-	if (known && ci->resetCount > t.reset_count)
+	if (c->ss.seen_known && ci->resetCount > seen.reset_count)
 		log_info("TPM %s rebooted since last seen (resetCount %u -> %u)", c->rec.ek_hash,
-			 t.reset_count, ci->resetCount);
-	memcpy(t.ek_hash, c->ek_hash, 32);
-	t.reset_count = ci->resetCount;
-	t.restart_count = ci->restartCount;
-	t.clock = ci->clock;
-	t.last_seen = flow_now();
-	return store_tpm_update(c->b->store, &t) == A11_OK ? REF_NONE : REF_INTERNAL;
+			 seen.reset_count, ci->resetCount);
+	c->quote_ok = true;
+	return REF_NONE;
 }
 
 static bool certified(struct ctx *c, const TPM2B_PUBLIC *obj, const struct proto_attest *a)
@@ -149,34 +166,29 @@ static enum refusal check_objects(struct ctx *c)
 
 /* Checked only after the platform is trusted: guessing needs a good TPM.
  * A renewal needs no PIN: the key it approves already demands the
- * PIN-derived authValue in the TPM at every use. */
+ * PIN-derived authValue in the TPM at every use; but a locked credential
+ * renews nothing. The count and the lock are decided when the verdict
+ * commits (store_verdict_commit), atomically with the release: a right
+ * PIN racing a wrong one that locks is released only if it commits first. */
 static enum refusal check_pin(struct ctx *c)
 {
-	const struct evidence_req *ev = c->ev;
-	uint32_t failures = 0;
-	bool locked = false;
 	a11_err r;
 
-	if (c->cred.pin_verifier == NULL || c->renewal)
+	if (c->cred.pin_verifier == NULL)
 		return REF_NONE;
 	if (c->cred.pin_locked)
 		return REF_PIN_LOCKED;
-	if (!ev->has_pin)
+	if (c->renewal)
+		return REF_NONE;
+	if (!c->ev->has_pin)
 		return REF_PIN_REQUIRED;
-	r = pin_record_check(c->b->secrets, c->cred.name, c->cred.pin_verifier, &ev->pin_auth,
+	r = pin_record_check(c->b->secrets, c->cred.name, c->cred.pin_verifier, &c->ev->pin_auth,
 			     &c->auth);
 	if (r != A11_OK && r != A11_ERR_TPM_AUTH)
 		return REF_INTERNAL;
-	if (store_pin_record(c->b->store, c->cred.name, r == A11_OK, c->policy->pin_max_failures,
-			     &failures, &locked) != A11_OK)
-		return REF_INTERNAL;
-	if (r != A11_OK) {
-		log_warn("credential %s: wrong PIN (%u failures%s)", c->cred.name, failures,
-			 locked ? ", now locked" : "");
-		return locked ? REF_PIN_LOCKED : REF_PIN_INCORRECT;
-	}
-	c->has_auth = true;
-	return REF_NONE;
+	c->pin = r == A11_OK ? STORE_PIN_RIGHT : STORE_PIN_WRONG;
+	c->has_auth = r == A11_OK;
+	return r == A11_OK ? REF_NONE : REF_PIN_INCORRECT;
 }
 
 static enum refusal start_lease(struct ctx *c)
@@ -184,12 +196,10 @@ static enum refusal start_lease(struct ctx *c)
 	uint8_t id[16];
 	int64_t now = flow_now();
 
+	/* Whether the lease still holds is decided when the verdict commits. */
 	if (c->renewal) {
-		if (store_lease_get(c->b->store, c->ss.lease, &c->lease) != A11_OK ||
-		    memcmp(c->lease.policy_ref, c->ss.policy_ref, sizeof(c->ss.policy_ref)) != 0)
+		if (store_lease_get(c->b->store, c->ss.lease, &c->lease) != A11_OK)
 			return REF_LEASE_UNKNOWN;
-		if (c->lease.revoked) /* revoked since the challenge */
-			return REF_LEASE_REVOKED;
 		snprintf(c->rec.event, sizeof(c->rec.event), "renewal");
 		metrics_inc(M_RENEWALS);
 	} else {
@@ -235,6 +245,28 @@ static enum refusal approve(struct ctx *c)
 	return REF_NONE;
 }
 
+/* The key the lease is for: the one the release wraps, or the TPM-born
+ * one the ca kind certifies. A renewal's stored name stays, except that a
+ * ca renewal names the key it presents, which the commit compares with
+ * the lease's (store_verdict_hold): a renewal certifies that key or none. */
+static a11_err set_key_name(struct ctx *c)
+{
+	const TPM2B_PUBLIC *k = c->cred.kind == CRED_CA ? &c->ev->key
+				: c->rel.has_key ? &c->rel.pub : NULL;
+	TPM2B_NAME n;
+	a11_err r;
+
+	if (k == NULL)
+		return c->renewal ? A11_OK : A11_ERR_ARG;
+	if ((r = wire_name(&k->publicArea, &n)) != A11_OK)
+		return r;
+	if (n.size > sizeof(c->lease.key_name))
+		return A11_ERR_UNSUPPORTED;
+	memcpy(c->lease.key_name, n.name, n.size);
+	c->lease.key_name_len = n.size;
+	return A11_OK;
+}
+
 static enum refusal release(struct ctx *c)
 {
 	const struct grant_input in = {
@@ -251,7 +283,7 @@ static enum refusal release(struct ctx *c)
 	if (ref != REF_NONE)
 		return ref;
 	snprintf(c->rec.cert_serial, sizeof(c->rec.cert_serial), "%s", c->lease.cert_serial);
-	if (store_lease_put(c->b->store, &c->lease) != A11_OK)
+	if (set_key_name(c) != A11_OK)
 		return REF_INTERNAL;
 	snprintf(c->rel.lease, sizeof(c->rel.lease), "%s", c->lease.id);
 	c->rel.lease_expires = c->lease.expires;
@@ -297,7 +329,9 @@ static enum refusal decide(struct ctx *c)
 
 	if ((ref = take_session(c)) != REF_NONE)
 		return ref;
-	ref = appraise(c);
+	ref = check_identity(c);
+	if (ref == REF_NONE)
+		ref = appraise(c);
 	if (ref == REF_NONE)
 		ref = check_tiers(c);
 	if (ref == REF_NONE)
@@ -316,6 +350,50 @@ static enum refusal decide(struct ctx *c)
 	return ref;
 }
 
+static enum refusal held_refusal(enum store_hold h)
+{
+	switch (h) {
+	case STORE_HOLD_OK: return REF_NONE;
+	case STORE_HOLD_CREDENTIAL: return REF_UNKNOWN_CREDENTIAL;
+	case STORE_HOLD_POLICY: return REF_POLICY_CHANGED;
+	case STORE_HOLD_PIN_LOCKED: return REF_PIN_LOCKED;
+	case STORE_HOLD_KEY: return REF_KEY_INVALID;
+	case STORE_HOLD_LEASE_REVOKED: return REF_LEASE_REVOKED;
+	default: return REF_LEASE_UNKNOWN;
+	}
+}
+
+/* Stores the verdict with everything it changes, in one transaction. A
+ * release that no longer holds at commit time becomes the refusal saying
+ * why, stored instead. Returns the verdict as it stands. */
+static enum refusal commit(struct ctx *c, enum refusal ref)
+{
+	struct store_verdict v = {
+		.audit = &c->rec, .credential = c->cred.name[0] ? c->cred.name : NULL,
+		.tpm = c->quote_ok ? &c->tpm : NULL,
+		.pin = c->pin == STORE_PIN_RIGHT && ref != REF_NONE ? STORE_PIN_NONE : c->pin,
+		.pin_max_failures = c->policy ? c->policy->pin_max_failures : 0,
+		.lease = ref == REF_NONE ? &c->lease : NULL, .renewal = c->renewal,
+		.policy_version = c->cred.policy_version,
+	};
+	enum store_hold held = STORE_HOLD_OK;
+
+	flow_audit_fill(&c->rec, ref);
+	if (store_verdict_commit(c->b->store, &v, &held) != A11_OK) {
+		log_error("cannot store the verdict on %s (%s)", c->rec.credential, c->rec.code);
+		return REF_INTERNAL;
+	}
+	if (held != STORE_HOLD_OK) {
+		ref = held_refusal(held);
+		log_warn("release of %s to TPM %s no longer holds at commit: %s", c->cred.name,
+			 c->rec.ek_hash, refusal_code(ref));
+		memset(c->rec.event, 0, sizeof(c->rec.event));
+		return commit(c, ref);
+	}
+	/* The wrong PIN that locked the credential is told so. */
+	return ref == REF_PIN_INCORRECT && v.pin_locked ? REF_PIN_LOCKED : ref;
+}
+
 void flow_evidence(struct broker *b, const struct http_request *req, struct http_response *resp)
 {
 	struct evidence_req *ev = calloc(1, sizeof(*ev));
@@ -331,7 +409,7 @@ void flow_evidence(struct broker *b, const struct http_request *req, struct http
 	c->ev = ev;
 	ref = decide(c);
 	if (ref != REF_SESSION_UNKNOWN)
-		flow_audit(b, &c->rec, ref);
+		ref = commit(c, ref);
 	if (ref == REF_NONE) {
 		metrics_release(c->cred.kind);
 		log_info("released %s (%s) to TPM %s, lease %s", c->cred.name,

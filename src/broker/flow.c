@@ -57,12 +57,17 @@ void flow_reply(struct http_response *resp, char *json)
 	resp->outcome = "ok";
 }
 
-void flow_audit(struct broker *b, struct store_audit *rec, enum refusal r)
+void flow_audit_fill(struct store_audit *rec, enum refusal r)
 {
 	rec->time = flow_now();
 	if (rec->event[0] == '\0')
 		snprintf(rec->event, sizeof(rec->event), "%s", r == REF_NONE ? "release" : "refusal");
 	snprintf(rec->code, sizeof(rec->code), "%s", refusal_code(r));
+}
+
+void flow_audit(struct broker *b, struct store_audit *rec, enum refusal r)
+{
+	flow_audit_fill(rec, r);
 	/* Provenance is part of the release: a failed append is logged loudly
 	 * but does not turn a decision already taken into a different one. */
 	if (store_audit_append(b->store, rec) != A11_OK)
@@ -149,6 +154,19 @@ static enum refusal open_session(struct broker *b, const struct challenge_req *m
 	return REF_NONE;
 }
 
+/* What the broker has seen of this TPM so far: the quote answering this
+ * challenge may not be older (src/broker/evidence.c, check_counters). */
+static a11_err seen_counters(struct broker *b, const uint8_t ek_hash[32], struct store_session *ss)
+{
+	struct store_tpm t;
+	a11_err r = store_tpm_get(b->store, ek_hash, &t, &ss->seen_known);
+
+	ss->seen_reset_count = t.reset_count;
+	ss->seen_restart_count = t.restart_count;
+	ss->seen_clock = t.clock;
+	return r;
+}
+
 static enum refusal challenge(struct broker *b, const struct challenge_req *m,
 			      struct store_audit *rec, struct challenge_resp *resp)
 {
@@ -178,6 +196,10 @@ static enum refusal challenge(struct broker *b, const struct challenge_req *m,
 		ref = REF_INTERNAL;
 	if (ref != REF_NONE)
 		goto out;
+	if (seen_counters(b, ek_hash, &ss) != A11_OK) {
+		ref = REF_INTERNAL;
+		goto out;
+	}
 	/* The key of a new lease gets a fresh policyRef; a renewal keeps its
 	 * lease's, which its key's authPolicy names. */
 	if (m->lease[0] != '\0')

@@ -11,7 +11,9 @@ int64_t flow_now(void);
 void flow_hex(const uint8_t *in, size_t len, char *out, size_t cap);
 /* 200 with a JSON body (takes ownership), or 500 if json is NULL. */
 void flow_reply(struct http_response *resp, char *json);
-/* Append rec (time, event and code filled in here). */
+/* Fill in rec's time, event (unless set) and code. */
+void flow_audit_fill(struct store_audit *rec, enum refusal r);
+/* Append rec, filled in as above: for verdicts that store nothing else. */
 void flow_audit(struct broker *b, struct store_audit *rec, enum refusal r);
 a11_err flow_load_policy(const struct store_cred *c, struct policy **p);
 

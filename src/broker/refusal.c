@@ -35,6 +35,8 @@ static const struct {
 	[REF_PIN_LOCKED] = { "pin_locked", 423, "PIN locked after too many failures" },
 	[REF_LEASE_UNKNOWN] = { "lease_unknown", 403, "unknown lease" },
 	[REF_LEASE_REVOKED] = { "lease_revoked", 403, "the lease was revoked" },
+	[REF_POLICY_CHANGED] = { "policy_changed", 409,
+				 "the credential's policy changed during the exchange: start again" },
 	[REF_INTERNAL] = { "internal", 500, "internal broker error (see the broker log)" },
 };
 

@@ -41,6 +41,13 @@ static bool blob_ok(const void *p, size_t len)
 	return p != NULL || len == 0;
 }
 
+static bool audit_text_ok(const struct store_audit *rec)
+{
+	return TEXT_OK(rec->code) && TEXT_OK(rec->credential) && TEXT_OK(rec->ek_hash) &&
+	       TEXT_OK(rec->ak_name) && TEXT_OK(rec->pcr_digest) && TEXT_OK(rec->ar_digest) &&
+	       TEXT_OK(rec->lease) && TEXT_OK(rec->cert_serial);
+}
+
 /* A macro so that the log line names the API function refused. */
 #define bad_arg(what) (log_warn("invalid %s", (what)), A11_ERR_ARG)
 
@@ -152,15 +159,6 @@ a11_err store_cred_set_policy(struct store *s, const char *name, const char *pol
 	return s->ops->cred_set_policy(s->impl, name, policy_json);
 }
 
-a11_err store_pin_record(struct store *s, const char *name, bool ok, uint32_t max_failures,
-			 uint32_t *failures, bool *locked)
-{
-	if (s == NULL || !key_ok(name, STORE_NAME_MAX) || failures == NULL || locked == NULL ||
-	    max_failures == 0)
-		return bad_arg("PIN record");
-	return s->ops->pin_record(s->impl, name, ok, max_failures, failures, locked);
-}
-
 a11_err store_pin_unlock(struct store *s, const char *name)
 {
 	if (s == NULL || !key_ok(name, STORE_NAME_MAX))
@@ -200,14 +198,6 @@ a11_err store_session_prune(struct store *s, int64_t before)
 
 /* ---- leases and TPM counters --------------------------------------------- */
 
-a11_err store_lease_put(struct store *s, const struct store_lease *l)
-{
-	if (s == NULL || l == NULL || !KEY_OK(l->id) || !KEY_OK(l->credential) ||
-	    !TEXT_OK(l->cert_serial))
-		return bad_arg("lease");
-	return s->ops->lease_put(s->impl, l);
-}
-
 a11_err store_lease_get(struct store *s, const char *id, struct store_lease *out)
 {
 	if (out != NULL)
@@ -242,11 +232,96 @@ a11_err store_tpm_get(struct store *s, const uint8_t ek_hash[32], struct store_t
 	return s->ops->tpm_get(s->impl, ek_hash, out, known);
 }
 
-a11_err store_tpm_update(struct store *s, const struct store_tpm *t)
+bool store_tpm_newer(const struct store_tpm *a, const struct store_tpm *b)
 {
-	if (s == NULL || t == NULL)
-		return bad_arg("TPM record");
-	return s->ops->tpm_update(s->impl, t);
+	if (a->reset_count != b->reset_count)
+		return a->reset_count > b->reset_count;
+	if (a->restart_count != b->restart_count)
+		return a->restart_count > b->restart_count;
+	return a->clock > b->clock;
+}
+
+/* ---- verdicts ------------------------------------------------------------ */
+
+static bool lease_ok(const struct store_lease *l)
+{
+	return KEY_OK(l->id) && KEY_OK(l->credential) && TEXT_OK(l->cert_serial) &&
+	       l->key_name_len <= sizeof(l->key_name);
+}
+
+static bool verdict_ok(const struct store_verdict *v)
+{
+	bool named = v->credential != NULL && key_ok(v->credential, STORE_NAME_MAX);
+
+	if (v->audit == NULL || (v->pin != STORE_PIN_NONE && !named) ||
+	    (v->pin == STORE_PIN_WRONG && (v->pin_max_failures == 0 || v->lease != NULL)) ||
+	    (v->pin == STORE_PIN_RIGHT && v->lease == NULL))
+		return false;
+	return v->lease == NULL ||
+	       (named && lease_ok(v->lease) && strcmp(v->lease->credential, v->credential) == 0);
+}
+
+/* A renewal renews its own lease: this TPM, this credential, this
+ * policyRef, this key. Kinds whose renewal presents no key carry the
+ * stored Name over (src/broker/evidence.c); a ca renewal names the key it
+ * presents, and a lease stored without a Name (before schema 4) matches
+ * no presented key: its host attests afresh. */
+static enum store_hold renewal_hold(const struct store_lease *want, const struct store_verdict_state *st)
+{
+	const struct store_lease *got = &st->lease;
+
+	if (!st->lease_found || memcmp(got->ek_hash, want->ek_hash, 32) != 0 ||
+	    strcmp(got->credential, want->credential) != 0 ||
+	    memcmp(got->policy_ref, want->policy_ref, 32) != 0)
+		return STORE_HOLD_LEASE_UNKNOWN;
+	if (got->revoked)
+		return STORE_HOLD_LEASE_REVOKED;
+	if (got->key_name_len != want->key_name_len ||
+	    memcmp(got->key_name, want->key_name, got->key_name_len) != 0)
+		return STORE_HOLD_KEY;
+	return STORE_HOLD_OK;
+}
+
+enum store_hold store_verdict_hold(const struct store_verdict *v,
+				   const struct store_verdict_state *st)
+{
+	if (v->lease == NULL)
+		return STORE_HOLD_OK;
+	if (!st->cred_found)
+		return STORE_HOLD_CREDENTIAL;
+	if (st->policy_version != v->policy_version)
+		return STORE_HOLD_POLICY;
+	if (st->has_pin && st->pin_locked)
+		return STORE_HOLD_PIN_LOCKED;
+	return v->renewal ? renewal_hold(v->lease, st) : STORE_HOLD_OK;
+}
+
+/* A locked credential stays as it is, even on a right PIN: only
+ * store_pin_unlock (an operator) lifts the lock, or the lock would just
+ * slow a guesser down. */
+void store_pin_next(enum store_pin_event ev, uint32_t max_failures, uint32_t *failures,
+		    bool *locked)
+{
+	if (*locked || ev == STORE_PIN_NONE)
+		return;
+	if (ev == STORE_PIN_RIGHT)
+		*failures = 0;
+	else if (*failures < UINT32_MAX)
+		(*failures)++;
+	*locked = ev == STORE_PIN_WRONG && *failures >= max_failures;
+}
+
+a11_err store_verdict_commit(struct store *s, struct store_verdict *v, enum store_hold *held)
+{
+	if (held != NULL)
+		*held = STORE_HOLD_OK;
+	if (s == NULL || v == NULL || held == NULL || !verdict_ok(v))
+		return bad_arg("verdict");
+	if (!KEY_OK(v->audit->event) || !audit_text_ok(v->audit))
+		return bad_arg("audit record");
+	v->pin_failures = 0;
+	v->pin_locked = false;
+	return s->ops->verdict(s->impl, v, held);
 }
 
 /* ---- audit ------------------------------------------------------------- */
@@ -324,10 +399,7 @@ a11_err store_audit_link(struct store_audit *rec, int64_t prev_seq, const uint8_
 
 a11_err store_audit_append(struct store *s, struct store_audit *rec)
 {
-	if (s == NULL || rec == NULL || !KEY_OK(rec->event) || !TEXT_OK(rec->code) ||
-	    !TEXT_OK(rec->credential) || !TEXT_OK(rec->ek_hash) || !TEXT_OK(rec->ak_name) ||
-	    !TEXT_OK(rec->pcr_digest) || !TEXT_OK(rec->ar_digest) || !TEXT_OK(rec->lease) ||
-	    !TEXT_OK(rec->cert_serial))
+	if (s == NULL || rec == NULL || !KEY_OK(rec->event) || !audit_text_ok(rec))
 		return bad_arg("audit record");
 	return s->ops->audit_append(s->impl, rec);
 }

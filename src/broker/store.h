@@ -49,10 +49,6 @@ a11_err store_cred_delete(struct store *s, const char *name);
 a11_err store_cred_list(struct store *s, void (*fn)(const struct store_cred *, void *), void *arg);
 /* Replace the policy; bumps policy_version. */
 a11_err store_cred_set_policy(struct store *s, const char *name, const char *policy_json);
-/* Atomically record a PIN check: ok resets the failure count; a failure
- * increments it and locks at max_failures. Reports the state after. */
-a11_err store_pin_record(struct store *s, const char *name, bool ok, uint32_t max_failures,
-			 uint32_t *failures, bool *locked);
 a11_err store_pin_unlock(struct store *s, const char *name);
 
 /* A challenge session (single use, short-lived). */
@@ -70,6 +66,12 @@ struct store_session {
 	uint8_t *ak_public;
 	size_t ak_public_len;
 	int64_t expires;
+	/* The TPM's counters as the broker knew them when the challenge was
+	 * issued: the quote answering it may not be older (the replay rule,
+	 * store_tpm_newer). seen_known is false for a TPM never seen. */
+	bool seen_known;
+	uint32_t seen_reset_count, seen_restart_count;
+	uint64_t seen_clock;
 };
 
 void store_session_clear(struct store_session *ss);
@@ -91,16 +93,16 @@ struct store_lease {
 	bool revoked;
 	char cert_serial[64];           /* "" unless a certificate was issued */
 	uint8_t policy_ref[32];         /* names the lease in its key's authPolicy */
+	uint8_t key_name[2 + 64];       /* Name of the released key (TPM2B_NAME's bytes) */
+	size_t key_name_len;            /* 0: a lease from before schema 4 */
 };
 
-a11_err store_lease_put(struct store *s, const struct store_lease *l);  /* insert or update */
 a11_err store_lease_get(struct store *s, const char *id, struct store_lease *out);
 a11_err store_lease_list(struct store *s, void (*fn)(const struct store_lease *, void *), void *arg);
 a11_err store_lease_revoke(struct store *s, const char *id);
 
-/* Per-TPM clock counters from the last accepted quote. *known is false for
- * a TPM never seen. store_tpm_update stores the new values unconditionally;
- * the caller decides what a decrease means. */
+/* Per-TPM clock counters: the latest of the verified quotes (a verdict
+ * raises them, never lowers them). *known is false for a TPM never seen. */
 struct store_tpm {
 	uint8_t ek_hash[32];
 	uint32_t reset_count;
@@ -109,7 +111,9 @@ struct store_tpm {
 	int64_t last_seen;
 };
 a11_err store_tpm_get(struct store *s, const uint8_t ek_hash[32], struct store_tpm *out, bool *known);
-a11_err store_tpm_update(struct store *s, const struct store_tpm *t);
+/* (reset, restart, clock) of a is later than b's, in that order: within
+ * one reset and restart the clock only moves forward. */
+bool store_tpm_newer(const struct store_tpm *a, const struct store_tpm *b);
 
 /* Provenance (draft-twi reference architecture §5.3.2): an append-only,
  * hash-chained log. hash = SHA-256(prev_hash || canonical(record)); the
@@ -136,5 +140,43 @@ a11_err store_audit_append(struct store *s, struct store_audit *rec); /* fills s
 a11_err store_audit_iter(struct store *s, int (*fn)(const struct store_audit *, void *), void *arg);
 /* Recompute the chain: A11_OK, or A11_ERR_AUDIT with *bad_seq = first bad record. */
 a11_err store_audit_verify(struct store *s, int64_t *bad_seq);
+
+/* The verdict on one evidence request and everything it stores, in one
+ * transaction: the PIN counter, the TPM's counters, the lease, and the
+ * audit record commit together or not at all, so that no release exists
+ * without its record and no decision rests on a state that changed before
+ * it was stored.
+ *
+ * A release (lease != NULL) commits only if, at commit time, the
+ * credential still has policy_version, is not PIN-locked (a locked
+ * credential releases and renews nothing), and for a renewal the lease
+ * still exists unrevoked for this TPM, credential, policyRef and key
+ * Name. Otherwise nothing is written, *held says which condition failed,
+ * and the caller stores a refusal verdict instead. */
+enum store_pin_event { STORE_PIN_NONE, STORE_PIN_RIGHT, STORE_PIN_WRONG };
+enum store_hold {
+	STORE_HOLD_OK,
+	STORE_HOLD_CREDENTIAL,      /* the credential is gone */
+	STORE_HOLD_POLICY,          /* its policy changed since the decision */
+	STORE_HOLD_PIN_LOCKED,
+	STORE_HOLD_LEASE_UNKNOWN,   /* gone, or not this TPM's, credential's, policyRef's */
+	STORE_HOLD_KEY,             /* the renewal presents another key than the lease's */
+	STORE_HOLD_LEASE_REVOKED,
+};
+struct store_verdict {
+	struct store_audit *audit;          /* always; gets seq and hashes */
+	const char *credential;             /* needed by pin and lease */
+	const struct store_tpm *tpm;        /* counters of a verified quote, raised to; or NULL */
+	enum store_pin_event pin;           /* a PIN proof checked for this request; a
+					     * right one only with the release it opens */
+	uint32_t pin_max_failures;          /* >= 1 with STORE_PIN_WRONG */
+	const struct store_lease *lease;    /* a release: the lease to create or renew */
+	bool renewal;
+	int64_t policy_version;             /* a release: the policy it was decided under */
+	/* Set by the commit: the PIN state after it. */
+	uint32_t pin_failures;
+	bool pin_locked;
+};
+a11_err store_verdict_commit(struct store *s, struct store_verdict *v, enum store_hold *held);
 
 #endif

@@ -27,9 +27,6 @@ struct store_ops {
 	a11_err (*cred_delete)(void *impl, const char *name);
 	a11_err (*cred_list)(void *impl, store_cred_fn fn, void *arg);
 	a11_err (*cred_set_policy)(void *impl, const char *name, const char *policy_json);
-	/* max_failures >= 1. A locked credential stays locked and unchanged. */
-	a11_err (*pin_record)(void *impl, const char *name, bool ok, uint32_t max_failures,
-			      uint32_t *failures, bool *locked);
 	a11_err (*pin_unlock)(void *impl, const char *name);
 
 	a11_err (*session_put)(void *impl, const struct store_session *ss);
@@ -37,14 +34,12 @@ struct store_ops {
 				struct store_session *out);
 	a11_err (*session_prune)(void *impl, int64_t before);
 
-	a11_err (*lease_put)(void *impl, const struct store_lease *l);
 	a11_err (*lease_get)(void *impl, const char *id, struct store_lease *out);
 	a11_err (*lease_list)(void *impl, store_lease_fn fn, void *arg);
 	a11_err (*lease_revoke)(void *impl, const char *id);
 
 	a11_err (*tpm_get)(void *impl, const uint8_t ek_hash[32], struct store_tpm *out,
 			   bool *known);
-	a11_err (*tpm_update)(void *impl, const struct store_tpm *t);
 
 	/* Reads the last record and calls store_audit_link inside the append
 	 * transaction, so concurrent appenders (threads or processes) form one
@@ -54,7 +49,29 @@ struct store_ops {
 	 * for its field, a hash that is not 32 bytes) is A11_ERR_AUDIT with
 	 * *bad_seq set to its seq. */
 	a11_err (*audit_iter)(void *impl, store_audit_fn fn, void *arg, int64_t *bad_seq);
+
+	/* One transaction: read the state (store_verdict_state), ask
+	 * store_verdict_hold, and if the release holds (or there is none)
+	 * write the PIN counter (store_pin_next), the TPM counters (only if
+	 * store_tpm_newer), the lease, and the audit record. */
+	a11_err (*verdict)(void *impl, struct store_verdict *v, enum store_hold *held);
 };
+
+/* What a backend reads inside the verdict's transaction, and the rule
+ * that decides whether a release still holds (store.c, one place). */
+struct store_verdict_state {
+	bool cred_found;
+	int64_t policy_version;
+	bool has_pin, pin_locked;
+	uint32_t pin_failures;
+	bool lease_found;
+	struct store_lease lease;           /* the stored lease of a renewal */
+};
+enum store_hold store_verdict_hold(const struct store_verdict *v,
+				   const struct store_verdict_state *st);
+/* The PIN counter after v (a locked credential stays locked). */
+void store_pin_next(enum store_pin_event ev, uint32_t max_failures, uint32_t *failures,
+		    bool *locked);
 
 extern const struct store_ops store_sqlite_ops;
 

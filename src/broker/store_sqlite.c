@@ -25,7 +25,7 @@
 #include "../common/log.h"
 #include "store_sqlite.h"
 
-#define SCHEMA_VERSION 3
+#define SCHEMA_VERSION 4
 #define BUSY_TIMEOUT_MS 5000
 
 /* migrations[v] takes a database from user_version v to v + 1, inside one
@@ -96,6 +96,15 @@ static const char *const migrations[SCHEMA_VERSION] = {
 	 * an older broker's scrypt hash stays until the PIN is set again, and
 	 * until then the credential's logins are refused naming that remedy. */
 	"ALTER TABLE credentials RENAME COLUMN pin_hash TO pin_verifier; PRAGMA user_version = 3;",
+	/* 4: a lease names its key (a renewal renews that key and no other;
+	 * a lease from before has none and renews nothing), and a session the
+	 * TPM's counters as known at its challenge (the replay rule). */
+	"ALTER TABLE leases ADD COLUMN key_name BLOB"
+	" CHECK (key_name IS NULL OR length(key_name) BETWEEN 2 AND 66);"
+	"ALTER TABLE sessions ADD COLUMN seen_reset INTEGER;"
+	"ALTER TABLE sessions ADD COLUMN seen_restart INTEGER;"
+	"ALTER TABLE sessions ADD COLUMN seen_clock INTEGER;"
+	"PRAGMA user_version = 4;",
 };
 
 /* ---- open and close ---------------------------------------------------- */
@@ -341,17 +350,15 @@ const struct store_ops store_sqlite_ops = {
 	.cred_delete = sq_cred_delete,
 	.cred_list = sq_cred_list,
 	.cred_set_policy = sq_cred_set_policy,
-	.pin_record = sq_pin_record,
 	.pin_unlock = sq_pin_unlock,
 	.session_put = sq_session_put,
 	.session_take = sq_session_take,
 	.session_prune = sq_session_prune,
-	.lease_put = sq_lease_put,
 	.lease_get = sq_lease_get,
 	.lease_list = sq_lease_list,
 	.lease_revoke = sq_lease_revoke,
 	.tpm_get = sq_tpm_get,
-	.tpm_update = sq_tpm_update,
 	.audit_append = sq_audit_append,
 	.audit_iter = sq_audit_iter,
+	.verdict = sq_verdict,
 };

@@ -83,21 +83,28 @@ a11_err sq_cred_get(void *impl, const char *name, struct store_cred *out);
 a11_err sq_cred_delete(void *impl, const char *name);
 a11_err sq_cred_list(void *impl, store_cred_fn fn, void *arg);
 a11_err sq_cred_set_policy(void *impl, const char *name, const char *policy_json);
-a11_err sq_pin_record(void *impl, const char *name, bool ok, uint32_t max_failures,
-		      uint32_t *failures, bool *locked);
 a11_err sq_pin_unlock(void *impl, const char *name);
 
 a11_err sq_session_put(void *impl, const struct store_session *ss);
 a11_err sq_session_take(void *impl, const char *id, int64_t now, struct store_session *out);
 a11_err sq_session_prune(void *impl, int64_t before);
-a11_err sq_lease_put(void *impl, const struct store_lease *l);
 a11_err sq_lease_get(void *impl, const char *id, struct store_lease *out);
 a11_err sq_lease_list(void *impl, store_lease_fn fn, void *arg);
 a11_err sq_lease_revoke(void *impl, const char *id);
 a11_err sq_tpm_get(void *impl, const uint8_t ek_hash[32], struct store_tpm *out, bool *known);
-a11_err sq_tpm_update(void *impl, const struct store_tpm *t);
 
 a11_err sq_audit_append(void *impl, struct store_audit *rec);
 a11_err sq_audit_iter(void *impl, store_audit_fn fn, void *arg, int64_t *bad_seq);
+a11_err sq_verdict(void *impl, struct store_verdict *v, enum store_hold *held);
+
+/* The same, inside a transaction the caller began (store_sqlite_verdict.c
+ * composes them into one). */
+a11_err sq_cred_state_tx(struct sq *q, const char *name, struct store_verdict_state *st);
+a11_err sq_pin_set_tx(struct sq *q, const char *name, uint32_t failures, bool locked);
+a11_err sq_lease_get_tx(struct sq *q, const char *id, struct store_lease *out);
+a11_err sq_lease_put_tx(struct sq *q, const struct store_lease *l, bool renewal);
+a11_err sq_tpm_get_tx(struct sq *q, const uint8_t ek_hash[32], struct store_tpm *out, bool *known);
+a11_err sq_tpm_put_tx(struct sq *q, const struct store_tpm *t);
+a11_err sq_audit_append_tx(struct sq *q, const struct store_audit *rec, struct store_audit *linked);
 
 #endif

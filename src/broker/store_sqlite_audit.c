@@ -14,8 +14,7 @@ static const char sql_all[] =
 	"SELECT seq, time, event, code, credential, ek_hash, ak_name, pcr_digest, ar_digest,"
 	" policy_version, lease, cert_serial, prev_hash, hash FROM audit ORDER BY seq";
 
-/* Links rec to the last record. Runs under BEGIN IMMEDIATE, so no other
- * appender (thread or process) can read the same last record. */
+/* Links rec to the last record. */
 static a11_err link_last(struct sq *q, struct store_audit *rec)
 {
 	uint8_t prev_hash[32];
@@ -61,21 +60,28 @@ static a11_err insert(struct sq *q, const struct store_audit *rec)
 	return sq_run(&c, "audit append");
 }
 
-/* Works on a copy: the caller's record gets seq and hashes only once they
- * are committed. */
+/* Inside a write transaction (BEGIN IMMEDIATE: no other appender can
+ * read the same last record). Links and inserts a copy: the caller's
+ * record gets seq and hashes once its transaction commits. */
+a11_err sq_audit_append_tx(struct sq *q, const struct store_audit *rec, struct store_audit *linked)
+{
+	a11_err r;
+
+	*linked = *rec;
+	if ((r = link_last(q, linked)) != A11_OK)
+		return r;
+	return insert(q, linked);
+}
+
 a11_err sq_audit_append(void *impl, struct store_audit *rec)
 {
 	struct sq *q = impl;
-	struct store_audit tmp = *rec;
+	struct store_audit tmp;
 	a11_err r = sq_begin(q, true);
 
 	if (r != A11_OK)
 		return r;
-	if ((r = link_last(q, &tmp)) != A11_OK)
-		goto out;
-	r = insert(q, &tmp);
-out:
-	r = sq_end(q, r);
+	r = sq_end(q, sq_audit_append_tx(q, rec, &tmp));
 	if (r == A11_OK)
 		*rec = tmp;
 	return r;

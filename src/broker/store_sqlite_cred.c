@@ -176,55 +176,41 @@ out:
 	return sq_end(q, r);
 }
 
-static const char sql_pin_get[] =
-	"SELECT pin_failures, pin_locked FROM credentials WHERE name = ?1";
+static const char sql_cred_state[] =
+	"SELECT policy_version, pin_verifier IS NOT NULL, pin_failures, pin_locked"
+	" FROM credentials WHERE name = ?1";
 static const char sql_pin_set[] =
 	"UPDATE credentials SET pin_failures = ?2, pin_locked = ?3 WHERE name = ?1";
 
-/* The counter arithmetic. A locked credential stays as it is, even on a
- * right PIN: only store_pin_unlock (an operator) lifts the lock, or the
- * lock would just slow a guesser down. */
-static void pin_next(bool ok, uint32_t max_failures, uint32_t *failures, bool *locked)
+a11_err sq_cred_state_tx(struct sq *q, const char *name, struct store_verdict_state *st)
 {
-	if (*locked)
-		return;
-	if (ok)
-		*failures = 0;
-	else if (*failures < UINT32_MAX)
-		(*failures)++;
-	*locked = *failures >= max_failures;
-}
-
-a11_err sq_pin_record(void *impl, const char *name, bool ok, uint32_t max_failures,
-		      uint32_t *failures, bool *locked)
-{
-	struct sq *q = impl;
 	struct sq_cur c;
 	bool row;
-	a11_err r = sq_begin_lazy(q);
+	a11_err r = sq_prep(q, sql_cred_state, &c);
 
 	if (r != A11_OK)
 		return r;
-	if ((r = sq_prep(q, sql_pin_get, &c)) != A11_OK)
-		goto out;
 	sq_bind_text(&c, name);
-	if ((r = sq_step(&c, "PIN state", &row)) != A11_OK)
-		goto out;
-	if (!row) {
-		r = A11_ERR_NOT_FOUND;
-		goto out;
-	}
-	sq_get_u32(&c, failures);
-	sq_get_bool(&c, locked);
-	if ((r = c.r) != A11_OK)
-		goto out;
-	pin_next(ok, max_failures, failures, locked);
-	if ((r = sq_prep(q, sql_pin_set, &c)) != A11_OK)
-		goto out;
-	sq_bind_text(&c, name);
-	sq_bind_i64(&c, *failures);
-	sq_bind_i64(&c, *locked);
-	r = sq_run(&c, "PIN record");
-out:
-	return sq_end(q, r);
+	if ((r = sq_step(&c, "credential state", &row)) != A11_OK || !row)
+		return r;
+	sq_get_i64(&c, &st->policy_version);
+	sq_get_bool(&c, &st->has_pin);
+	sq_get_u32(&c, &st->pin_failures);
+	sq_get_bool(&c, &st->pin_locked);
+	st->cred_found = c.r == A11_OK;
+	return c.r;
 }
+
+a11_err sq_pin_set_tx(struct sq *q, const char *name, uint32_t failures, bool locked)
+{
+	struct sq_cur c;
+	a11_err r = sq_prep(q, sql_pin_set, &c);
+
+	if (r != A11_OK)
+		return r;
+	sq_bind_text(&c, name);
+	sq_bind_i64(&c, failures);
+	sq_bind_i64(&c, locked);
+	return sq_run(&c, "PIN record");
+}
+

@@ -1,4 +1,5 @@
 /* SQLite backend: challenge sessions, leases and per-TPM clock counters. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "../common/log.h"
@@ -6,9 +7,41 @@
 
 /* ---- sessions ------------------------------------------------------------ */
 
+/* The counters seen at the challenge, NULL for a TPM never seen. The
+ * clock is a u64 kept in SQLite's signed 64-bit integer: the bits go
+ * through unchanged both ways. */
+static void bind_seen(struct sq_cur *c, const struct store_session *ss)
+{
+	if (!ss->seen_known) {
+		sq_bind_blob(c, NULL, 0);
+		sq_bind_blob(c, NULL, 0);
+		sq_bind_blob(c, NULL, 0);
+		return;
+	}
+	sq_bind_i64(c, ss->seen_reset_count);
+	sq_bind_i64(c, ss->seen_restart_count);
+	sq_bind_i64(c, (int64_t)ss->seen_clock);
+}
+
+static void get_seen(struct sq_cur *c, struct store_session *out)
+{
+	int64_t clock = 0;
+
+	out->seen_known = sqlite3_column_type(c->st, c->n) != SQLITE_NULL;
+	if (!out->seen_known) {
+		c->n += 3;
+		return;
+	}
+	sq_get_u32(c, &out->seen_reset_count);
+	sq_get_u32(c, &out->seen_restart_count);
+	sq_get_i64(c, &clock);
+	out->seen_clock = (uint64_t)clock;
+}
+
 static const char sql_session_put[] =
 	"INSERT INTO sessions (id, credential, lease, nonce, secret_hash, ek_cert, ek_public,"
-	" ak_public, expires, policy_ref, used) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 0)";
+	" ak_public, expires, policy_ref, seen_reset, seen_restart, seen_clock, used)"
+	" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, 0)";
 
 /* A plain INSERT: a second session with the same id is A11_ERR_EXISTS,
  * never a reset of one that may already be used. */
@@ -32,6 +65,7 @@ a11_err sq_session_put(void *impl, const struct store_session *ss)
 	sq_bind_blob(&c, ss->ak_public, ss->ak_public_len);
 	sq_bind_i64(&c, ss->expires);
 	sq_bind_blob(&c, ss->policy_ref, sizeof(ss->policy_ref));
+	bind_seen(&c, ss);
 	r = sq_run(&c, "session put");
 out:
 	return sq_end(q, r);
@@ -39,7 +73,8 @@ out:
 
 static const char sql_session_get[] =
 	"SELECT id, credential, lease, nonce, secret_hash, ek_cert, ek_public, ak_public,"
-	" expires, used, policy_ref FROM sessions WHERE id = ?1";
+	" expires, used, policy_ref, seen_reset, seen_restart, seen_clock FROM sessions"
+	" WHERE id = ?1";
 static const char sql_session_use[] = "UPDATE sessions SET used = 1 WHERE id = ?1";
 
 static a11_err read_session(struct sq_cur *c, struct store_session *out, bool *used)
@@ -55,6 +90,7 @@ static a11_err read_session(struct sq_cur *c, struct store_session *out, bool *u
 	sq_get_i64(c, &out->expires);
 	sq_get_bool(c, used);
 	sq_get_fixed(c, out->policy_ref, sizeof(out->policy_ref));
+	get_seen(c, out);
 	return c->r;
 }
 
@@ -124,34 +160,33 @@ out:
 
 /* ---- leases -------------------------------------------------------------- */
 
-/* Revocation is sticky: a later put (a renewal rewriting the expiry, say)
- * cannot bring a revoked lease back. */
-static const char sql_lease_put[] =
+/* A new lease is a plain INSERT: it never overwrites another. A renewal
+ * moves the expiry (and the ca kind's certificate) of its lease and
+ * nothing else: revocation, key and policyRef stay as they are. */
+static const char sql_lease_insert[] =
 	"INSERT INTO leases (id, credential, ek_hash, issued, expires, revoked, cert_serial,"
-	" policy_ref) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
-	" ON CONFLICT (id) DO UPDATE SET credential = excluded.credential,"
-	" ek_hash = excluded.ek_hash, issued = excluded.issued, expires = excluded.expires,"
-	" revoked = max(revoked, excluded.revoked), cert_serial = excluded.cert_serial,"
-	" policy_ref = excluded.policy_ref";
-static const char sql_lease_get[] =
-	"SELECT id, credential, ek_hash, issued, expires, revoked, cert_serial, policy_ref"
-	" FROM leases WHERE id = ?1";
-static const char sql_lease_list[] =
-	"SELECT id, credential, ek_hash, issued, expires, revoked, cert_serial, policy_ref"
-	" FROM leases ORDER BY issued, id";
+	" policy_ref, key_name) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
+static const char sql_lease_renew[] =
+	"UPDATE leases SET expires = ?2, cert_serial = ?3 WHERE id = ?1";
+#define LEASE_COLUMNS "id, credential, ek_hash, issued, expires, revoked, cert_serial," \
+	" policy_ref, key_name"
+static const char sql_lease_get[] = "SELECT " LEASE_COLUMNS " FROM leases WHERE id = ?1";
+static const char sql_lease_list[] = "SELECT " LEASE_COLUMNS " FROM leases ORDER BY issued, id";
 static const char sql_lease_revoke[] = "UPDATE leases SET revoked = 1 WHERE id = ?1";
 
-a11_err sq_lease_put(void *impl, const struct store_lease *l)
+a11_err sq_lease_put_tx(struct sq *q, const struct store_lease *l, bool renewal)
 {
-	struct sq *q = impl;
 	struct sq_cur c;
-	a11_err r = sq_begin(q, true);
+	a11_err r = sq_prep(q, renewal ? sql_lease_renew : sql_lease_insert, &c);
 
 	if (r != A11_OK)
 		return r;
-	if ((r = sq_prep(q, sql_lease_put, &c)) != A11_OK)
-		goto out;
 	sq_bind_text(&c, l->id);
+	if (renewal) {
+		sq_bind_i64(&c, l->expires);
+		sq_bind_text(&c, l->cert_serial);
+		return sq_run(&c, "lease renew");
+	}
 	sq_bind_text(&c, l->credential);
 	sq_bind_blob(&c, l->ek_hash, sizeof(l->ek_hash));
 	sq_bind_i64(&c, l->issued);
@@ -159,13 +194,15 @@ a11_err sq_lease_put(void *impl, const struct store_lease *l)
 	sq_bind_i64(&c, l->revoked);
 	sq_bind_text(&c, l->cert_serial);
 	sq_bind_blob(&c, l->policy_ref, sizeof(l->policy_ref));
-	r = sq_run(&c, "lease put");
-out:
-	return sq_end(q, r);
+	sq_bind_blob(&c, l->key_name_len ? l->key_name : NULL, l->key_name_len);
+	return sq_run(&c, "lease put");
 }
 
 static a11_err read_lease(struct sq_cur *c, struct store_lease *out)
 {
+	uint8_t *name = NULL;
+	size_t len = 0;
+
 	sq_get_text(c, out->id, sizeof(out->id));
 	sq_get_text(c, out->credential, sizeof(out->credential));
 	sq_get_fixed(c, out->ek_hash, sizeof(out->ek_hash));
@@ -174,26 +211,41 @@ static a11_err read_lease(struct sq_cur *c, struct store_lease *out)
 	sq_get_bool(c, &out->revoked);
 	sq_get_text(c, out->cert_serial, sizeof(out->cert_serial));
 	sq_get_fixed(c, out->policy_ref, sizeof(out->policy_ref));
+	sq_get_blobdup(c, &name, &len);
+	if (c->r == A11_OK && len > sizeof(out->key_name)) {
+		log_error("stored key_name of lease %s is too long", out->id);
+		c->r = A11_ERR_STORE;
+	}
+	if (c->r == A11_OK && len > 0) {
+		memcpy(out->key_name, name, len);
+		out->key_name_len = len;
+	}
+	free(name);
 	return c->r;
+}
+
+a11_err sq_lease_get_tx(struct sq *q, const char *id, struct store_lease *out)
+{
+	struct sq_cur c;
+	bool row;
+	a11_err r = sq_prep(q, sql_lease_get, &c);
+
+	if (r != A11_OK)
+		return r;
+	sq_bind_text(&c, id);
+	if ((r = sq_step(&c, "lease get", &row)) != A11_OK)
+		return r;
+	return row ? read_lease(&c, out) : A11_ERR_NOT_FOUND;
 }
 
 a11_err sq_lease_get(void *impl, const char *id, struct store_lease *out)
 {
 	struct sq *q = impl;
-	struct sq_cur c;
-	bool row;
 	a11_err r = sq_begin(q, false);
 
 	if (r != A11_OK)
 		return r;
-	if ((r = sq_prep(q, sql_lease_get, &c)) != A11_OK)
-		goto out;
-	sq_bind_text(&c, id);
-	if ((r = sq_step(&c, "lease get", &row)) != A11_OK)
-		goto out;
-	r = row ? read_lease(&c, out) : A11_ERR_NOT_FOUND;
-out:
-	r = sq_end(q, r);
+	r = sq_end(q, sq_lease_get_tx(q, id, out));
 	if (r != A11_OK)
 		memset(out, 0, sizeof(*out));
 	return r;
@@ -251,21 +303,18 @@ static const char sql_tpm_put[] =
 	" restart_count = excluded.restart_count, clock = excluded.clock,"
 	" last_seen = excluded.last_seen";
 
-a11_err sq_tpm_get(void *impl, const uint8_t ek_hash[32], struct store_tpm *out, bool *known)
+a11_err sq_tpm_get_tx(struct sq *q, const uint8_t ek_hash[32], struct store_tpm *out, bool *known)
 {
-	struct sq *q = impl;
 	struct sq_cur c;
 	int64_t clock = 0;
 	bool row;
-	a11_err r = sq_begin(q, false);
+	a11_err r = sq_prep(q, sql_tpm_get, &c);
 
 	if (r != A11_OK)
 		return r;
-	if ((r = sq_prep(q, sql_tpm_get, &c)) != A11_OK)
-		goto out;
 	sq_bind_blob(&c, ek_hash, 32);
 	if ((r = sq_step(&c, "TPM get", &row)) != A11_OK || !row)
-		goto out;
+		return r;
 	memcpy(out->ek_hash, ek_hash, 32);
 	sq_get_u32(&c, &out->reset_count);
 	sq_get_u32(&c, &out->restart_count);
@@ -274,10 +323,18 @@ a11_err sq_tpm_get(void *impl, const uint8_t ek_hash[32], struct store_tpm *out,
 	/* The TPM clock is a u64 kept in SQLite's signed 64-bit integer: the
 	 * bits go through unchanged both ways. */
 	out->clock = (uint64_t)clock;
-	r = c.r;
-	*known = r == A11_OK;
-out:
-	r = sq_end(q, r);
+	*known = c.r == A11_OK;
+	return c.r;
+}
+
+a11_err sq_tpm_get(void *impl, const uint8_t ek_hash[32], struct store_tpm *out, bool *known)
+{
+	struct sq *q = impl;
+	a11_err r = sq_begin(q, false);
+
+	if (r != A11_OK)
+		return r;
+	r = sq_end(q, sq_tpm_get_tx(q, ek_hash, out, known));
 	if (r != A11_OK) {
 		memset(out, 0, sizeof(*out));
 		*known = false;
@@ -285,22 +342,17 @@ out:
 	return r;
 }
 
-a11_err sq_tpm_update(void *impl, const struct store_tpm *t)
+a11_err sq_tpm_put_tx(struct sq *q, const struct store_tpm *t)
 {
-	struct sq *q = impl;
 	struct sq_cur c;
-	a11_err r = sq_begin_lazy(q);
+	a11_err r = sq_prep(q, sql_tpm_put, &c);
 
 	if (r != A11_OK)
 		return r;
-	if ((r = sq_prep(q, sql_tpm_put, &c)) != A11_OK)
-		goto out;
 	sq_bind_blob(&c, t->ek_hash, sizeof(t->ek_hash));
 	sq_bind_i64(&c, t->reset_count);
 	sq_bind_i64(&c, t->restart_count);
 	sq_bind_i64(&c, (int64_t)t->clock);
 	sq_bind_i64(&c, t->last_seen);
-	r = sq_run(&c, "TPM update");
-out:
-	return sq_end(q, r);
+	return sq_run(&c, "TPM update");
 }

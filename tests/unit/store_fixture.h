@@ -47,6 +47,64 @@ static inline void sfx_reopen(struct sfx *f)
 	assert_int_equal(store_open(f->uri, &f->s), A11_OK);
 }
 
+/* How leases come to exist: a release verdict of l's credential under its
+ * current policy, with a record. */
+static inline a11_err sfx_release(struct sfx *f, const struct store_lease *l, bool renewal,
+				  enum store_pin_event pin, enum store_hold *held)
+{
+	struct store_audit rec = { .time = 1 };
+	struct store_verdict v = { .audit = &rec, .credential = l->credential, .lease = l,
+				   .renewal = renewal, .pin = pin };
+	struct store_cred c;
+	a11_err r = store_cred_get(f->s, l->credential, &c);
+
+	if (r != A11_OK)
+		return r;
+	v.policy_version = c.policy_version;
+	store_cred_clear(&c);
+	snprintf(rec.event, sizeof(rec.event), "%s", renewal ? "renewal" : "release");
+	snprintf(rec.credential, sizeof(rec.credential), "%s", l->credential);
+	snprintf(rec.lease, sizeof(rec.lease), "%s", l->id);
+	return store_verdict_commit(f->s, &v, held);
+}
+
+static inline void sfx_put_lease(struct sfx *f, const struct store_lease *l)
+{
+	enum store_hold held;
+
+	assert_int_equal(sfx_release(f, l, false, STORE_PIN_NONE, &held), A11_OK);
+	assert_int_equal(held, STORE_HOLD_OK);
+}
+
+/* A refusal for a wrong PIN; reports the counter after it. */
+static inline a11_err sfx_pin_wrong(struct sfx *f, const char *name, uint32_t max_failures,
+				    uint32_t *failures, bool *locked)
+{
+	struct store_audit rec = { .time = 1 };
+	struct store_verdict v = { .audit = &rec, .credential = name, .pin = STORE_PIN_WRONG,
+				   .pin_max_failures = max_failures };
+	enum store_hold held;
+	a11_err r;
+
+	snprintf(rec.event, sizeof(rec.event), "refusal");
+	snprintf(rec.code, sizeof(rec.code), "pin_incorrect");
+	r = store_verdict_commit(f->s, &v, &held);
+	*failures = v.pin_failures;
+	*locked = v.pin_locked;
+	return r;
+}
+
+/* A refusal after a verified quote: the TPM's counters are raised to t. */
+static inline void sfx_tpm_seen(struct sfx *f, const struct store_tpm *t)
+{
+	struct store_audit rec = { .time = 1 };
+	struct store_verdict v = { .audit = &rec, .tpm = t };
+	enum store_hold held;
+
+	snprintf(rec.event, sizeof(rec.event), "refusal");
+	assert_int_equal(store_verdict_commit(f->s, &v, &held), A11_OK);
+}
+
 static inline sqlite3 *raw_open(const struct sfx *f)
 {
 	sqlite3 *db = NULL;

@@ -50,7 +50,7 @@ static void test_open(void **state)
 	/* Owner-only, WAL, current schema. */
 	assert_int_equal(stat(f->db, &sb), 0);
 	assert_int_equal(sb.st_mode & 0777, 0600);
-	assert_int_equal(raw_int(f, "PRAGMA user_version"), 3);
+	assert_int_equal(raw_int(f, "PRAGMA user_version"), 4);
 	snprintf(wal, sizeof(wal), "%s-wal", f->db);
 	assert_int_equal(stat(wal, &sb), 0);
 	/* In memory works too (handy for other suites). */
@@ -69,26 +69,6 @@ static void test_newer_schema(void **state)
 	assert_int_equal(store_open(f->uri, &s), A11_ERR_STORE);
 	assert_null(s);
 	assert_int_equal(raw_exec(f, "PRAGMA user_version = 1"), SQLITE_OK);
-}
-
-/* Schema 2 to 3: the PIN column is renamed and keeps what it held (an
- * older broker's scrypt hash, which src/broker/pin.c then refuses with
- * its remedy: setting the PIN again). */
-static void test_migrate_pin_column(void **state)
-{
-	struct sfx *f = *state;
-	struct store_cred got;
-
-	put_cred(f, "old");
-	assert_int_equal(raw_exec(f, "ALTER TABLE credentials RENAME COLUMN pin_verifier TO pin_hash;"
-				     "UPDATE credentials SET pin_hash = '$scrypt$15$8$1$x$y';"
-				     "PRAGMA user_version = 2"), SQLITE_OK);
-	sfx_reopen(f);
-	assert_int_equal(raw_int(f, "PRAGMA user_version"), 3);
-	assert_int_equal(store_cred_get(f->s, "old", &got), A11_OK);
-	assert_string_equal(got.pin_verifier, "$scrypt$15$8$1$x$y");
-	assert_int_equal(got.sealed_secret_len, sizeof(sealed));
-	store_cred_clear(&got);
 }
 
 static void test_cred_round_trip(void **state)
@@ -150,7 +130,7 @@ static void test_cred_replace(void **state)
 	bool locked;
 
 	assert_int_equal(store_cred_put(f->s, &c), A11_OK);
-	assert_int_equal(store_pin_record(f->s, "web", false, 5, &failures, &locked), A11_OK);
+	assert_int_equal(sfx_pin_wrong(f, "web", 5, &failures, &locked), A11_OK);
 	c.policy_json = policy_b;
 	c.sealed_secret = other;
 	c.sealed_secret_len = sizeof(other);
@@ -211,6 +191,41 @@ static struct store_lease lease(const char *id, const char *credential, int64_t 
 	return l;
 }
 
+/* Schema 2 to 4: the PIN column is renamed and keeps what it held (an
+ * older broker's scrypt hash, which src/broker/pin.c then refuses with
+ * its remedy: setting the PIN again). */
+static void test_migrate_pin_column(void **state)
+{
+	struct sfx *f = *state;
+	struct store_cred got;
+
+	struct store_lease l = lease("l1", "old", 1), lgot;
+	struct store_session ss = session("s1", "old", 100), sgot;
+
+	put_cred(f, "old");
+	sfx_put_lease(f, &l);
+	assert_int_equal(store_session_put(f->s, &ss), A11_OK);
+	assert_int_equal(raw_exec(f, "ALTER TABLE leases DROP COLUMN key_name;"
+				     "ALTER TABLE sessions DROP COLUMN seen_reset;"
+				     "ALTER TABLE sessions DROP COLUMN seen_restart;"
+				     "ALTER TABLE sessions DROP COLUMN seen_clock;"
+				     "ALTER TABLE credentials RENAME COLUMN pin_verifier TO pin_hash;"
+				     "UPDATE credentials SET pin_hash = '$scrypt$15$8$1$x$y';"
+				     "PRAGMA user_version = 2"), SQLITE_OK);
+	sfx_reopen(f);
+	assert_int_equal(raw_int(f, "PRAGMA user_version"), 4);
+	assert_int_equal(store_cred_get(f->s, "old", &got), A11_OK);
+	assert_string_equal(got.pin_verifier, "$scrypt$15$8$1$x$y");
+	assert_int_equal(got.sealed_secret_len, sizeof(sealed));
+	store_cred_clear(&got);
+	/* Schema 4: a lease from before names no key, a session no counters. */
+	assert_int_equal(store_lease_get(f->s, "l1", &lgot), A11_OK);
+	assert_int_equal(lgot.key_name_len, 0);
+	assert_int_equal(store_session_take(f->s, "s1", 1, &sgot), A11_OK);
+	assert_false(sgot.seen_known);
+	store_session_clear(&sgot);
+}
+
 static void test_cred_list_delete(void **state)
 {
 	struct sfx *f = *state;
@@ -237,7 +252,7 @@ static void test_cred_list_delete(void **state)
 
 	/* Sessions and leases go with their credential. */
 	assert_int_equal(store_session_put(f->s, &ss), A11_OK);
-	assert_int_equal(store_lease_put(f->s, &l), A11_OK);
+	sfx_put_lease(f, &l);
 	assert_int_equal(store_cred_delete(f->s, "a"), A11_OK);
 	assert_int_equal(store_session_take(f->s, "s1", 0, &got), A11_ERR_NOT_FOUND);
 	assert_int_equal(store_lease_get(f->s, "l1", &lgot), A11_ERR_NOT_FOUND);
@@ -259,12 +274,30 @@ static void test_set_policy(void **state)
 	assert_int_equal(store_cred_set_policy(f->s, "web", NULL), A11_ERR_ARG);
 }
 
+static int lease_seq;
+
+/* A wrong PIN is a refusal verdict; a right one comes with the release it
+ * opens. */
 static void pin_expect(struct sfx *f, bool ok, uint32_t want_failures, bool want_locked)
 {
+	struct store_lease l = { .issued = 1, .expires = 2 };
+	enum store_hold held;
+	struct store_cred got;
 	uint32_t failures = 99;
 	bool locked = !want_locked;
 
-	assert_int_equal(store_pin_record(f->s, "web", ok, 3, &failures, &locked), A11_OK);
+	if (!ok) {
+		assert_int_equal(sfx_pin_wrong(f, "web", 3, &failures, &locked), A11_OK);
+	} else {
+		snprintf(l.id, sizeof(l.id), "pin%d", lease_seq++);
+		snprintf(l.credential, sizeof(l.credential), "web");
+		assert_int_equal(sfx_release(f, &l, false, STORE_PIN_RIGHT, &held), A11_OK);
+		assert_int_equal(held, want_locked ? STORE_HOLD_PIN_LOCKED : STORE_HOLD_OK);
+		assert_int_equal(store_cred_get(f->s, "web", &got), A11_OK);
+		failures = got.pin_failures;
+		locked = got.pin_locked;
+		store_cred_clear(&got);
+	}
 	assert_int_equal(failures, want_failures);
 	assert_int_equal(locked, want_locked);
 }
@@ -283,7 +316,8 @@ static void test_pin(void **state)
 	pin_expect(f, false, 1, false);
 	pin_expect(f, false, 2, false);
 	pin_expect(f, false, 3, true);
-	/* Locked: a right PIN does not unlock, only the operator does. */
+	/* Locked: a right PIN does not unlock, only the operator does, and
+	 * its release does not commit. */
 	pin_expect(f, true, 3, true);
 	pin_expect(f, false, 3, true);
 	assert_int_equal(store_cred_get(f->s, "web", &got), A11_OK);
@@ -296,10 +330,11 @@ static void test_pin(void **state)
 	store_cred_clear(&got);
 	pin_expect(f, false, 1, false);
 
-	assert_int_equal(store_pin_record(f->s, "nope", false, 3, &failures, &locked),
-			 A11_ERR_NOT_FOUND);
+	/* A PIN event on a credential that is gone changes nothing. */
+	assert_int_equal(sfx_pin_wrong(f, "nope", 3, &failures, &locked), A11_OK);
+	assert_int_equal(failures, 0);
 	assert_int_equal(store_pin_unlock(f->s, "nope"), A11_ERR_NOT_FOUND);
-	assert_int_equal(store_pin_record(f->s, "web", false, 0, &failures, &locked), A11_ERR_ARG);
+	assert_int_equal(sfx_pin_wrong(f, "web", 0, &failures, &locked), A11_ERR_ARG);
 }
 
 #define PIN_THREADS 4
@@ -307,12 +342,12 @@ static void test_pin(void **state)
 
 static void *pin_worker(void *arg)
 {
-	struct store *s = arg;
+	struct sfx *f = arg;
 	uint32_t failures;
 	bool locked;
 
 	for (int i = 0; i < PIN_EACH; i++)
-		if (store_pin_record(s, "web", false, 1000, &failures, &locked) != A11_OK)
+		if (sfx_pin_wrong(f, "web", 1000, &failures, &locked) != A11_OK)
 			return arg;
 	return NULL;
 }
@@ -327,7 +362,7 @@ static void test_pin_concurrent(void **state)
 
 	put_cred(f, "web");
 	for (int i = 0; i < PIN_THREADS; i++)
-		assert_int_equal(pthread_create(&t[i], NULL, pin_worker, f->s), 0);
+		assert_int_equal(pthread_create(&t[i], NULL, pin_worker, f), 0);
 	for (int i = 0; i < PIN_THREADS; i++) {
 		assert_int_equal(pthread_join(t[i], &ret), 0);
 		assert_null(ret);
@@ -409,11 +444,14 @@ static void test_lease(void **state)
 	struct sfx *f = *state;
 	struct store_lease l1 = lease("l1", "web", 20), l2 = lease("l2", "web", 10), got;
 	struct names ns = { .n = 0 };
+	enum store_hold held;
 
 	put_cred(f, "web");
 	snprintf(l1.cert_serial, sizeof(l1.cert_serial), "0a1b2c");
-	assert_int_equal(store_lease_put(f->s, &l1), A11_OK);
-	assert_int_equal(store_lease_put(f->s, &l2), A11_OK);
+	l1.key_name_len = 34;
+	memset(l1.key_name, 0xab, l1.key_name_len);
+	sfx_put_lease(f, &l1);
+	sfx_put_lease(f, &l2);
 	assert_int_equal(store_lease_get(f->s, "l1", &got), A11_OK);
 	assert_string_equal(got.id, "l1");
 	assert_string_equal(got.credential, "web");
@@ -422,50 +460,81 @@ static void test_lease(void **state)
 	assert_int_equal(got.expires, 20 + 3600);
 	assert_false(got.revoked);
 	assert_string_equal(got.cert_serial, "0a1b2c");
+	assert_int_equal(got.key_name_len, 34);
+	assert_memory_equal(got.key_name, l1.key_name, 34);
 	assert_int_equal(store_lease_list(f->s, collect_leases, &ns), A11_OK);
 	assert_int_equal(ns.n, 2);
 	assert_string_equal(ns.v[0], "l2");
 	assert_string_equal(ns.v[1], "l1");
+	/* A second release of the same id is not a renewal. */
+	assert_int_equal(sfx_release(f, &l1, false, STORE_PIN_NONE, &held), A11_ERR_EXISTS);
 
 	assert_int_equal(store_lease_revoke(f->s, "l1"), A11_OK);
 	assert_int_equal(store_lease_get(f->s, "l1", &got), A11_OK);
 	assert_true(got.revoked);
-	/* An update (renewal) moves the expiry but cannot un-revoke. */
+	/* A renewal of a revoked lease commits nothing. */
 	l1.expires += 100;
-	assert_int_equal(store_lease_put(f->s, &l1), A11_OK);
+	assert_int_equal(sfx_release(f, &l1, true, STORE_PIN_NONE, &held), A11_OK);
+	assert_int_equal(held, STORE_HOLD_LEASE_REVOKED);
 	assert_int_equal(store_lease_get(f->s, "l1", &got), A11_OK);
 	assert_true(got.revoked);
-	assert_int_equal(got.expires, l1.expires);
+	assert_int_equal(got.expires, 20 + 3600);
 
 	assert_int_equal(store_lease_revoke(f->s, "nope"), A11_ERR_NOT_FOUND);
 	assert_int_equal(store_lease_get(f->s, "nope", &got), A11_ERR_NOT_FOUND);
 	l2 = lease("l3", "no-such-credential", 0);
-	assert_int_equal(store_lease_put(f->s, &l2), A11_ERR_NOT_FOUND);
+	assert_int_equal(sfx_release(f, &l2, false, STORE_PIN_NONE, &held), A11_ERR_NOT_FOUND);
+	l2 = lease("l3", "web", 0);
 	memset(l2.cert_serial, 'x', sizeof(l2.cert_serial));
-	assert_int_equal(store_lease_put(f->s, &l2), A11_ERR_ARG);
+	assert_int_equal(sfx_release(f, &l2, false, STORE_PIN_NONE, &held), A11_ERR_ARG);
 }
 
 static void test_tpm(void **state)
 {
 	struct sfx *f = *state;
 	struct store_tpm t = { .reset_count = 4, .restart_count = 2, .clock = 123456,
-			       .last_seen = 1700000000 }, got;
+			       .last_seen = 1700000000 }, got, old;
 	bool known = true;
 
 	memset(t.ek_hash, 0x77, sizeof(t.ek_hash));
 	assert_int_equal(store_tpm_get(f->s, t.ek_hash, &got, &known), A11_OK);
 	assert_false(known);
-	assert_int_equal(store_tpm_update(f->s, &t), A11_OK);
+	sfx_tpm_seen(f, &t);
 	assert_int_equal(store_tpm_get(f->s, t.ek_hash, &got, &known), A11_OK);
 	assert_true(known);
 	assert_memory_equal(&got, &t, sizeof(t));
-	/* Stored as given, even backwards; the full u64 and u32 ranges. */
+	/* Raised, never lowered: an older quote appraised later leaves the
+	 * counters as they are. */
+	old = t;
+	old.clock--;
+	sfx_tpm_seen(f, &old);
+	assert_int_equal(store_tpm_get(f->s, t.ek_hash, &got, &known), A11_OK);
+	assert_memory_equal(&got, &t, sizeof(t));
+	/* The full u64 and u32 ranges; a reset outranks any clock. */
 	t.reset_count = UINT32_MAX;
 	t.restart_count = 0;
 	t.clock = UINT64_MAX - 5;
-	assert_int_equal(store_tpm_update(f->s, &t), A11_OK);
+	sfx_tpm_seen(f, &t);
 	assert_int_equal(store_tpm_get(f->s, t.ek_hash, &got, &known), A11_OK);
 	assert_memory_equal(&got, &t, sizeof(t));
+}
+
+static void test_tpm_newer(void **state)
+{
+	const struct store_tpm a = { .reset_count = 2, .restart_count = 1, .clock = 50 };
+	struct store_tpm b = a;
+
+	(void)state;
+	assert_false(store_tpm_newer(&a, &b));
+	b.clock = 49;
+	assert_true(store_tpm_newer(&a, &b));
+	b.clock = 1000;
+	b.restart_count = 0;
+	assert_true(store_tpm_newer(&a, &b));
+	b.restart_count = 9;
+	assert_false(store_tpm_newer(&a, &b));
+	b.reset_count = 1;
+	assert_true(store_tpm_newer(&a, &b));
 }
 
 static void test_reopen_persists(void **state)
@@ -482,8 +551,8 @@ static void test_reopen_persists(void **state)
 	memset(t.ek_hash, 1, sizeof(t.ek_hash));
 	put_cred(f, "web");
 	assert_int_equal(store_session_put(f->s, &ss), A11_OK);
-	assert_int_equal(store_lease_put(f->s, &l), A11_OK);
-	assert_int_equal(store_tpm_update(f->s, &t), A11_OK);
+	sfx_put_lease(f, &l);
+	sfx_tpm_seen(f, &t);
 	snprintf(rec.event, sizeof(rec.event), "release");
 	assert_int_equal(store_audit_append(f->s, &rec), A11_OK);
 	assert_int_equal(store_audit_append(f->s, &rec), A11_OK);
@@ -500,7 +569,7 @@ static void test_reopen_persists(void **state)
 	assert_int_equal(tgot.clock, 9);
 	assert_int_equal(store_audit_verify(f->s, &bad), A11_OK);
 	assert_int_equal(store_audit_append(f->s, &rec), A11_OK);
-	assert_int_equal(rec.seq, 3);
+	assert_int_equal(rec.seq, 5);
 
 	/* And the "used" mark survived too. */
 	sfx_reopen(f);
@@ -549,6 +618,7 @@ int main(void)
 		T(test_session_prune),
 		T(test_lease),
 		T(test_tpm),
+		cmocka_unit_test(test_tpm_newer),
 		T(test_reopen_persists),
 		T(test_callback_reentry),
 	};
