@@ -20,6 +20,7 @@
 #include "config.h"
 #include "ear.h"
 #include "http.h"
+#include "privkey.h"
 #include "secrets.h"
 #include "store.h"
 
@@ -203,6 +204,11 @@ int main(int argc, char **argv)
 	const struct cli_cmd *cmd;
 	int rc;
 
+	/* Before any allocation by OpenSSL, jansson or cjose (privkey.h). */
+	if (privkey_wipe_heap() != 0) {
+		fputs("attest11-broker: cannot install the wiping allocator\n", stderr);
+		return 1;
+	}
 	if (argc > 2 && strcmp(argv[1], "-d") == 0) {
 		dir = argv[2];
 		argv[2] = argv[0];
