@@ -17,6 +17,7 @@
 #include "admin.h"
 #include "grant.h"
 #include "pin.h"
+#include "privkey.h"
 #include "policy.h"
 #include "secrets.h"
 #include "store.h"
@@ -57,8 +58,8 @@ static int fail(const char *what, a11_err r)
  * carries the matching public key. */
 static int check_key_chain(const char *key_pem, size_t key_len, const char *chain)
 {
-	BIO *kb = BIO_new_mem_buf(key_pem, (int)key_len), *cb = NULL;
-	EVP_PKEY *k = kb ? PEM_read_bio_PrivateKey(kb, NULL, NULL, NULL) : NULL;
+	BIO *cb = NULL;
+	EVP_PKEY *k = privkey_from_pem((const uint8_t *)key_pem, key_len);
 	X509 *x = NULL;
 	int ok = k != NULL;
 
@@ -71,7 +72,6 @@ static int check_key_chain(const char *key_pem, size_t key_len, const char *chai
 		fprintf(stderr, "the key does not parse, or does not match the first certificate\n");
 	X509_free(x);
 	EVP_PKEY_free(k);
-	BIO_free(kb);
 	BIO_free(cb);
 	ERR_clear_error();
 	return ok ? 0 : -1;
