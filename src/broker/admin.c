@@ -228,7 +228,7 @@ static int credential_policy(struct store *s, const char *name, const char *file
 }
 
 /* argv: pin NAME --pin-file FILE | pin NAME --none (admin_cred_pin checks). */
-static int credential_pin(const struct broker_config *c, struct store *s, int argc, char **argv)
+static int credential_pin(const struct broker_config *c, struct store *s, char **argv)
 {
 	struct store_cred cred = { 0 };
 	struct secrets *sec = NULL;
@@ -238,7 +238,7 @@ static int credential_pin(const struct broker_config *c, struct store *s, int ar
 
 	if (r != A11_OK)
 		return fail(argv[1], r);
-	if (argc == 3) {
+	if (strcmp(argv[2], "--none") == 0) {
 		free(cred.pin_verifier);
 		cred.pin_verifier = NULL;
 	} else if (cred.policy_json == NULL ||
@@ -257,70 +257,58 @@ out:
 
 /* The commands below are struct cli_cmd runs (main.c's table checks the
  * count of plain arguments): ctx is the broker's configuration, argv[0]
- * the command's last word. Those that need the database get it from
- * with_store. */
-typedef int store_cmd(const struct broker_config *c, struct store *s, int argc, char **argv);
+ * the command's last word. Those that need the database are a store_cmd
+ * that STORE_RUN opens it for. */
+typedef int store_cmd(const struct broker_config *c, struct store *s, char **argv);
 
-static int with_store(void *ctx, store_cmd *fn, int argc, char **argv)
+static int with_store(void *ctx, store_cmd *fn, char **argv)
 {
 	struct store *s = open_store(ctx);
 	int rc;
 
 	if (s == NULL)
 		return 1;
-	rc = fn(ctx, s, argc, argv);
+	rc = fn(ctx, s, argv);
 	store_close(s);
 	return rc;
 }
+
+#define STORE_RUN(name, fn) \
+	int name(void *ctx, int argc, char **argv) { (void)argc; return with_store(ctx, fn, argv); }
 
 int admin_cred_add(void *ctx, int argc, char **argv)
 {
 	return argc < 2 || argv[1][0] == '-' ? 2 : credential_add(ctx, argv[1], argc - 1, argv + 1);
 }
 
-static int cred_list(const struct broker_config *c, struct store *s, int argc, char **argv)
+static int cred_list(const struct broker_config *c, struct store *s, char **argv)
 {
-	(void)c, (void)argc, (void)argv;
+	(void)c, (void)argv;
 	return store_cred_list(s, print_cred, NULL) == A11_OK ? 0 : 1;
 }
 
-int admin_cred_list(void *ctx, int argc, char **argv)
+static int cred_remove(const struct broker_config *c, struct store *s, char **argv)
 {
-	return with_store(ctx, cred_list, argc, argv);
-}
-
-static int cred_remove(const struct broker_config *c, struct store *s, int argc, char **argv)
-{
-	(void)c, (void)argc;
+	(void)c;
 	return store_cred_delete(s, argv[1]) == A11_OK ? 0 : fail(argv[1], A11_ERR_NOT_FOUND);
 }
 
-int admin_cred_remove(void *ctx, int argc, char **argv)
+static int cred_policy(const struct broker_config *c, struct store *s, char **argv)
 {
-	return with_store(ctx, cred_remove, argc, argv);
-}
-
-static int cred_policy(const struct broker_config *c, struct store *s, int argc, char **argv)
-{
-	(void)c, (void)argc;
+	(void)c;
 	return credential_policy(s, argv[1], argv[2]);
 }
 
-int admin_cred_policy(void *ctx, int argc, char **argv)
+static int cred_unlock(const struct broker_config *c, struct store *s, char **argv)
 {
-	return with_store(ctx, cred_policy, argc, argv);
-}
-
-static int cred_unlock(const struct broker_config *c, struct store *s, int argc, char **argv)
-{
-	(void)c, (void)argc;
+	(void)c;
 	return store_pin_unlock(s, argv[1]) == A11_OK ? 0 : fail(argv[1], A11_ERR_NOT_FOUND);
 }
 
-int admin_cred_unlock(void *ctx, int argc, char **argv)
-{
-	return with_store(ctx, cred_unlock, argc, argv);
-}
+STORE_RUN(admin_cred_list, cred_list)
+STORE_RUN(admin_cred_remove, cred_remove)
+STORE_RUN(admin_cred_policy, cred_policy)
+STORE_RUN(admin_cred_unlock, cred_unlock)
 
 int admin_cred_pin(void *ctx, int argc, char **argv)
 {
@@ -329,7 +317,7 @@ int admin_cred_pin(void *ctx, int argc, char **argv)
 
 	if ((!none && !file) || argv[1][0] == '-')
 		return 2;
-	return with_store(ctx, credential_pin, argc, argv);
+	return with_store(ctx, credential_pin, argv);
 }
 
 static void hex(const uint8_t *in, size_t len, char *out)
@@ -425,21 +413,18 @@ static int revoke_matching(struct store *s, const char *what, const char *value)
 	return rc;
 }
 
-static int lease_list(const struct broker_config *c, struct store *s, int argc, char **argv)
+static int lease_list(const struct broker_config *c, struct store *s, char **argv)
 {
-	(void)c, (void)argc, (void)argv;
+	(void)c, (void)argv;
 	return store_lease_list(s, print_lease, NULL) == A11_OK ? 0 : 1;
 }
 
-int admin_lease_list(void *ctx, int argc, char **argv)
-{
-	return with_store(ctx, lease_list, argc, argv);
-}
+STORE_RUN(admin_lease_list, lease_list)
 
-static int lease_revoke_cmd(const struct broker_config *c, struct store *s, int argc, char **argv)
+static int lease_revoke_cmd(const struct broker_config *c, struct store *s, char **argv)
 {
 	(void)c;
-	return argc == 2 ? lease_revoke(s, argv[1]) : revoke_matching(s, argv[1], argv[2]);
+	return argv[2] == NULL ? lease_revoke(s, argv[1]) : revoke_matching(s, argv[1], argv[2]);
 }
 
 /* ID, --credential NAME or --ek EK-HASH */
@@ -448,7 +433,7 @@ int admin_lease_revoke(void *ctx, int argc, char **argv)
 	bool id = argc == 2 && argv[1][0] != '-';
 	bool by = argc == 3 && (strcmp(argv[1], "--credential") == 0 || strcmp(argv[1], "--ek") == 0);
 
-	return id || by ? with_store(ctx, lease_revoke_cmd, argc, argv) : 2;
+	return id || by ? with_store(ctx, lease_revoke_cmd, argv) : 2;
 }
 
 static int export_one(const struct store_audit *a, void *arg)
@@ -474,12 +459,12 @@ static int export_one(const struct store_audit *a, void *arg)
 	return line == NULL;
 }
 
-static int audit_verify(const struct broker_config *c, struct store *s, int argc, char **argv)
+static int audit_verify(const struct broker_config *c, struct store *s, char **argv)
 {
 	int64_t bad = 0;
 	a11_err r = store_audit_verify(s, &bad);
 
-	(void)c, (void)argc, (void)argv;
+	(void)c, (void)argv;
 	if (r == A11_OK)
 		printf("audit chain verifies\n");
 	else if (r == A11_ERR_AUDIT)
@@ -489,18 +474,11 @@ static int audit_verify(const struct broker_config *c, struct store *s, int argc
 	return r == A11_OK ? 0 : 1;
 }
 
-int admin_audit_verify(void *ctx, int argc, char **argv)
+static int audit_export(const struct broker_config *c, struct store *s, char **argv)
 {
-	return with_store(ctx, audit_verify, argc, argv);
-}
-
-static int audit_export(const struct broker_config *c, struct store *s, int argc, char **argv)
-{
-	(void)c, (void)argc, (void)argv;
+	(void)c, (void)argv;
 	return store_audit_iter(s, export_one, NULL) == A11_OK ? 0 : 1;
 }
 
-int admin_audit_export(void *ctx, int argc, char **argv)
-{
-	return with_store(ctx, audit_export, argc, argv);
-}
+STORE_RUN(admin_audit_verify, audit_verify)
+STORE_RUN(admin_audit_export, audit_export)
