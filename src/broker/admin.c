@@ -17,6 +17,7 @@
 #include "admin.h"
 #include "grant.h"
 #include "pin.h"
+#include "privkey.h"
 #include "policy.h"
 #include "secrets.h"
 #include "store.h"
@@ -57,8 +58,8 @@ static int fail(const char *what, a11_err r)
  * carries the matching public key. */
 static int check_key_chain(const char *key_pem, size_t key_len, const char *chain)
 {
-	BIO *kb = BIO_new_mem_buf(key_pem, (int)key_len), *cb = NULL;
-	EVP_PKEY *k = kb ? PEM_read_bio_PrivateKey(kb, NULL, NULL, NULL) : NULL;
+	BIO *cb = NULL;
+	EVP_PKEY *k = privkey_from_pem((const uint8_t *)key_pem, key_len);
 	X509 *x = NULL;
 	int ok = k != NULL;
 
@@ -71,7 +72,6 @@ static int check_key_chain(const char *key_pem, size_t key_len, const char *chai
 		fprintf(stderr, "the key does not parse, or does not match the first certificate\n");
 	X509_free(x);
 	EVP_PKEY_free(k);
-	BIO_free(kb);
 	BIO_free(cb);
 	ERR_clear_error();
 	return ok ? 0 : -1;
@@ -131,7 +131,7 @@ static int parse_add(int argc, char **argv, struct add_args *a)
 		default: return -1;
 		}
 	}
-	return a->kind && a->policy ? 0 : -1;
+	return a->kind && a->policy && optind == argc ? 0 : -1;
 }
 
 /* The credential's secret: key PEM (repository, ca) or token bytes. */
@@ -174,10 +174,8 @@ static int credential_add(const struct broker_config *c, const char *name, int a
 	size_t slen = 0, plen = 0;
 	int rc = 1;
 
-	if (parse_add(argc, argv, &a) != 0 || cred_kind_parse(a.kind, &cred.kind) != 0) {
-		fprintf(stderr, "credential add NAME --kind repository|ca|token --policy FILE ...\n");
+	if (parse_add(argc, argv, &a) != 0 || cred_kind_parse(a.kind, &cred.kind) != 0)
 		return 2;
-	}
 	snprintf(cred.name, sizeof(cred.name), "%s", name);
 	if ((cred.policy_json = slurp(a.policy, &plen)) == NULL ||
 	    policy_parse(cred.policy_json, plen, &p) != A11_OK || !policy_fits(p, cred.kind) ||
@@ -229,28 +227,27 @@ static int credential_policy(struct store *s, const char *name, const char *file
 	return r == A11_OK ? 0 : fail("policy not updated", r);
 }
 
-static int credential_pin(const struct broker_config *c, struct store *s, const char *name,
-			  int argc, char **argv)
+/* argv: pin NAME --pin-file FILE | pin NAME --none (admin_cred_pin checks). */
+static int credential_pin(const struct broker_config *c, struct store *s, char **argv)
 {
 	struct store_cred cred = { 0 };
 	struct secrets *sec = NULL;
 	struct policy *p = NULL;
-	a11_err r = store_cred_get(s, name, &cred);
+	a11_err r = store_cred_get(s, argv[1], &cred);
 	int rc = 1;
 
 	if (r != A11_OK)
-		return fail(name, r);
-	if (argc == 2 && strcmp(argv[1], "--none") == 0) {
+		return fail(argv[1], r);
+	if (strcmp(argv[2], "--none") == 0) {
 		free(cred.pin_verifier);
 		cred.pin_verifier = NULL;
-	} else if (argc != 3 || strcmp(argv[1], "--pin-file") != 0 ||
-		   cred.policy_json == NULL ||
+	} else if (cred.policy_json == NULL ||
 		   policy_parse(cred.policy_json, strlen(cred.policy_json), &p) != A11_OK ||
 		   secrets_load(c->master_key, &sec) != A11_OK ||
-		   set_pin(sec, p, argv[2], &cred) != 0) {
+		   set_pin(sec, p, argv[3], &cred) != 0) {
 		goto out;
 	}
-	rc = store_cred_put(s, &cred) == A11_OK && store_pin_unlock(s, name) == A11_OK ? 0 : 1;
+	rc = store_cred_put(s, &cred) == A11_OK && store_pin_unlock(s, argv[1]) == A11_OK ? 0 : 1;
 out:
 	secrets_free(sec);
 	policy_free(p);
@@ -258,30 +255,69 @@ out:
 	return rc;
 }
 
-int admin_credential(const struct broker_config *c, int argc, char **argv)
-{
-	const char *sub = argc > 1 ? argv[1] : "", *name = argc > 2 ? argv[2] : NULL;
-	struct store *s;
-	int rc = 2;
+/* The commands below are struct cli_cmd runs (main.c's table checks the
+ * count of plain arguments): ctx is the broker's configuration, argv[0]
+ * the command's last word. Those that need the database are a store_cmd
+ * that STORE_RUN opens it for. */
+typedef int store_cmd(const struct broker_config *c, struct store *s, char **argv);
 
-	if (strcmp(sub, "add") == 0 && name)
-		return credential_add(c, name, argc - 2, argv + 2);
-	if ((s = open_store(c)) == NULL)
+static int with_store(void *ctx, store_cmd *fn, char **argv)
+{
+	struct store *s = open_store(ctx);
+	int rc;
+
+	if (s == NULL)
 		return 1;
-	if (strcmp(sub, "list") == 0)
-		rc = store_cred_list(s, print_cred, NULL) == A11_OK ? 0 : 1;
-	else if (strcmp(sub, "remove") == 0 && name)
-		rc = store_cred_delete(s, name) == A11_OK ? 0 : fail(name, A11_ERR_NOT_FOUND);
-	else if (strcmp(sub, "policy") == 0 && name && argc == 4)
-		rc = credential_policy(s, name, argv[3]);
-	else if (strcmp(sub, "unlock") == 0 && name)
-		rc = store_pin_unlock(s, name) == A11_OK ? 0 : fail(name, A11_ERR_NOT_FOUND);
-	else if (strcmp(sub, "pin") == 0 && name)
-		rc = credential_pin(c, s, name, argc - 2, argv + 2);
-	else
-		fprintf(stderr, "credential add|list|remove|policy|pin|unlock (see --help)\n");
+	rc = fn(ctx, s, argv);
 	store_close(s);
 	return rc;
+}
+
+#define STORE_RUN(name, fn) \
+	int name(void *ctx, int argc, char **argv) { (void)argc; return with_store(ctx, fn, argv); }
+
+int admin_cred_add(void *ctx, int argc, char **argv)
+{
+	return argc < 2 || argv[1][0] == '-' ? 2 : credential_add(ctx, argv[1], argc - 1, argv + 1);
+}
+
+static int cred_list(const struct broker_config *c, struct store *s, char **argv)
+{
+	(void)c, (void)argv;
+	return store_cred_list(s, print_cred, NULL) == A11_OK ? 0 : 1;
+}
+
+static int cred_remove(const struct broker_config *c, struct store *s, char **argv)
+{
+	(void)c;
+	return store_cred_delete(s, argv[1]) == A11_OK ? 0 : fail(argv[1], A11_ERR_NOT_FOUND);
+}
+
+static int cred_policy(const struct broker_config *c, struct store *s, char **argv)
+{
+	(void)c;
+	return credential_policy(s, argv[1], argv[2]);
+}
+
+static int cred_unlock(const struct broker_config *c, struct store *s, char **argv)
+{
+	(void)c;
+	return store_pin_unlock(s, argv[1]) == A11_OK ? 0 : fail(argv[1], A11_ERR_NOT_FOUND);
+}
+
+STORE_RUN(admin_cred_list, cred_list)
+STORE_RUN(admin_cred_remove, cred_remove)
+STORE_RUN(admin_cred_policy, cred_policy)
+STORE_RUN(admin_cred_unlock, cred_unlock)
+
+int admin_cred_pin(void *ctx, int argc, char **argv)
+{
+	bool none = argc == 3 && strcmp(argv[2], "--none") == 0;
+	bool file = argc == 4 && strcmp(argv[2], "--pin-file") == 0;
+
+	if ((!none && !file) || argv[1][0] == '-')
+		return 2;
+	return with_store(ctx, credential_pin, argv);
 }
 
 static void hex(const uint8_t *in, size_t len, char *out)
@@ -377,24 +413,27 @@ static int revoke_matching(struct store *s, const char *what, const char *value)
 	return rc;
 }
 
-int admin_lease(const struct broker_config *c, int argc, char **argv)
+static int lease_list(const struct broker_config *c, struct store *s, char **argv)
 {
-	struct store *s = open_store(c);
-	int rc = 2;
+	(void)c, (void)argv;
+	return store_lease_list(s, print_lease, NULL) == A11_OK ? 0 : 1;
+}
 
-	if (s == NULL)
-		return 1;
-	if (argc == 2 && strcmp(argv[1], "list") == 0)
-		rc = store_lease_list(s, print_lease, NULL) == A11_OK ? 0 : 1;
-	else if (argc == 3 && strcmp(argv[1], "revoke") == 0)
-		rc = lease_revoke(s, argv[2]);
-	else if (argc == 4 && strcmp(argv[1], "revoke") == 0)
-		rc = revoke_matching(s, argv[2], argv[3]);
-	if (rc == 2)
-		fprintf(stderr, "lease list | lease revoke ID | lease revoke --credential NAME | "
-			"lease revoke --ek EK-HASH\n");
-	store_close(s);
-	return rc;
+STORE_RUN(admin_lease_list, lease_list)
+
+static int lease_revoke_cmd(const struct broker_config *c, struct store *s, char **argv)
+{
+	(void)c;
+	return argv[2] == NULL ? lease_revoke(s, argv[1]) : revoke_matching(s, argv[1], argv[2]);
+}
+
+/* ID, --credential NAME or --ek EK-HASH */
+int admin_lease_revoke(void *ctx, int argc, char **argv)
+{
+	bool id = argc == 2 && argv[1][0] != '-';
+	bool by = argc == 3 && (strcmp(argv[1], "--credential") == 0 || strcmp(argv[1], "--ek") == 0);
+
+	return id || by ? with_store(ctx, lease_revoke_cmd, argv) : 2;
 }
 
 static int export_one(const struct store_audit *a, void *arg)
@@ -420,29 +459,26 @@ static int export_one(const struct store_audit *a, void *arg)
 	return line == NULL;
 }
 
-int admin_audit(const struct broker_config *c, int argc, char **argv)
+static int audit_verify(const struct broker_config *c, struct store *s, char **argv)
 {
-	struct store *s = open_store(c);
 	int64_t bad = 0;
-	a11_err r;
-	int rc = 2;
+	a11_err r = store_audit_verify(s, &bad);
 
-	if (s == NULL)
-		return 1;
-	if (argc == 2 && strcmp(argv[1], "verify") == 0) {
-		r = store_audit_verify(s, &bad);
-		if (r == A11_OK)
-			printf("audit chain verifies\n");
-		else if (r == A11_ERR_AUDIT)
-			printf("audit chain BROKEN at record %lld\n", (long long)bad);
-		else
-			fail("audit verify", r);
-		rc = r == A11_OK ? 0 : 1;
-	} else if (argc == 2 && strcmp(argv[1], "export") == 0) {
-		rc = store_audit_iter(s, export_one, NULL) == A11_OK ? 0 : 1;
-	} else {
-		fprintf(stderr, "audit verify | audit export\n");
-	}
-	store_close(s);
-	return rc;
+	(void)c, (void)argv;
+	if (r == A11_OK)
+		printf("audit chain verifies\n");
+	else if (r == A11_ERR_AUDIT)
+		printf("audit chain BROKEN at record %lld\n", (long long)bad);
+	else
+		fail("audit verify", r);
+	return r == A11_OK ? 0 : 1;
 }
+
+static int audit_export(const struct broker_config *c, struct store *s, char **argv)
+{
+	(void)c, (void)argv;
+	return store_audit_iter(s, export_one, NULL) == A11_OK ? 0 : 1;
+}
+
+STORE_RUN(admin_audit_verify, audit_verify)
+STORE_RUN(admin_audit_export, audit_export)

@@ -13,6 +13,7 @@
 #include "../common/log.h"
 #include "../wire/key.h"
 #include "approver.h"
+#include "privkey.h"
 
 #define KEY_FILE_MAX 4096 /* a P-256 PKCS#8 PEM is ~240 bytes */
 
@@ -83,7 +84,6 @@ static EVP_PKEY *read_key(const char *path)
 	char buf[KEY_FILE_MAX];
 	struct stat st;
 	EVP_PKEY *k = NULL;
-	BIO *b = NULL;
 	ssize_t n = -1;
 	int fd;
 
@@ -92,9 +92,8 @@ static EVP_PKEY *read_key(const char *path)
 	if (st.st_size > 0 && st.st_size < (off_t)sizeof(buf))
 		n = read(fd, buf, (size_t)st.st_size);
 	close(fd);
-	if (n == st.st_size && (b = BIO_new_mem_buf(buf, (int)n)) != NULL)
-		k = PEM_read_bio_PrivateKey(b, NULL, NULL, NULL);
-	BIO_free(b);
+	if (n == st.st_size)
+		k = privkey_from_pem((const uint8_t *)buf, (size_t)n);
 	OPENSSL_cleanse(buf, sizeof(buf));
 	if (k == NULL)
 		log_error("%s: not a PEM private key of at most %d bytes", path, KEY_FILE_MAX - 1);

@@ -23,6 +23,7 @@
 #include <jansson.h>
 
 #include "../common/log.h"
+#include "../common/version.h"
 #include "ear.h"
 #include "ear_internal.h"
 
@@ -121,7 +122,7 @@ static json_t *build_claims(const struct ear *e)
 	claims = json_pack("{s:s, s:I, s:{s:s, s:s}, s:s, s:{s:{s:s, s:O, s:s}}}",
 			   "eat_profile", EAR_PROFILE,
 			   "iat", (json_int_t)e->iat,
-			   "ear.verifier-id", "developer", "attest11", "build", "attest11-broker 0.1",
+			   "ear.verifier-id", "developer", "attest11", "build", "attest11-broker " A11_VERSION,
 			   "eat_nonce", nonce,
 			   "submods", "tpm",
 			   "ear.status", ear_status_name(ear_status(e)),

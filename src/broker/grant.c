@@ -14,6 +14,7 @@
 #include "../wire/wrap.h"
 #include "ca.h"
 #include "grant.h"
+#include "privkey.h"
 
 #define TOKEN_AAD "attest11 token v1"
 
@@ -36,14 +37,12 @@ static EVP_PKEY *secret_key(const struct grant_input *in)
 {
 	uint8_t *pem = NULL;
 	size_t len = 0;
-	EVP_PKEY *k = NULL;
-	BIO *b;
+	EVP_PKEY *k;
 
 	if (open_secret(in, &pem, &len) != A11_OK)
 		return NULL;
-	if ((b = BIO_new_mem_buf(pem, (int)len)) != NULL)
-		k = PEM_read_bio_PrivateKey(b, NULL, NULL, NULL);
-	BIO_free(b);
+	/* Not PEM_read_bio_PrivateKey: it leaves copies in freed memory. */
+	k = privkey_from_pem(pem, len);
 	OPENSSL_cleanse(pem, len);
 	free(pem);
 	if (k == NULL)

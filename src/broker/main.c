@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "../common/cli.h"
 #include "../common/log.h"
 #include "../proto/proto.h"
 #include "admin.h"
@@ -19,21 +20,9 @@
 #include "config.h"
 #include "ear.h"
 #include "http.h"
+#include "privkey.h"
 #include "secrets.h"
 #include "store.h"
-
-static const char usage[] =
-	"usage: attest11-broker [-d DIR] COMMAND [ARGS]\n"
-	"  init                          create keys and database in DIR\n"
-	"  serve [--port N] [--port-file F]\n"
-	"  credential add NAME --kind repository|ca|token --policy FILE\n"
-	"                 [--key PEM] [--chain PEM] [--token FILE] [--pin-file FILE]\n"
-	"  credential list | remove NAME | policy NAME FILE | unlock NAME\n"
-	"  credential pin NAME --pin-file FILE | --none\n"
-	"  lease list | lease revoke ID | --credential NAME | --ek EK-HASH\n"
-	"  audit verify | audit export\n"
-	"  master-key rotate NEW-KEY-FILE\n"
-	"DIR defaults to $ATTEST11_BROKER_DIR, else /var/lib/attest11-broker.\n";
 
 /* A key is created when missing and kept when present, so that running
  * init again completes a directory made by an older version (one without
@@ -48,9 +37,12 @@ static int keep_or_make(a11_err r, const char *what, const char *path)
 	return -1;
 }
 
-static int cmd_init(const struct broker_config *c)
+static int cmd_init(void *ctx, int argc, char **argv)
 {
+	const struct broker_config *c = ctx;
 	struct store *s = NULL;
+
+	(void)argc, (void)argv;
 
 	if (mkdir(c->dir, 0700) != 0 && errno != EEXIST) {
 		fprintf(stderr, "cannot create %s: %s\n", c->dir, strerror(errno));
@@ -149,8 +141,9 @@ out:
 	return rc;
 }
 
-static int cmd_serve(struct broker_config *c, int argc, char **argv)
+static int cmd_serve(void *ctx, int argc, char **argv)
 {
+	struct broker_config *c = ctx;
 	static const struct option opts[] = {
 		{ "port", required_argument, NULL, 'p' },
 		{ "port-file", required_argument, NULL, 'f' },
@@ -167,43 +160,66 @@ static int cmd_serve(struct broker_config *c, int argc, char **argv)
 		else
 			return 2;
 	}
-	return serve(c, port_file);
+	return optind == argc ? serve(c, port_file) : 2;
 }
+
+/* The only place the commands and their usage are written. */
+static const struct cli_cmd cmds[] = {
+	{ "init", "", "create the keys and the database in DIR (keeps what exists)", 0, cmd_init },
+	{ "serve", "[--port N] [--port-file F]", "serve the protocol over HTTPS until SIGTERM",
+	  -1, cmd_serve },
+	{ "credential add", "NAME --kind repository|ca|token --policy FILE\n"
+	  "[--key PEM] [--chain PEM] [--token FILE] [--pin-file FILE]",
+	  "store a credential, or replace the one of that name", -1, admin_cred_add },
+	{ "credential list", "", "one line per credential", 0, admin_cred_list },
+	{ "credential remove", "NAME", "delete a credential with its sessions and leases", 1,
+	  admin_cred_remove },
+	{ "credential policy", "NAME FILE", "make FILE the credential's policy", 2,
+	  admin_cred_policy },
+	{ "credential pin", "NAME --pin-file FILE | --none", "set or remove the PIN", -1,
+	  admin_cred_pin },
+	{ "credential unlock", "NAME", "clear the PIN failure count and lock", 1,
+	  admin_cred_unlock },
+	{ "lease list", "", "every lease", 0, admin_lease_list },
+	{ "lease revoke", "ID | --credential NAME | --ek EK-HASH",
+	  "revoke a lease, or every lease of a credential or of a TPM", -1, admin_lease_revoke },
+	{ "audit verify", "", "recompute the audit hash chain", 0, admin_audit_verify },
+	{ "audit export", "", "print the audit log, one JSON object per record", 0,
+	  admin_audit_export },
+	{ "master-key rotate", "NEW-KEY-FILE",
+	  "re-seal every credential under a new master key (broker stopped)", 1,
+	  admin_master_key_rotate },
+};
+
+static const struct cli broker_cli = {
+	"attest11-broker", "[-d DIR] ",
+	"DIR defaults to $ATTEST11_BROKER_DIR, else /var/lib/attest11-broker.\n",
+	cmds, sizeof(cmds) / sizeof(cmds[0]),
+};
 
 int main(int argc, char **argv)
 {
 	struct broker_config c;
 	const char *dir = getenv("ATTEST11_BROKER_DIR");
-	const char *cmd;
+	const struct cli_cmd *cmd;
+	int rc;
 
+	/* Before any allocation by OpenSSL, jansson or cjose (privkey.h). */
+	if (privkey_wipe_heap() != 0) {
+		fputs("attest11-broker: cannot install the wiping allocator\n", stderr);
+		return 1;
+	}
 	if (argc > 2 && strcmp(argv[1], "-d") == 0) {
 		dir = argv[2];
+		argv[2] = argv[0];
 		argc -= 2;
 		argv += 2;
 	}
-	if (argc < 2) {
-		fputs(usage, stderr);
-		return 2;
-	}
+	if ((cmd = cli_find(&broker_cli, &argc, &argv, &rc)) == NULL)
+		return rc;
 	if (config_load(dir ? dir : "/var/lib/attest11-broker", &c) != A11_OK) {
 		fprintf(stderr, "bad configuration in %s\n", dir);
 		return 1;
 	}
-	cmd = argv[1];
-	argc--;
-	argv++;
-	if (strcmp(cmd, "init") == 0)
-		return cmd_init(&c);
-	if (strcmp(cmd, "serve") == 0)
-		return cmd_serve(&c, argc, argv);
-	if (strcmp(cmd, "credential") == 0)
-		return admin_credential(&c, argc, argv);
-	if (strcmp(cmd, "lease") == 0)
-		return admin_lease(&c, argc, argv);
-	if (strcmp(cmd, "audit") == 0)
-		return admin_audit(&c, argc, argv);
-	if (strcmp(cmd, "master-key") == 0)
-		return admin_master_key(&c, argc, argv);
-	fputs(usage, stderr);
-	return 2;
+	return cli_run(&broker_cli, cmd, &c, argc, argv);
 }

@@ -105,11 +105,8 @@ out:
 	return rc;
 }
 
-int admin_master_key(const struct broker_config *c, int argc, char **argv)
+int admin_master_key_rotate(void *ctx, int argc, char **argv)
 {
-	if (argc != 3 || strcmp(argv[1], "rotate") != 0) {
-		fprintf(stderr, "master-key rotate NEW-KEY-FILE\n");
-		return 2;
-	}
-	return rotate(c, argv[2]);
+	(void)argc;
+	return rotate(ctx, argv[1]);
 }

@@ -1,9 +1,5 @@
 /* attest11: the attester from the command line, for operators and tests.
- *   attest11 attest --tcti T --broker URL --ca FILE --credential NAME
- *                   [--pin-file F] [--ek auto|rsa|p256|p384] [--wrap-to-ek]
- *                   [--check-sign] [--save-key PREFIX] [--state-dir DIR]
- *   attest11 renew  (the same options; --state-dir is required)
- *   attest11 show --state-dir DIR --credential NAME [--save-key PREFIX]
+ * Its commands and their usage are the table above main (cmds[]).
  * attest runs the protocol, imports the credential into the TPM, prints
  * what it got; renew renews the lease kept in DIR by an earlier attest
  * (or by the module). --check-sign proves the key signs inside the TPM;
@@ -14,9 +10,8 @@
  * so that other TPM tools can use the key under its lease (it stays
  * useless outside this TPM); --state-dir keeps the lease as the module
  * does (docs/operations.md, "State directory"); show prints (and saves)
- * the lease a host keeps there, without TPM or network.
- *   attest11 cert --token LABEL --out FILE [...]    (cert.c)
- * Keeps FILE equal to the certificate of the host's lease for a token. */
+ * the lease a host keeps there, without TPM or network; cert (cert.c)
+ * keeps a file equal to the certificate of the host's lease for a token. */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +25,7 @@
 
 #include "../attester/attester.h"
 #include "../attester/state.h"
+#include "../common/cli.h"
 #include "../common/log.h"
 #include "../wire/attest.h"
 #include "../wire/key.h"
@@ -103,7 +99,8 @@ static int parse(int argc, char **argv, struct args *a)
 	}
 	if (a->pin_file != NULL && read_pin(a) != 0)
 		return -1;
-	return a->tcti && a->c.broker_url && a->c.ca_file && a->c.credential ? 0 : -1;
+	return a->tcti && a->c.broker_url && a->c.ca_file && a->c.credential && optind == argc ? 0
+												     : -1;
 }
 
 /* Sign a digest in the TPM and verify it with the leaf certificate's key. */
@@ -267,11 +264,6 @@ static void print_result(const struct attester_result *r)
 	       r->ms.tpm_evidence, r->ms.evidence, r->ms.import);
 }
 
-static const char usage[] =
-	"usage: attest11 attest|renew --tcti T --broker URL --ca FILE --credential NAME\n"
-	"       [--pin-file F] [--ek auto|rsa|p256|p384] [--wrap-to-ek] [--check-sign]\n"
-	"       [--save-key PREFIX] [--state-dir DIR]   (renew: --state-dir required)\n";
-
 /* Print and keep what a run or a renewal left in res. */
 static int report(struct tpm *t, const struct args *a, struct attester_result *res, a11_err r)
 {
@@ -339,10 +331,8 @@ static int run(int argc, char **argv, bool renewal)
 	a11_err r;
 	int rc;
 
-	if (parse(argc, argv, &a) != 0 || (renewal && a.state_dir == NULL)) {
-		fputs(usage, stderr);
+	if (parse(argc, argv, &a) != 0 || (renewal && a.state_dir == NULL))
 		return 2;
-	}
 	if ((r = tpm_open(a.tcti, &t)) != A11_OK) {
 		fprintf(stderr, "error: %s\n", a11_strerror(r));
 		return 1;
@@ -358,7 +348,7 @@ static int run(int argc, char **argv, bool renewal)
 	return rc;
 }
 
-static int show(int argc, char **argv)
+static int show(void *ctx, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "state-dir", required_argument, NULL, 'D' },
@@ -369,7 +359,7 @@ static int show(int argc, char **argv)
 	struct attester_result *res = calloc(1, sizeof(*res));
 	struct host_lease hl = { 0 };
 	a11_err r;
-	int o, rc = 1;
+	int o, rc = 1, bad = 0;
 
 	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		if (o == 'D')
@@ -379,11 +369,12 @@ static int show(int argc, char **argv)
 		else if (o == 'S')
 			save = optarg;
 		else
-			name = NULL; /* unknown option: usage */
+			bad = 1;
 	}
-	if (res == NULL || dir == NULL || name == NULL) {
-		fputs("usage: attest11 show --state-dir DIR --credential NAME [--save-key PREFIX]\n",
-		      stderr);
+	(void)ctx;
+	if (res == NULL)
+		return 1;
+	if (bad || dir == NULL || name == NULL || optind != argc) {
 		free(res);
 		return 2;
 	}
@@ -404,16 +395,49 @@ static int show(int argc, char **argv)
 	return rc;
 }
 
+static int attest(void *ctx, int argc, char **argv)
+{
+	(void)ctx;
+	return run(argc, argv, false);
+}
+
+static int renew(void *ctx, int argc, char **argv)
+{
+	(void)ctx;
+	return run(argc, argv, true);
+}
+
+static int cert(void *ctx, int argc, char **argv)
+{
+	(void)ctx;
+	return cert_main(argc, argv);
+}
+
+/* The only place the commands and their usage are written. */
+static const struct cli_cmd cmds[] = {
+	{ "attest", "--tcti T --broker URL --ca FILE --credential NAME\n"
+	  "[--pin-file F] [--ek auto|rsa|p256|p384] [--wrap-to-ek] [--check-sign]\n"
+	  "[--save-key PREFIX] [--state-dir DIR] [--timeout-ms MS]",
+	  "attest the TPM to the broker and import the credential it releases", -1, attest },
+	{ "renew", "--state-dir DIR and the options of attest",
+	  "renew the lease kept in DIR by an earlier attest (or the module)", -1, renew },
+	{ "show", "--state-dir DIR --credential NAME [--save-key PREFIX]",
+	  "print (and save) the lease kept in DIR, without TPM or network", -1, show },
+	{ "cert", "--token LABEL --out FILE [--chain] [--on-change CMD]\n"
+	  "[--watch] [--interval SECONDS] [--conf FILE]",
+	  "keep FILE equal to the certificate of the host's lease for a token", -1, cert },
+};
+
+static const struct cli attest11_cli = {
+	"attest11", "", "See attest11(1).\n", cmds, sizeof(cmds) / sizeof(cmds[0]),
+};
+
 int main(int argc, char **argv)
 {
-	if (argc >= 2 && strcmp(argv[1], "attest") == 0)
-		return run(argc - 1, argv + 1, false);
-	if (argc >= 2 && strcmp(argv[1], "renew") == 0)
-		return run(argc - 1, argv + 1, true);
-	if (argc >= 2 && strcmp(argv[1], "show") == 0)
-		return show(argc - 1, argv + 1);
-	if (argc >= 2 && strcmp(argv[1], "cert") == 0)
-		return cert_main(argc - 1, argv + 1);
-	fputs("usage: attest11 attest|renew|show|cert ... (see attest11(1))\n", stderr);
-	return 2;
+	const struct cli_cmd *cmd;
+	int rc;
+
+	if ((cmd = cli_find(&attest11_cli, &argc, &argv, &rc)) == NULL)
+		return rc;
+	return cli_run(&attest11_cli, cmd, NULL, argc, argv);
 }

@@ -1,5 +1,4 @@
-/* attest11 cert --token LABEL --out FILE [--chain] [--on-change CMD]
- *                [--watch] [--interval SECONDS] [--conf FILE]
+/* attest11 cert (usage: attest11.c's table of commands).
  * TLS servers read their certificate from a file, while the certificate
  * attest11 releases lives in the host's lease (src/attester/state.c) and
  * changes when the broker issues a new one. This command copies it to FILE
@@ -56,12 +55,6 @@ struct cert_ctx {
 
 enum sync_result { SYNC_UNCHANGED, SYNC_WROTE, SYNC_HOOK_FAILED, SYNC_NONE, SYNC_FAIL };
 
-static void usage(FILE *f)
-{
-	fputs("usage: attest11 cert --token LABEL --out FILE [--chain] [--on-change CMD]\n"
-	      "       [--watch] [--interval SECONDS] [--conf FILE]\n", f);
-}
-
 static int parse_interval(const char *s, long *out)
 {
 	char *end;
@@ -81,7 +74,7 @@ static int parse(int argc, char **argv, struct cert_opts *o)
 		{ "token", required_argument, NULL, 't' }, { "out", required_argument, NULL, 'o' },
 		{ "chain", no_argument, NULL, 'c' }, { "on-change", required_argument, NULL, 'x' },
 		{ "watch", no_argument, NULL, 'w' }, { "interval", required_argument, NULL, 'i' },
-		{ "conf", required_argument, NULL, 'C' }, { "help", no_argument, NULL, 'h' },
+		{ "conf", required_argument, NULL, 'C' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c;
@@ -102,7 +95,6 @@ static int parse(int argc, char **argv, struct cert_opts *o)
 			}
 			break;
 		case 'C': o->conf = optarg; break;
-		case 'h': usage(stdout); exit(0);
 		default: return -1;
 		}
 	}
@@ -476,10 +468,8 @@ int cert_main(int argc, char **argv)
 
 	/* One line per event even when stdout is a pipe or the journal. */
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	if (parse(argc, argv, &c.o) != 0) {
-		usage(stderr);
+	if (parse(argc, argv, &c.o) != 0)
 		return 2;
-	}
 	if (resolve(&c) != 0)
 		return 1;
 	if (c.o.watch)

@@ -8,6 +8,7 @@
 #include <openssl/crypto.h>
 
 #include "../common/log.h"
+#include "../common/version.h"
 #include "config.h"
 #include "mutex.h"
 #include "object.h"
@@ -170,6 +171,6 @@ CK_RV p11_get_info(CK_INFO_PTR info)
 	p11_pad(info->manufacturerID, sizeof(info->manufacturerID), "attest11");
 	p11_pad(info->libraryDescription, sizeof(info->libraryDescription),
 		"attest11 TPM-attested credentials");
-	info->libraryVersion = (CK_VERSION){ 0, 1 };
+	info->libraryVersion = (CK_VERSION){ A11_VERSION_MAJOR, A11_VERSION_MINOR };
 	return CKR_OK;
 }
