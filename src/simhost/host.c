@@ -96,6 +96,15 @@ static a11_err make_ek(struct simhost_key *k, enum simhost_ek kind)
 	return simhost_key_names(k, &eh);
 }
 
+/* A fresh P-256 key with a SHA-256 public area; the caller adds the rest. */
+static a11_err p256_key(struct simhost_key *k)
+{
+	if ((k->key = simhost_p256()) == NULL)
+		return A11_ERR_CRYPTO;
+	k->pub.publicArea.nameAlg = TPM2_ALG_SHA256;
+	return wire_pub_from_evp(k->key, &k->pub.publicArea);
+}
+
 /* TCG Provisioning Guidance's ECC SRK (what tpm_srk_load creates). */
 static a11_err make_srk(struct simhost_key *k)
 {
@@ -103,11 +112,8 @@ static a11_err make_srk(struct simhost_key *k)
 	TPM2B_NAME owner;
 	a11_err r;
 
-	if ((k->key = simhost_p256()) == NULL)
-		return A11_ERR_CRYPTO;
-	if ((r = wire_pub_from_evp(k->key, p)) != A11_OK)
+	if ((r = p256_key(k)) != A11_OK)
 		return r;
-	p->nameAlg = TPM2_ALG_SHA256;
 	p->objectAttributes = TPMA_OBJECT_FIXEDTPM | TPMA_OBJECT_FIXEDPARENT |
 		TPMA_OBJECT_SENSITIVEDATAORIGIN | TPMA_OBJECT_USERWITHAUTH | TPMA_OBJECT_NODA |
 		TPMA_OBJECT_RESTRICTED | TPMA_OBJECT_DECRYPT;
@@ -124,11 +130,8 @@ static a11_err make_signer(struct simhost_key *k, TPMA_OBJECT attrs, TPMI_ALG_SI
 	TPMT_PUBLIC *p = &k->pub.publicArea;
 	a11_err r;
 
-	if ((k->key = simhost_p256()) == NULL)
-		return A11_ERR_CRYPTO;
-	if ((r = wire_pub_from_evp(k->key, p)) != A11_OK)
+	if ((r = p256_key(k)) != A11_OK)
 		return r;
-	p->nameAlg = TPM2_ALG_SHA256;
 	p->objectAttributes = attrs | TPMA_OBJECT_FIXEDTPM | TPMA_OBJECT_FIXEDPARENT |
 		TPMA_OBJECT_SENSITIVEDATAORIGIN | TPMA_OBJECT_SIGN_ENCRYPT;
 	p->parameters.eccDetail.symmetric.algorithm = TPM2_ALG_NULL;

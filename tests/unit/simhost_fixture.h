@@ -22,19 +22,6 @@ struct keycert {
 	X509 *cert;
 };
 
-static inline void cert_ext(X509 *x, X509 *issuer, int nid, const char *value)
-{
-	X509V3_CTX ctx;
-	X509_EXTENSION *e;
-
-	X509V3_set_ctx_nodb(&ctx);
-	X509V3_set_ctx(&ctx, issuer, x, NULL, NULL, 0);
-	e = X509V3_EXT_conf_nid(NULL, &ctx, nid, value);
-	assert_non_null(e);
-	assert_int_equal(X509_add_ext(x, e, -1), 1);
-	X509_EXTENSION_free(e);
-}
-
 /* A certificate for key named cn, by issuer (NULL: self-signed), a CA if
  * ca is true; a day's validity around now. */
 static inline X509 *cert_issue(EVP_PKEY *key, const char *cn, const struct keycert *issuer,
@@ -54,10 +41,10 @@ static inline X509 *cert_issue(EVP_PKEY *key, const char *cn, const struct keyce
 	assert_non_null(X509_gmtime_adj(X509_getm_notBefore(x), -3600));
 	assert_non_null(X509_gmtime_adj(X509_getm_notAfter(x), 86400));
 	assert_int_equal(X509_set_pubkey(x, key), 1);
-	cert_ext(x, issuer ? issuer->cert : x, NID_basic_constraints,
+	t_cert_ext(x, issuer ? issuer->cert : x, NID_basic_constraints,
 		 ca ? "critical,CA:TRUE" : "critical,CA:FALSE");
 	if (ca)
-		cert_ext(x, x, NID_key_usage, "critical,keyCertSign,cRLSign");
+		t_cert_ext(x, x, NID_key_usage, "critical,keyCertSign,cRLSign");
 	assert_true(X509_sign(x, issuer ? issuer->key : key, EVP_sha256()) > 0);
 	X509_NAME_free(n);
 	return x;
