@@ -37,6 +37,7 @@ PROTO_SRC := $(wildcard src/proto/*.c)
 BROKER_SRC := $(filter-out src/broker/main.c,$(wildcard src/broker/*.c))
 ATTESTER_SRC := $(wildcard src/attester/*.c)
 P11_SRC := $(wildcard src/p11/*.c)
+SIMHOST_SRC := $(wildcard src/simhost/*.c)
 obj = $(patsubst %.c,$(O)/%.o,$(1))
 
 LIBCOMMON := $(O)/libcommon.a
@@ -46,6 +47,7 @@ LIBPROTO := $(O)/libproto.a
 LIBBROKER := $(O)/libbroker.a
 LIBATTESTER := $(O)/libattester.a
 LIBP11 := $(O)/libp11.a
+LIBSIMHOST := $(O)/libsimhost.a
 MODULE := $(O)/attest11.so
 LIBS_BROKER := $(call pc,libs,$(BROKER_PKGS)) -lpthread
 LIBS_ALL := $(call pc,libs,$(sort $(BROKER_PKGS) $(ATTESTER_PKGS))) -lpthread
@@ -65,7 +67,8 @@ PKCS11DIR ?= $(PREFIX)/lib/$(MULTIARCH)/pkcs11
 P11KITDIR ?= $(PREFIX)/share/p11-kit/modules
 
 .PHONY: all deps check tests clean install demo bench
-all: $(LIBCOMMON) $(LIBWIRE) $(LIBTPM) $(LIBPROTO) $(LIBBROKER) $(LIBATTESTER) $(BROKER) $(CLI) $(MODULE)
+all: $(LIBCOMMON) $(LIBWIRE) $(LIBTPM) $(LIBPROTO) $(LIBBROKER) $(LIBATTESTER) $(LIBSIMHOST) \
+	$(BROKER) $(CLI) $(MODULE)
 
 $(O)/%.o: %.c
 	@mkdir -p $(@D)
@@ -78,6 +81,7 @@ $(LIBPROTO): $(call obj,$(PROTO_SRC))
 $(LIBBROKER): $(call obj,$(BROKER_SRC))
 $(LIBATTESTER): $(call obj,$(ATTESTER_SRC))
 $(LIBP11): $(call obj,$(P11_SRC))
+$(LIBSIMHOST): $(call obj,$(SIMHOST_SRC))
 $(O)/%.a:
 	@mkdir -p $(@D)
 	rm -f $@ && $(AR) rcs $@ $^
@@ -96,9 +100,10 @@ $(MODULE): $(call obj,$(P11_SRC)) $(LIBATTESTER) $(LIBPROTO) $(LIBTPM) $(LIBWIRE
 	$(CC) -shared $(LDFLAGS) -Wl,--version-script=src/p11/attest11.map -Wl,-z,defs \
 		-o $@ $(filter %.o %.a,$^) $(call pc,libs,$(ATTESTER_PKGS)) -lpthread
 
-# Unit tests run without a TPM; integration tests get every layer.
+# Unit tests run without a TPM; integration tests get every layer. The
+# simulated host (src/simhost) links only proto, wire and common.
 $(O)/tests/unit/%: $(O)/tests/unit/%.o $(TESTLIB) $(LIBP11) $(LIBATTESTER) $(LIBBROKER) \
-		$(LIBPROTO) $(LIBTPM) $(LIBWIRE) $(LIBCOMMON)
+		$(LIBSIMHOST) $(LIBPROTO) $(LIBTPM) $(LIBWIRE) $(LIBCOMMON)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_ALL) -lcmocka
 $(O)/tests/integ/%: $(O)/tests/integ/%.o $(TESTLIB) $(LIBP11) $(LIBATTESTER) $(LIBBROKER) \
 		$(LIBPROTO) $(LIBTPM) $(LIBWIRE) $(LIBCOMMON)

@@ -103,3 +103,18 @@ int t_verify(EVP_PKEY *key, TPMI_ALG_HASH hash, const uint8_t *digest, size_t le
 	EVP_PKEY_CTX_free(ctx);
 	return ok;
 }
+
+#include <openssl/x509v3.h>
+
+void t_cert_ext(X509 *x, X509 *issuer, int nid, const char *value)
+{
+	X509V3_CTX ctx;
+	X509_EXTENSION *e;
+
+	X509V3_set_ctx_nodb(&ctx);
+	X509V3_set_ctx(&ctx, issuer, x, NULL, NULL, 0);
+	e = X509V3_EXT_conf_nid(NULL, &ctx, nid, value);
+	assert_non_null(e);
+	assert_int_equal(X509_add_ext(x, e, -1), 1);
+	X509_EXTENSION_free(e);
+}

@@ -23,4 +23,9 @@ int t_verify(EVP_PKEY *key, TPMI_ALG_HASH hash, const uint8_t *digest, size_t le
 	     const TPMT_SIGNATURE *sig);
 /* H(msg) as a TPM2B_DIGEST. */
 void t_digest(TPMI_ALG_HASH hash, const char *msg, TPM2B_DIGEST *out);
+
+#include <openssl/x509.h>
+/* Add an extension in openssl.cnf syntax ("critical,CA:TRUE") to x, whose
+ * issuer (x itself when self-signed) supplies key identifiers. */
+void t_cert_ext(X509 *x, X509 *issuer, int nid, const char *value);
 #endif

@@ -24,19 +24,6 @@ struct fx {
 	time_t now;
 };
 
-static void add_ext(X509 *x, int nid, const char *value)
-{
-	X509V3_CTX ctx;
-	X509_EXTENSION *e;
-
-	X509V3_set_ctx_nodb(&ctx);
-	X509V3_set_ctx(&ctx, x, x, NULL, NULL, 0);
-	e = X509V3_EXT_conf_nid(NULL, &ctx, nid, value);
-	assert_non_null(e);
-	assert_int_equal(X509_add_ext(x, e, -1), 1);
-	X509_EXTENSION_free(e);
-}
-
 static X509 *make_ca(EVP_PKEY *key, const char *cn, time_t now, bool ski)
 {
 	X509 *x = X509_new();
@@ -51,10 +38,10 @@ static X509 *make_ca(EVP_PKEY *key, const char *cn, time_t now, bool ski)
 	assert_non_null(ASN1_TIME_set(X509_getm_notBefore(x), now - 86400));
 	assert_non_null(ASN1_TIME_set(X509_getm_notAfter(x), now + 30 * 86400));
 	assert_int_equal(X509_set_pubkey(x, key), 1);
-	add_ext(x, NID_basic_constraints, "critical,CA:TRUE");
-	add_ext(x, NID_key_usage, "critical,keyCertSign,cRLSign");
+	t_cert_ext(x, x, NID_basic_constraints, "critical,CA:TRUE");
+	t_cert_ext(x, x, NID_key_usage, "critical,keyCertSign,cRLSign");
 	if (ski)
-		add_ext(x, NID_subject_key_identifier, "hash");
+		t_cert_ext(x, x, NID_subject_key_identifier, "hash");
 	assert_true(X509_sign(x, key, EVP_sha256()) > 0);
 	return x;
 }

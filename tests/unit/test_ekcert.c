@@ -48,19 +48,6 @@ static X509_NAME *cn(const char *s)
 	return n;
 }
 
-static void add_ext(X509 *x, X509 *issuer, int nid, const char *value)
-{
-	X509V3_CTX ctx;
-	X509_EXTENSION *e;
-
-	X509V3_set_ctx_nodb(&ctx);
-	X509V3_set_ctx(&ctx, issuer, x, NULL, NULL, 0);
-	e = X509V3_EXT_conf_nid(NULL, &ctx, nid, value);
-	assert_non_null(e);
-	assert_int_equal(X509_add_ext(x, e, -1), 1);
-	X509_EXTENSION_free(e);
-}
-
 /* subject is consumed. issuer NULL: self-signed. */
 static X509 *cert_new(EVP_PKEY *pub, X509_NAME *subject, X509 *issuer, long serial)
 {
@@ -89,15 +76,15 @@ static void ca_make(struct ca *ca, const char *bc)
 	ca->root_key = t_keygen("p256");
 	ca->int_key = t_keygen("p256");
 	ca->root = cert_new(ca->root_key, cn("swtpm-localca-rootca"), NULL, 1);
-	add_ext(ca->root, ca->root, NID_basic_constraints, "critical,CA:TRUE");
-	add_ext(ca->root, ca->root, NID_key_usage, "critical,keyCertSign,cRLSign");
-	add_ext(ca->root, ca->root, NID_subject_key_identifier, "hash");
+	t_cert_ext(ca->root, ca->root, NID_basic_constraints, "critical,CA:TRUE");
+	t_cert_ext(ca->root, ca->root, NID_key_usage, "critical,keyCertSign,cRLSign");
+	t_cert_ext(ca->root, ca->root, NID_subject_key_identifier, "hash");
 	cert_sign(ca->root, ca->root_key);
 	ca->inter = cert_new(ca->int_key, cn("swtpm-localca"), ca->root, 2);
-	add_ext(ca->inter, ca->root, NID_basic_constraints, bc);
-	add_ext(ca->inter, ca->root, NID_key_usage, "critical,keyCertSign,cRLSign");
-	add_ext(ca->inter, ca->root, NID_subject_key_identifier, "hash");
-	add_ext(ca->inter, ca->root, NID_authority_key_identifier, "keyid");
+	t_cert_ext(ca->inter, ca->root, NID_basic_constraints, bc);
+	t_cert_ext(ca->inter, ca->root, NID_key_usage, "critical,keyCertSign,cRLSign");
+	t_cert_ext(ca->inter, ca->root, NID_subject_key_identifier, "hash");
+	t_cert_ext(ca->inter, ca->root, NID_authority_key_identifier, "keyid");
 	cert_sign(ca->inter, ca->root_key);
 }
 
@@ -160,10 +147,10 @@ static uint8_t *ek_cert(const struct ca *ca, EVP_PKEY *ek, const char *ku, size_
 	uint8_t *der = NULL;
 	int n;
 
-	add_ext(x, ca->inter, NID_basic_constraints, "critical,CA:FALSE");
-	add_ext(x, ca->inter, NID_key_usage, ku);
-	add_ext(x, ca->inter, NID_ext_key_usage, "2.23.133.8.1"); /* tcg-kp-EKCertificate */
-	add_ext(x, ca->inter, NID_authority_key_identifier, "keyid");
+	t_cert_ext(x, ca->inter, NID_basic_constraints, "critical,CA:FALSE");
+	t_cert_ext(x, ca->inter, NID_key_usage, ku);
+	t_cert_ext(x, ca->inter, NID_ext_key_usage, "2.23.133.8.1"); /* tcg-kp-EKCertificate */
+	t_cert_ext(x, ca->inter, NID_authority_key_identifier, "keyid");
 	add_tpm_san(x);
 	add_subject_dir_attrs(x);
 	cert_sign(x, ca->int_key);

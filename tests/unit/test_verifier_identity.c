@@ -21,19 +21,6 @@ struct fx {
 	struct policy *p;
 };
 
-static void ext(X509 *x, X509 *issuer, int nid, const char *value)
-{
-	X509V3_CTX ctx;
-	X509_EXTENSION *e;
-
-	X509V3_set_ctx_nodb(&ctx);
-	X509V3_set_ctx(&ctx, issuer, x, NULL, NULL, 0);
-	e = X509V3_EXT_conf_nid(NULL, &ctx, nid, value);
-	assert_non_null(e);
-	assert_int_equal(X509_add_ext(x, e, -1), 1);
-	X509_EXTENSION_free(e);
-}
-
 /* issuer NULL: a self-signed CA named cn. */
 static X509 *cert(EVP_PKEY *pub, const char *cn, X509 *issuer, EVP_PKEY *sign_key)
 {
@@ -51,11 +38,11 @@ static X509 *cert(EVP_PKEY *pub, const char *cn, X509 *issuer, EVP_PKEY *sign_ke
 	assert_non_null(X509_gmtime_adj(X509_getm_notAfter(x), 86400));
 	assert_int_equal(X509_set_pubkey(x, pub), 1);
 	if (issuer == NULL) {
-		ext(x, x, NID_basic_constraints, "critical,CA:TRUE");
-		ext(x, x, NID_key_usage, "critical,keyCertSign,cRLSign");
+		t_cert_ext(x, x, NID_basic_constraints, "critical,CA:TRUE");
+		t_cert_ext(x, x, NID_key_usage, "critical,keyCertSign,cRLSign");
 	} else {
-		ext(x, issuer, NID_basic_constraints, "critical,CA:FALSE");
-		ext(x, issuer, NID_key_usage, "critical,keyEncipherment");
+		t_cert_ext(x, issuer, NID_basic_constraints, "critical,CA:FALSE");
+		t_cert_ext(x, issuer, NID_key_usage, "critical,keyEncipherment");
 	}
 	assert_true(X509_sign(x, sign_key, EVP_sha256()) > 0);
 	X509_NAME_free(n);
