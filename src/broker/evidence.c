@@ -373,6 +373,7 @@ static enum refusal commit(struct ctx *c, enum refusal ref)
 		.tpm = c->quote_ok ? &c->tpm : NULL,
 		.pin = c->pin == STORE_PIN_RIGHT && ref != REF_NONE ? STORE_PIN_NONE : c->pin,
 		.pin_max_failures = c->policy ? c->policy->pin_max_failures : 0,
+		.locked_code = refusal_code(REF_PIN_LOCKED),
 		.lease = ref == REF_NONE ? &c->lease : NULL, .renewal = c->renewal,
 		.policy_version = c->cred.policy_version,
 	};

@@ -254,6 +254,8 @@ static bool verdict_ok(const struct store_verdict *v)
 	bool named = v->credential != NULL && key_ok(v->credential, STORE_NAME_MAX);
 
 	if (v->audit == NULL || (v->pin != STORE_PIN_NONE && !named) ||
+	    (v->locked_code != NULL && strnlen(v->locked_code, sizeof(v->audit->code)) ==
+					   sizeof(v->audit->code)) ||
 	    (v->pin == STORE_PIN_WRONG && (v->pin_max_failures == 0 || v->lease != NULL)) ||
 	    (v->pin == STORE_PIN_RIGHT && v->lease == NULL))
 		return false;

@@ -170,6 +170,9 @@ struct store_verdict {
 	enum store_pin_event pin;           /* a PIN proof checked for this request; a
 					     * right one only with the release it opens */
 	uint32_t pin_max_failures;          /* >= 1 with STORE_PIN_WRONG */
+	const char *locked_code;            /* the audit record's code instead, if this
+					     * wrong PIN finds or leaves the credential
+					     * locked (it is told so) */
 	const struct store_lease *lease;    /* a release: the lease to create or renew */
 	bool renewal;
 	int64_t policy_version;             /* a release: the policy it was decided under */

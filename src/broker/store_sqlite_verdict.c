@@ -4,6 +4,7 @@
  * state it commits over; synchronous=FULL makes it, and every lazy write
  * of the request before it (the session's "used"), durable before the
  * broker answers. */
+#include <stdio.h>
 #include <string.h>
 
 #include "../common/log.h"
@@ -33,6 +34,8 @@ static a11_err write_pin(struct sq *q, struct store_verdict *v, struct store_ver
 	store_pin_next(v->pin, v->pin_max_failures, &st->pin_failures, &st->pin_locked);
 	v->pin_failures = st->pin_failures;
 	v->pin_locked = st->pin_locked;
+	if (v->pin == STORE_PIN_WRONG && v->pin_locked && v->locked_code != NULL)
+		snprintf(v->audit->code, sizeof(v->audit->code), "%s", v->locked_code);
 	return sq_pin_set_tx(q, v->credential, st->pin_failures, st->pin_locked);
 }
 

@@ -418,10 +418,9 @@ static void test_identity(void **state)
 	outcome_free(o);
 }
 
-/* issue-11: a ca renewal must certify the key of the lease, not any key
- * under the lease's policy. Enable once evidence.c binds renewals to the
- * lease's key name. */
-static void test_known_bug_ca_renewal_other_key(void **state)
+/* A ca renewal certifies the key of the lease, not any key made under the
+ * lease's policy (which the renewal's challenge names). */
+static void test_ca_renewal_other_key(void **state)
 {
 	struct flow_fixture *f = *state;
 	struct flow_exchange x = { .credential = "ca" };
@@ -429,7 +428,6 @@ static void test_known_bug_ca_renewal_other_key(void **state)
 	char lease[PROTO_LEASE_MAX + 1];
 	TPM2B_DIGEST pd;
 
-	skip();
 	o = outcome_new();
 	flow_fixture_add(f, "ca", CRED_CA, NULL, NULL);
 	assert_string_equal(flow_fixture_exchange(f, f->host, &x, o), "ok");
@@ -443,16 +441,15 @@ static void test_known_bug_ca_renewal_other_key(void **state)
 	outcome_free(o);
 }
 
-/* issue-11: a renewal skips the PIN check, so a credential locked after
- * its lease began still renews. Enable once check_pin covers renewals. */
-static void test_known_bug_pin_renewal_locked(void **state)
+/* A renewal needs no PIN, but a credential locked after its lease began
+ * renews nothing. */
+static void test_pin_renewal_locked(void **state)
 {
 	struct flow_fixture *f = *state;
 	struct flow_exchange x = { .credential = "repo", .opts.pin = "1234" };
 	struct flow_outcome *o;
 	char lease[PROTO_LEASE_MAX + 1];
 
-	skip();
 	o = outcome_new();
 	flow_fixture_add(f, "repo", CRED_REPOSITORY, "1234", "{\"pin_max_failures\": 1}");
 	assert_string_equal(flow_fixture_exchange(f, f->host, &x, o), "ok");
@@ -479,8 +476,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_pin, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_leases, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_identity, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_known_bug_ca_renewal_other_key, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_known_bug_pin_renewal_locked, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_ca_renewal_other_key, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pin_renewal_locked, setup, teardown),
 	};
 
 	setenv("TSS2_LOG", "all+none", 0);
