@@ -280,6 +280,49 @@ static void test_counters_backwards(void **state)
 	outcome_free(o);
 }
 
+/* Two exchanges of one TPM in flight: the later quote is appraised first.
+ * Neither is a replay: each is held to what was seen at its challenge. */
+static void test_quotes_out_of_order(void **state)
+{
+	struct flow_fixture *f = *state;
+	struct flow_outcome *a = outcome_new(), *b = outcome_new();
+	const struct simhost_evidence_opts opts = { 0 };
+	TPMS_CLOCK_INFO *ck = simhost_clock(f->host);
+
+	flow_fixture_add(f, "repo", CRED_REPOSITORY, NULL, NULL);
+	ck->clock = 1000;
+	assert_string_equal(flow_fixture_challenge(f, f->host, "repo", NULL, a), "ok");
+	assert_string_equal(flow_fixture_challenge(f, f->host, "repo", NULL, b), "ok");
+	assert_int_equal(simhost_evidence(f->host, &a->chal, &opts, &a->ev), A11_OK);
+	ck->clock = 1200;
+	assert_int_equal(simhost_evidence(f->host, &b->chal, &opts, &b->ev), A11_OK);
+	assert_string_equal(flow_fixture_send(f, &b->ev, b), "ok");
+	assert_string_equal(flow_fixture_send(f, &a->ev, a), "ok");
+	/* A challenge issued after the 1200 quote was seen takes nothing older. */
+	ck->clock = 1100;
+	refused(f, f->host, &(struct flow_exchange){ .credential = "repo" }, "tpm_reboot_replay");
+	outcome_free(a);
+	outcome_free(b);
+}
+
+/* The allow-list in force when the evidence arrives decides. */
+static void test_allow_list_tightened_mid_exchange(void **state)
+{
+	struct flow_fixture *f = *state;
+	struct flow_outcome *o = outcome_new();
+	const struct simhost_evidence_opts opts = { 0 };
+	struct flow_marks before;
+
+	flow_fixture_add(f, "repo", CRED_REPOSITORY, NULL, NULL);
+	assert_string_equal(flow_fixture_challenge(f, f->host, "repo", NULL, o), "ok");
+	flow_fixture_set_policy(f, "repo", "{\"ek_allow\": [\""
+				"0000000000000000000000000000000000000000000000000000000000000000\"]}");
+	assert_int_equal(simhost_evidence(f->host, &o->chal, &opts, &o->ev), A11_OK);
+	before = flow_fixture_marks(f);
+	flow_fixture_refused(f, &before, flow_fixture_send(f, &o->ev, o), "ek_not_allowed");
+	outcome_free(o);
+}
+
 static void hook_parent_sig(struct simhost *h, const struct challenge_resp *c,
 			    struct evidence_req *ev, void *arg)
 {
@@ -472,6 +515,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_pcr_policy, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_trust_tier, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_counters_backwards, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_quotes_out_of_order, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_allow_list_tightened_mid_exchange, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_key_invalid, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pin, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_leases, setup, teardown),
