@@ -86,6 +86,17 @@ a11_err j_int(json_t *o, const char *key, int64_t min, int64_t max, int64_t *out
 	return A11_OK;
 }
 
+a11_err j_hex_id(json_t *o, const char *key, size_t len, char *out)
+{
+	a11_err r = j_str(o, key, out, len + 1);
+
+	if (r == A11_OK && (strlen(out) != len || strspn(out, "0123456789abcdef") != len)) {
+		log_debug("member %s: not %zu lowercase hex characters", key, len);
+		r = A11_ERR_PARSE;
+	}
+	return r;
+}
+
 a11_err j_bytes(json_t *o, const char *key, uint8_t *out, size_t cap, size_t *len)
 {
 	json_t *v = json_object_get(o, key);
