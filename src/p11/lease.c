@@ -78,14 +78,18 @@ void lease_share(struct p11_token *t)
 		save(t);
 }
 
+/* The share of the lease computed without overflow whatever the numbers
+ * (the decoder bounds them too): len / 100 * p + len % 100 * p / 100 never
+ * exceeds len, so the result stays inside [approved, expires]. */
 int64_t lease_renew_due(const struct p11_token *t)
 {
 	const struct release *rel = &t->cred.rel;
-	int64_t len = rel->lease_expires - rel->lease_approved;
+	int64_t from = rel->lease_approved, len, pct = mod.conf.renew_at_percent;
 
-	if (len <= 0)
+	if (from < 0 || rel->lease_expires <= from || pct < 0 || pct > 100)
 		return 0;
-	return rel->lease_approved + len * mod.conf.renew_at_percent / 100;
+	len = rel->lease_expires - from;
+	return from + len / 100 * pct + len % 100 * pct / 100;
 }
 
 void lease_show_public(struct p11_token *t)
