@@ -90,6 +90,15 @@ void attester_unload(struct tpm *t, struct attester_result *r);
 /* Load them again, possibly on a new TPM connection. */
 a11_err attester_reload(struct tpm *t, const struct attester_config *c, struct attester_result *r);
 
+/* A release's certificates, before they are shown or shared: each one DER
+ * X.509 with nothing trailing, the leaf for key (the imported or TPM-born
+ * key; NULL for the token kind, which has no certificate). A11_OK, or
+ * A11_ERR_PROTOCOL with a log line naming the certificate and the cause. */
+a11_err attester_check_certs(const struct release *rel, const TPMT_PUBLIC *key);
+/* The key r's certificates are for: the key in the TPM (or the public it
+ * will be loaded from); NULL for the token kind. */
+const TPMT_PUBLIC *attester_key_public(const struct attester_result *r);
+
 /* Flush the TPM objects, free and cleanse everything. */
 void attester_result_clear(struct tpm *t, struct attester_result *r);
 

@@ -179,8 +179,10 @@ CK_RV lease_open_cached(struct p11_token *t, const char *pin, bool *found);
  * time (*fd -1 when there is no sharing or no lock). */
 a11_err lease_lock(const struct p11_token *t, int *fd);
 void lease_unlock(int fd);
-/* Share t->cred's lease with the host's other processes. */
-void lease_share(struct p11_token *t);
+/* Share t->cred's lease with the host's other processes, if its
+ * certificates pass attester_check_certs (they trust the file without
+ * the network); A11_OK also when there is no sharing. */
+a11_err lease_share(struct p11_token *t);
 /* When to renew t->cred's lease (wall clock). */
 int64_t lease_renew_due(const struct p11_token *t);
 /* Public objects from the state dir, before any login (mod.lock free,

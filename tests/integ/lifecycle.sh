@@ -72,6 +72,17 @@ ok "broker down, cached lease: the right PIN opens it" bash -c "
 	pkcs11-tool --module $M --token-label ec -O --login --pin 1234 2>&1 | grep -q 'Private Key Object'"
 broker_start "$BROKER_PORT" || echo "not ok - broker restart"
 
+# --- nothing invalid is trusted from the state dir -------------------------
+# A lease file whose certificate is garbage (as a hostile broker's release
+# once left there): the next login does not fail on it until the lease
+# ends, it attests afresh and shares a release that passed the checks.
+sed -i 's/"certificates":\["[^"]*"/"certificates":["MAAAAA=="/' "$S/ec.lease"
+ok "a state file with a garbage certificate: the login attests afresh" bash -c "
+	pkcs11-tool --module $M --token-label ec -O --login --pin 1234 2>$RIG_DIR/poison.err | grep -q 'Private Key Object'"
+ok "the module logged why it did not use the file" grep -q 'is not one DER X.509 certificate' "$RIG_DIR/poison.err"
+ok "the state file holds the fresh release again" bash -c "! grep -q MAAAAA== $S/ec.lease &&
+	pkcs11-tool --module $M --token-label ec -O 2>&1 | grep -q 'Certificate Object'"
+
 # --- the lease ends inside the TPM ---------------------------------------
 rm -f "$S/ec.lease"
 signing ended ec 40

@@ -2,13 +2,12 @@
  * (src/p11/lease.c): the renewal time stays inside the lease whatever the
  * numbers, and nothing that fails validation reaches the state directory,
  * where the host's other processes would trust it without the network. */
-#include <stdarg.h>
-#include <stddef.h>
-#include <setjmp.h>
 #include <stdint.h>
-#include <string.h>
-#include <cmocka.h>
+#include <sys/stat.h>
 
+#include "cert_fixture.h"
+#include "proto_fixture.h"
+#include "tmpdir_fixture.h"
 #include "../../src/p11/p11.h"
 
 static struct p11_token_conf tconf = { .label = "web", .credential = "web" };
@@ -48,10 +47,69 @@ static void test_renew_due_bounded(void **state)
 	assert_int_equal(due(1795400000, 1795399999, 67), 0);
 }
 
+/* A login's or renewal's release, in t->cred as the attester left it. */
+static void released(struct p11_token *t, EVP_PKEY *cert_key, EVP_PKEY *key)
+{
+	memset(t, 0, sizeof(*t));
+	t->conf = &tconf;
+	fx_rel(&t->cred.rel, 0, false);
+	fx_key_pub(key, &t->cred.rel.pub);
+	t->cred.key.pub = t->cred.rel.pub;
+	t->cred.rel.certs[0] = fx_cert_for(cert_key, &t->cred.rel.cert_len[0]);
+	t->cred.rel.cert_count = 1;
+	t->cred.priv.size = 100;
+	fx_fill(t->cred.priv.buffer, 100, 9);
+	t->cred.srk_alg = TPM2_ALG_ECC;
+}
+
+static bool shared(const struct tmpdir *d)
+{
+	char path[PATH_MAX];
+	struct stat st;
+
+	tmpdir_file(d, "web.lease", path);
+	return stat(path, &st) == 0;
+}
+
+/* Validate before sharing: a release whose certificate does not parse,
+ * or is for another key, never reaches the state directory, so the
+ * host's other processes (and this one's next login) attest afresh
+ * instead of failing on it until the lease ends. */
+static void test_share_only_valid(void **state)
+{
+	EVP_PKEY *key = EVP_EC_gen("P-256"), *other = EVP_EC_gen("P-256");
+	struct p11_token t;
+	struct tmpdir d;
+
+	(void)state;
+	assert_non_null(key);
+	assert_non_null(other);
+	tmpdir_make(&d);
+	snprintf(mod.conf.state_dir, sizeof(mod.conf.state_dir), "%s", d.path);
+	released(&t, key, key);
+	t.cred.rel.certs[0][0] = 0x31; /* garbage DER */
+	assert_int_not_equal(lease_share(&t), A11_OK);
+	assert_false(shared(&d));
+	release_clear(&t.cred.rel);
+	released(&t, other, key);      /* a certificate for another key */
+	assert_int_not_equal(lease_share(&t), A11_OK);
+	assert_false(shared(&d));
+	release_clear(&t.cred.rel);
+	released(&t, key, key);
+	assert_int_equal(lease_share(&t), A11_OK);
+	assert_true(shared(&d));
+	release_clear(&t.cred.rel);
+	tmpdir_remove(&d);
+	mod.conf.state_dir[0] = '\0';
+	EVP_PKEY_free(key);
+	EVP_PKEY_free(other);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_renew_due_bounded),
+		cmocka_unit_test(test_share_only_valid),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
