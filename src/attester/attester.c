@@ -260,9 +260,11 @@ static a11_err send_evidence(struct run *x)
 
 	if (r != A11_OK)
 		return r;
-	if (release_decode(resp.body, resp.len, &x->res->rel) != A11_OK ||
-	    x->res->rel.kind != x->cresp.kind)
+	if (release_decode(resp.body, resp.len, &x->res->rel) != A11_OK) {
+		log_error("the broker's release is refused: malformed, or a member out of the "
+			  "protocol's limits (docs/protocol.md)");
 		r = A11_ERR_PROTOCOL;
+	}
 	free(resp.body);
 	if (r == A11_OK)
 		log_info("verdict and release: %s credential, %zu certificate(s), lease %s until %lld",
@@ -334,6 +336,7 @@ static void take_renewal(struct release *cur, struct release *nw)
 	}
 	free(cur->ear);
 	cur->ear = nw->ear;
+	cur->ear_verified = nw->ear_verified;
 	nw->ear = NULL;
 	cur->lease_expires = nw->lease_expires;
 	cur->lease_approved = nw->lease_approved;
@@ -382,6 +385,7 @@ static a11_err exchange(struct run *x, struct attester_timing *ms)
 	t2 = now_ms();
 	TRY(send_evidence(x));
 	TRY(check_release(x));
+	attester_ear_check(&x->res->rel, x->c->ear_key, &x->cresp.nonce);
 	t3 = now_ms();
 	TRY(x->cur ? renew_adopt(x) : receive(x));
 	*ms = (struct attester_timing){ .challenge = t1 - t0, .tpm_evidence = t2 - t1,

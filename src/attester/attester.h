@@ -21,6 +21,8 @@ struct attester_config {
 	long timeout_ms;              /* per request; 0: 15000 */
 	enum tpm_ek_kind ek;          /* which EK identifies this TPM */
 	bool wrap_to_ek;              /* skip the SRK; the broker wraps to the EK */
+	const char *ear_key;          /* the broker's public EAR JWK file, or NULL: the
+				       * EAR stays unverified (rel.ear_verified false) */
 	/* Renewal runs beside other users of the TPM: these bracket each
 	 * stretch of TPM work, so the network never holds the TPM (NULL: the
 	 * caller holds the TPM throughout). */

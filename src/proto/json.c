@@ -46,6 +46,29 @@ a11_err b64_decode(const char *in, size_t in_len, uint8_t *out, size_t cap, size
 	return n == (int)raw ? A11_OK : A11_ERR_PARSE;
 }
 
+a11_err b64url_decode(const char *in, size_t in_len, uint8_t *out, size_t cap, size_t *len)
+{
+	size_t n = (in_len + 3) / 4 * 4;
+	char *std;
+	a11_err r;
+
+	/* One character left over encodes no whole byte. */
+	if (in_len % 4 == 1 || in_len > 4 * ((size_t)PROTO_MAX_BODY / 3 + 1))
+		return A11_ERR_PARSE;
+	if ((std = malloc(n + 1)) == NULL)
+		return A11_ERR_NOMEM;
+	for (size_t i = 0; i < n; i++) {
+		char c = i < in_len ? in[i] : '=';
+
+		/* The standard alphabet's own characters are not base64url. */
+		std[i] = c == '+' || c == '/' || (c == '=' && i < in_len) ? '!'
+			 : c == '-' ? '+' : c == '_' ? '/' : c;
+	}
+	r = b64_decode(std, n, out, cap, len);
+	free(std);
+	return r;
+}
+
 char *b64_encode(const uint8_t *in, size_t len)
 {
 	char *out = malloc(4 * ((len + 2) / 3) + 1);

@@ -14,6 +14,8 @@
 
 /* Strict standard base64 (padded, no whitespace). */
 a11_err b64_decode(const char *in, size_t in_len, uint8_t *out, size_t cap, size_t *len);
+/* Unpadded base64url (RFC 4648 §5), as JOSE writes it (RFC 7515 §2). */
+a11_err b64url_decode(const char *in, size_t in_len, uint8_t *out, size_t cap, size_t *len);
 /* malloc'd; NULL on allocation failure. */
 char *b64_encode(const uint8_t *in, size_t len);
 

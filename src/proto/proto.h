@@ -27,6 +27,9 @@
 #define PROTO_CERT_MAX 8192
 #define PROTO_TOKEN_MAX 8192
 #define PROTO_POLICY_REF_LEN 32
+/* The EAR profile the broker's Verifier signs (docs/protocol.md,
+ * "Attestation result"); src/broker/ear.h's EAR_PROFILE is the same. */
+#define PROTO_EAR_PROFILE "tag:github.com,2023:veraison/ear"
 /* Numbers no broker means: Unix times end with year 9999, and no policy
  * grants a lease longer than 366 days (the broker's lease_ttl limit).
  * Deadlines computed from them then stay far from int64 overflow. */
@@ -121,6 +124,9 @@ struct release {
 	int64_t lease_approved;              /* when this approval was signed */
 	struct approval approval;            /* the lease as the TPM enforces it */
 	char *ear;                           /* compact JWS */
+	/* Local, never on the wire: the attester verified ear against the
+	 * broker's EAR key and this exchange's nonce (src/attester/ear.c). */
+	bool ear_verified;
 };
 
 void release_clear(struct release *r);
