@@ -71,34 +71,17 @@ static void test_key_file(void **state)
 	free(jws);
 }
 
-/* Signed with the verifier key and its kid through cjose: the claims and
- * header are the test's. */
+/* Signed with the verifier key and its kid: the claims and header are
+ * the test's. */
 static char *signed_by_broker(struct fx *fx, json_t *claims, const char *crit)
 {
-	cjose_jwk_t *k = cjose_jwk_import(fx->priv_jwk, strlen(fx->priv_jwk), NULL);
-	cjose_header_t *h = cjose_header_new(NULL);
 	json_t *pub = json_loads(fx->pub_jwk, 0, NULL);
-	char *payload = json_dumps(claims, JSON_COMPACT), *out;
-	const char *ser = NULL;
-	cjose_jws_t *jws;
+	char *jws;
 
-	assert_true(k != NULL && h != NULL && payload != NULL && pub != NULL);
-	assert_true(cjose_header_set(h, CJOSE_HDR_ALG, CJOSE_HDR_ALG_ES256, NULL));
-	assert_true(cjose_header_set(h, CJOSE_HDR_KID,
-				     json_string_value(json_object_get(pub, "kid")), NULL));
-	if (crit != NULL)
-		assert_true(cjose_header_set_raw(h, "crit", crit, NULL));
-	jws = cjose_jws_sign(k, h, (const uint8_t *)payload, strlen(payload), NULL);
-	assert_non_null(jws);
-	assert_true(cjose_jws_export(jws, &ser, NULL));
-	out = strdup(ser);
-	cjose_jws_release(jws);
-	cjose_header_release(h);
-	cjose_jwk_release(k);
+	assert_non_null(pub);
+	jws = hand_sign(fx, claims, crit, json_string_value(json_object_get(pub, "kid")));
 	json_decref(pub);
-	free(payload);
-	json_decref(claims);
-	return out;
+	return jws;
 }
 
 static json_t *claims(const char *profile, const TPM2B_DATA *n)
@@ -129,20 +112,6 @@ static void test_claims_and_header(void **state)
 	jws = signed_by_broker(fx, claims(EAR_PROFILE, &n), "[\"exp\"]");
 	assert_int_not_equal(attester_ear_verify(fx->pub, jws, &n), A11_OK);
 	free(jws);
-}
-
-/* header.payload.signature around a genuine token's payload. */
-static char *reheader(const char *jws, const char *header_json, const char *sig)
-{
-	const char *dot = strchr(jws, '.'), *dot2 = strrchr(jws, '.');
-	char *h = b64u((const unsigned char *)header_json, strlen(header_json));
-	size_t len = strlen(h) + (size_t)(dot2 - dot) + strlen(sig) + 2;
-	char *out = calloc(1, len);
-
-	assert_non_null(out);
-	snprintf(out, len, "%s%.*s.%s", h, (int)(dot2 - dot), dot, sig);
-	free(h);
-	return out;
 }
 
 static void test_forged(void **state)
