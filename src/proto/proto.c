@@ -146,7 +146,7 @@ a11_err challenge_resp_decode(const char *json, size_t len, struct challenge_res
 	TRY(j_hex_id(o, "session", PROTO_SESSION_LEN, m->session));
 	TRY(j_bytes(o, "nonce", m->nonce.buffer, sizeof(m->nonce.buffer), &n));
 	m->nonce.size = (UINT16)n;
-	TRY(j_int(o, "expires", 0, INT64_MAX, &m->expires));
+	TRY(j_int(o, "expires", 0, PROTO_TIME_MAX, &m->expires));
 	TRY(j_get_TPML_PCR_SELECTION(o, "pcr_selection", &m->pcr_selection));
 	TRY(j_get_TPM2B_ID_OBJECT(o, "credential_blob", &m->credential_blob));
 	TRY(j_get_TPM2B_ENCRYPTED_SECRET(o, "encrypted_secret", &m->encrypted_secret));

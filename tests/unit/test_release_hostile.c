@@ -91,6 +91,25 @@ static void test_lease_times(void **state)
 	free(base);
 }
 
+/* The challenge's session expiry is a Unix time like the others. */
+static void test_session_expires(void **state)
+{
+	struct challenge_resp m;
+	char *base, big[32];
+
+	(void)state;
+	fx_cresp(&m, true);
+	base = challenge_resp_encode(&m);
+	assert_non_null(base);
+	snprintf(big, sizeof(big), "%lld", (long long)PROTO_TIME_MAX);
+	assert_int_equal(fx_try_json(M_CRESP, base, "expires", big), A11_OK);
+	snprintf(big, sizeof(big), "%lld", (long long)PROTO_TIME_MAX + 1);
+	assert_int_equal(fx_try_json(M_CRESP, base, "expires", big), A11_ERR_PARSE);
+	assert_int_equal(fx_try_json(M_CRESP, base, "expires", "9223372036854775807"),
+			 A11_ERR_PARSE);
+	free(base);
+}
+
 /* ---- the attester's checks of a decoded release ---- */
 
 struct rel_fx {
@@ -300,6 +319,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_lease_id),
 		cmocka_unit_test(test_lease_times),
+		cmocka_unit_test(test_session_expires),
 		cmocka_unit_test_setup_teardown(test_release_accepted, rel_setup, rel_teardown),
 		cmocka_unit_test_setup_teardown(test_certs_parse, rel_setup, rel_teardown),
 		cmocka_unit_test_setup_teardown(test_certs_key, rel_setup, rel_teardown),
