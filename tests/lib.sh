@@ -125,10 +125,13 @@ write_policy() {
 # kernel's resource manager, /dev/tpmrm0.
 # MODULE_STATE_DIR: where processes share leases ("" for none; default a
 # private one under the rig).
+# MODULE_EAR_KEY: the broker's public EAR JWK the module verifies EARs
+# with (default the broker's verifier.pub.jwk; "" for none).
 module_conf() { # module_conf FILE TCTI TOKENS-JSON
-	printf '{"broker": "%s", "ca_file": "%s", "tcti": "%s", "timeout_ms": %s, "connect_timeout_ms": 2000, "state_dir": "%s", "tokens": %s}\n' \
+	local ear=${MODULE_EAR_KEY-$BROKER_DIR/verifier.pub.jwk}
+	printf '{"broker": "%s", "ca_file": "%s", "tcti": "%s", "timeout_ms": %s, "connect_timeout_ms": 2000, "state_dir": "%s", %s"tokens": %s}\n' \
 		"$BROKER_URL" "$BROKER_DIR/tls.crt" "$2" "${MODULE_TIMEOUT_MS:-15000}" \
-		"${MODULE_STATE_DIR-$RIG_DIR/state}" "$3" >"$1"
+		"${MODULE_STATE_DIR-$RIG_DIR/state}" "${ear:+\"ear_key\": \"$ear\", }" "$3" >"$1"
 }
 
 module_setup() {

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 #include <openssl/crypto.h>
+#include <tss2/tss2_mu.h>
 
 #include "../common/log.h"
 #include "../wire/pin.h"
@@ -259,15 +260,47 @@ static a11_err send_evidence(struct run *x)
 
 	if (r != A11_OK)
 		return r;
-	if (release_decode(resp.body, resp.len, &x->res->rel) != A11_OK ||
-	    x->res->rel.kind != x->cresp.kind)
+	if (release_decode(resp.body, resp.len, &x->res->rel) != A11_OK) {
+		log_error("the broker's release is refused: malformed, or a member out of the "
+			  "protocol's limits (docs/protocol.md)");
 		r = A11_ERR_PROTOCOL;
+	}
 	free(resp.body);
 	if (r == A11_OK)
 		log_info("verdict and release: %s credential, %zu certificate(s), lease %s until %lld",
 			 cred_kind_name(x->res->rel.kind), x->res->rel.cert_count, x->res->rel.lease,
 			 (long long)x->res->rel.lease_expires);
 	return r;
+}
+
+/* The release against this exchange's own quote and challenge, before
+ * anything of it reaches the TPM, the objects or the state directory. */
+static a11_err check_release(struct run *x)
+{
+	struct attester_result *res = x->res;
+	struct release_expect e = {
+		.kind = x->cresp.kind, .key_auth = x->cresp.key_auth,
+		.bind_pcrs = x->cresp.bind_pcrs, .sel = &x->cresp.pcr_selection,
+		.values = &x->ev.pcrs, .live = x->cur ? &x->cur->rel : NULL,
+	};
+	TPMS_ATTEST q;
+	size_t off = 0;
+
+	/* Our own quote: it parses, or the TPM would not have signed it. */
+	memset(&q, 0, sizeof(q));
+	if (Tss2_MU_TPMS_ATTEST_Unmarshal(x->ev.quote.data, x->ev.quote.len, &off, &q) !=
+	    TSS2_RC_SUCCESS)
+		return A11_ERR_PROTOCOL;
+	e.quote_clock = q.clockInfo;
+	/* The key certificates are for: the live one, the released one, or
+	 * the one born in the TPM for this release (ca). */
+	if (x->cur != NULL)
+		e.key = attester_key_public(x->cur);
+	else if (res->rel.has_key && res->rel.kind != CRED_TOKEN)
+		e.key = &res->rel.pub.publicArea;
+	else
+		e.key = attester_key_public(res);
+	return attester_check_release(&res->rel, &e);
 }
 
 /* Into the TPM: import (repository, token), the approval, the token. */
@@ -303,6 +336,7 @@ static void take_renewal(struct release *cur, struct release *nw)
 	}
 	free(cur->ear);
 	cur->ear = nw->ear;
+	cur->ear_verified = nw->ear_verified;
 	nw->ear = NULL;
 	cur->lease_expires = nw->lease_expires;
 	cur->lease_approved = nw->lease_approved;
@@ -316,6 +350,9 @@ a11_err attester_adopt_from(struct tpm *t, struct attester_result *cur, struct r
 
 	if (strcmp(nw->lease, cur->rel.lease) != 0 || nw->kind != cur->rel.kind)
 		return A11_ERR_PROTOCOL;
+	/* Certificates replace the live ones (ca kind): for the live key only. */
+	if ((r = attester_check_certs(nw, attester_key_public(cur))) != A11_OK)
+		return r;
 	cur->rel.approval = nw->approval;
 	r = attester_adopt(t, cur);
 	if (r != A11_OK)
@@ -347,6 +384,8 @@ static a11_err exchange(struct run *x, struct attester_timing *ms)
 	TRY(evidence(x));
 	t2 = now_ms();
 	TRY(send_evidence(x));
+	TRY(check_release(x));
+	attester_ear_check(&x->res->rel, x->c->ear_key, &x->cresp.nonce);
 	t3 = now_ms();
 	TRY(x->cur ? renew_adopt(x) : receive(x));
 	*ms = (struct attester_timing){ .challenge = t1 - t0, .tpm_evidence = t2 - t1,

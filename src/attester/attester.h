@@ -21,6 +21,8 @@ struct attester_config {
 	long timeout_ms;              /* per request; 0: 15000 */
 	enum tpm_ek_kind ek;          /* which EK identifies this TPM */
 	bool wrap_to_ek;              /* skip the SRK; the broker wraps to the EK */
+	const char *ear_key;          /* the broker's public EAR JWK file, or NULL: the
+				       * EAR stays unverified (rel.ear_verified false) */
 	/* Renewal runs beside other users of the TPM: these bracket each
 	 * stretch of TPM work, so the network never holds the TPM (NULL: the
 	 * caller holds the TPM throughout). */
@@ -89,6 +91,15 @@ void attester_to_host(const struct attester_result *r, struct host_lease *hl);
 void attester_unload(struct tpm *t, struct attester_result *r);
 /* Load them again, possibly on a new TPM connection. */
 a11_err attester_reload(struct tpm *t, const struct attester_config *c, struct attester_result *r);
+
+/* A release's certificates, before they are shown or shared: each one DER
+ * X.509 with nothing trailing, the leaf for key (the imported or TPM-born
+ * key; NULL for the token kind, which has no certificate). A11_OK, or
+ * A11_ERR_PROTOCOL with a log line naming the certificate and the cause. */
+a11_err attester_check_certs(const struct release *rel, const TPMT_PUBLIC *key);
+/* The key r's certificates are for: the key in the TPM (or the public it
+ * will be loaded from); NULL for the token kind. */
+const TPMT_PUBLIC *attester_key_public(const struct attester_result *r);
 
 /* Flush the TPM objects, free and cleanse everything. */
 void attester_result_clear(struct tpm *t, struct attester_result *r);

@@ -190,9 +190,15 @@ a11_err attester_open_cached(struct tpm *t, const struct attester_config *c,
 
 	if (e != A11_OK)
 		return e;
-	/* A lease in its last second is not worth loading. */
-	if (now.clockInfo.resetCount != a->reset_count || now.clockInfo.clock + 1000 > a->clock_end)
+	/* A lease in its last second is not worth loading (no overflow,
+	 * whatever the file says). */
+	if (now.clockInfo.resetCount != a->reset_count || a->clock_end < 1000 ||
+	    now.clockInfo.clock > a->clock_end - 1000)
 		return A11_ERR_LEASE_ENDED;
+	/* Another process wrote the file after checking the release; a file
+	 * from elsewhere must not show certificates for another key. */
+	if ((e = attester_check_certs(&r->rel, attester_key_public(r))) != A11_OK)
+		return e;
 	if (r->key_auth && (e = wire_pin_auth(pin, strlen(pin), r->salt, sizeof(r->salt),
 					      r->iterations, &r->auth)) != A11_OK)
 		return e;

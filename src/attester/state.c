@@ -3,7 +3,8 @@
  *    "private":<TPM2B_PRIVATE>, "key_auth":{"salt","iterations"} (optional),
  *    "srk":"ecc"|"rsa" (the SRK type "private" is under; absent: "rsa", as
  *    written before ECC SRKs),
- *    "release":<release_encode() without its "key" member>}
+ *    "release":<release_encode() without its "key" member>,
+ *    "ear_verified":true (only if the writer verified the release's EAR)}
  * The release is stored through the protocol's own encoder so the file
  * format follows the protocol without a second copy of its rules; its
  * "key" member is left out because it would carry the duplication blob,
@@ -224,6 +225,9 @@ static char *encode(const char *credential, const struct host_lease *in)
 	if (in->key_auth)
 		TRY(put_key_auth(o, in));
 	TRY(put_release(o, &in->rel));
+	/* Not on the wire: whether the writer checked the EAR (ear_key). */
+	if (in->rel.ear_verified)
+		TRY(j_set(o, "ear_verified", json_true()));
 	s = json_dumps(o, JSON_COMPACT);
 out:
 	if (r != A11_OK)
@@ -301,6 +305,7 @@ static a11_err decode(const char *buf, size_t len, const char *credential,
 	TRY(get_key_auth(o, out));
 	TRY(get_srk(o, &out->srk_alg));
 	TRY(get_release(o, &out->rel));
+	out->rel.ear_verified = json_is_true(json_object_get(o, "ear_verified"));
 	r = get_public(o, &out->rel);
 out:
 	json_decref(o);

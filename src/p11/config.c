@@ -91,7 +91,8 @@ static int apply(json_t *o, struct p11_config *c)
 {
 	static const char *const levels[] = { "error", "warn", "info", "debug", NULL };
 	static const char *const known[] = { "broker", "ca_file", "tcti", "connect_timeout_ms",
-		"timeout_ms", "state_dir", "renew_at_percent", "log_level", "tokens", NULL };
+		"timeout_ms", "state_dir", "renew_at_percent", "log_level", "ear_key", "tokens",
+		NULL };
 	json_t *tokens = json_object_get(o, "tokens"), *t;
 	int level = -1;
 	size_t i;
@@ -104,6 +105,7 @@ static int apply(json_t *o, struct p11_config *c)
 	    num(o, "timeout_ms", 100, 600000, &c->timeout_ms) ||
 	    state_dir(o, c) ||
 	    num(o, "renew_at_percent", 10, 95, &c->renew_at_percent) ||
+	    str(o, "ear_key", false, c->ear_key, sizeof(c->ear_key)) ||
 	    choice(o, "log_level", levels, &level))
 		return -1;
 	if (level >= 0 && getenv("ATTEST11_LOG") == NULL)

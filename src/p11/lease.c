@@ -61,31 +61,49 @@ CK_RV lease_open_cached(struct p11_token *t, const char *pin, bool *found)
 	return CKR_OK;
 }
 
-static void save(struct p11_token *t)
+static a11_err save(struct p11_token *t)
 {
 	struct host_lease hl;
+	a11_err r;
 
 	attester_to_host(&t->cred, &hl);
-	if (state_save(mod.conf.state_dir, t->conf->credential, &hl) != A11_OK)
+	r = state_save(mod.conf.state_dir, t->conf->credential, &hl);
+	if (r != A11_OK)
 		log_warn("token %s: cannot share lease %s through %s; other processes will attest "
 			 "on their own", t->conf->label, t->cred.rel.lease, mod.conf.state_dir);
 	OPENSSL_cleanse(&hl, sizeof(hl)); /* borrowed pointers; nothing to free */
+	return r;
 }
 
-void lease_share(struct p11_token *t)
+/* The host's other processes open the file without the network: write
+ * nothing that fails the checks a release gets (the exchange checked it;
+ * this is the last gate before others trust it). */
+a11_err lease_share(struct p11_token *t)
 {
-	if (sharing())
-		save(t);
+	a11_err r;
+
+	if (!sharing())
+		return A11_OK;
+	if ((r = attester_check_certs(&t->cred.rel, attester_key_public(&t->cred))) != A11_OK) {
+		log_error("token %s: lease %s is not shared: its release is invalid",
+			  t->conf->label, t->cred.rel.lease);
+		return r;
+	}
+	return save(t);
 }
 
+/* The share of the lease computed without overflow whatever the numbers
+ * (the decoder bounds them too): len / 100 * p + len % 100 * p / 100 never
+ * exceeds len, so the result stays inside [approved, expires]. */
 int64_t lease_renew_due(const struct p11_token *t)
 {
 	const struct release *rel = &t->cred.rel;
-	int64_t len = rel->lease_expires - rel->lease_approved;
+	int64_t from = rel->lease_approved, len, pct = mod.conf.renew_at_percent;
 
-	if (len <= 0)
+	if (from < 0 || rel->lease_expires <= from || pct < 0 || pct > 100)
 		return 0;
-	return rel->lease_approved + len * mod.conf.renew_at_percent / 100;
+	len = rel->lease_expires - from;
+	return from + len / 100 * pct + len % 100 * pct / 100;
 }
 
 void lease_show_public(struct p11_token *t)

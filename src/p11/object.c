@@ -172,7 +172,11 @@ static struct p11_object *private_key(const struct p11_token *t,
 	add_bool(&b, CKA_NEVER_EXTRACTABLE, CK_TRUE);
 	add_bool(&b, CKA_ALWAYS_AUTHENTICATE, CK_FALSE);
 	add_bool(&b, CKA_WRAP_WITH_TRUSTED, CK_FALSE);
-	add(&b, CKA_ATTEST11_ATTESTATION_RESULT, c->rel.ear, strlen(c->rel.ear));
+	/* Only an EAR checked against ear_key and this exchange's nonce:
+	 * otherwise the attribute is absent (docs/pkcs11.md). */
+	if (mod.conf.ear_key[0] != '\0' && c->rel.ear_verified && c->rel.ear != NULL &&
+	    c->rel.ear[0] != '\0')
+		add(&b, CKA_ATTEST11_ATTESTATION_RESULT, c->rel.ear, strlen(c->rel.ear));
 	add_ulong(&b, CKA_ATTEST11_LEASE_EXPIRES, expires);
 	add(&b, CKA_ATTEST11_LEASE_ID, c->rel.lease, strlen(c->rel.lease));
 	if (b.failed) {

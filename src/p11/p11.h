@@ -51,6 +51,7 @@ struct p11_config {
 	long connect_timeout_ms, timeout_ms;
 	char state_dir[4096];       /* "" : no sharing between processes */
 	long renew_at_percent;      /* renew when this much of the lease has run */
+	char ear_key[4096];         /* the broker's public EAR JWK; "": the EAR is not shown */
 	size_t n_tokens;
 	struct p11_token_conf tokens[P11_MAX_TOKENS];
 };
@@ -179,8 +180,10 @@ CK_RV lease_open_cached(struct p11_token *t, const char *pin, bool *found);
  * time (*fd -1 when there is no sharing or no lock). */
 a11_err lease_lock(const struct p11_token *t, int *fd);
 void lease_unlock(int fd);
-/* Share t->cred's lease with the host's other processes. */
-void lease_share(struct p11_token *t);
+/* Share t->cred's lease with the host's other processes, if its
+ * certificates pass attester_check_certs (they trust the file without
+ * the network); A11_OK also when there is no sharing. */
+a11_err lease_share(struct p11_token *t);
 /* When to renew t->cred's lease (wall clock). */
 int64_t lease_renew_due(const struct p11_token *t);
 /* Public objects from the state dir, before any login (mod.lock free,

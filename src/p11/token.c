@@ -30,6 +30,9 @@ CK_RV token_rv(a11_err e)
 	case A11_ERR_LEASE_ENDED: return CKR_ATTEST11_LEASE_EXPIRED;
 	case A11_ERR_NETWORK: return CKR_ATTEST11_BROKER_DOWN;
 	case A11_ERR_TLS: return CKR_ATTEST11_BROKER_TLS;
+	/* A release the attester refused (docs/pkcs11.md, "Return values"):
+	 * nothing the application can change, and not a refusal by policy. */
+	case A11_ERR_PROTOCOL: return CKR_DEVICE_ERROR;
 	default: return CKR_DEVICE_ERROR;
 	}
 }
@@ -87,6 +90,7 @@ struct attester_config token_attester_conf(const struct p11_token *t, const char
 		.credential = t->conf->credential, .pin = pin,
 		.connect_timeout_ms = mod.conf.connect_timeout_ms, .timeout_ms = mod.conf.timeout_ms,
 		.ek = t->conf->ek, .wrap_to_ek = t->conf->wrap_to_ek,
+		.ear_key = mod.conf.ear_key[0] != '\0' ? mod.conf.ear_key : NULL,
 	};
 }
 
@@ -112,10 +116,12 @@ static CK_RV attest(struct p11_token *t, const char *pin)
 }
 
 /* The host's lease if another process left a live one, else a fresh
- * attestation (shared with the host's other processes afterwards). */
+ * attestation; its objects; and only then, with everything checked and
+ * shown, the lease shared with the host's other processes: a release
+ * that fails on the way is never written for them to trust. */
 static CK_RV obtain(struct p11_token *t, const char *pin)
 {
-	bool found = false;
+	bool found = false, fresh = false;
 	CK_RV rv;
 	int fd;
 
@@ -123,7 +129,11 @@ static CK_RV obtain(struct p11_token *t, const char *pin)
 	 * its lease. */
 	lease_lock(t, &fd);
 	rv = lease_open_cached(t, pin, &found);
-	if (!found && rv == CKR_OK && (rv = attest(t, pin)) == CKR_OK)
+	if (!found && rv == CKR_OK)
+		fresh = (rv = attest(t, pin)) == CKR_OK;
+	if (rv == CKR_OK && (rv = token_show(t, true)) != CKR_OK)
+		attester_result_clear(t->tpm, &t->cred);
+	if (rv == CKR_OK && fresh)
 		lease_share(t);
 	lease_unlock(fd);
 	return rv;
@@ -163,8 +173,6 @@ CK_RV token_login(struct p11_token *t, const char *pin)
 	rv = logged ? CKR_USER_ALREADY_LOGGED_IN : token_open_tpm(t);
 	if (rv == CKR_OK)
 		rv = obtain(t, pin);
-	if (rv == CKR_OK && (rv = token_show(t, true)) != CKR_OK)
-		attester_result_clear(t->tpm, &t->cred);
 	token_tpm_leave(t);
 	token_renew_leave(t);
 	if (rv == CKR_OK)

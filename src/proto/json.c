@@ -46,6 +46,29 @@ a11_err b64_decode(const char *in, size_t in_len, uint8_t *out, size_t cap, size
 	return n == (int)raw ? A11_OK : A11_ERR_PARSE;
 }
 
+a11_err b64url_decode(const char *in, size_t in_len, uint8_t *out, size_t cap, size_t *len)
+{
+	size_t n = (in_len + 3) / 4 * 4;
+	char *std;
+	a11_err r;
+
+	/* One character left over encodes no whole byte. */
+	if (in_len % 4 == 1 || in_len > 4 * ((size_t)PROTO_MAX_BODY / 3 + 1))
+		return A11_ERR_PARSE;
+	if ((std = malloc(n + 1)) == NULL)
+		return A11_ERR_NOMEM;
+	for (size_t i = 0; i < n; i++) {
+		char c = i < in_len ? in[i] : '=';
+
+		/* The standard alphabet's own characters are not base64url. */
+		std[i] = c == '+' || c == '/' || (c == '=' && i < in_len) ? '!'
+			 : c == '-' ? '+' : c == '_' ? '/' : c;
+	}
+	r = b64_decode(std, n, out, cap, len);
+	free(std);
+	return r;
+}
+
 char *b64_encode(const uint8_t *in, size_t len)
 {
 	char *out = malloc(4 * ((len + 2) / 3) + 1);
@@ -84,6 +107,17 @@ a11_err j_int(json_t *o, const char *key, int64_t min, int64_t max, int64_t *out
 	}
 	*out = json_integer_value(v);
 	return A11_OK;
+}
+
+a11_err j_hex_id(json_t *o, const char *key, size_t len, char *out)
+{
+	a11_err r = j_str(o, key, out, len + 1);
+
+	if (r == A11_OK && (strlen(out) != len || strspn(out, "0123456789abcdef") != len)) {
+		log_debug("member %s: not %zu lowercase hex characters", key, len);
+		r = A11_ERR_PARSE;
+	}
+	return r;
 }
 
 a11_err j_bytes(json_t *o, const char *key, uint8_t *out, size_t cap, size_t *len)

@@ -14,6 +14,8 @@
 
 /* Strict standard base64 (padded, no whitespace). */
 a11_err b64_decode(const char *in, size_t in_len, uint8_t *out, size_t cap, size_t *len);
+/* Unpadded base64url (RFC 4648 §5), as JOSE writes it (RFC 7515 §2). */
+a11_err b64url_decode(const char *in, size_t in_len, uint8_t *out, size_t cap, size_t *len);
 /* malloc'd; NULL on allocation failure. */
 char *b64_encode(const uint8_t *in, size_t len);
 
@@ -22,6 +24,10 @@ char *b64_encode(const uint8_t *in, size_t len);
 a11_err j_str(json_t *o, const char *key, char *out, size_t cap);
 a11_err j_int(json_t *o, const char *key, int64_t min, int64_t max, int64_t *out);
 a11_err j_bytes(json_t *o, const char *key, uint8_t *out, size_t cap, size_t *len);
+/* Identifiers the broker draws at random (sessions, leases): exactly len
+ * lowercase hex characters, so they are safe in logs, SQL and file names;
+ * out holds at least len + 1. */
+a11_err j_hex_id(json_t *o, const char *key, size_t len, char *out);
 
 /* TPM structures as base64 members of their tss2-mu marshalling:
  * j_get_TPM2B_PUBLIC(o, "ek_public", &pub), j_put_TPM2B_PUBLIC(...), ... */

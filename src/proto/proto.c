@@ -33,15 +33,6 @@ static a11_err j_name(json_t *o, const char *key, char *out, size_t cap, const c
 }
 
 #define NAME_CHARS "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-"
-#define HEX_CHARS "0123456789abcdef"
-
-static a11_err j_session(json_t *o, char *out)
-{
-	a11_err r = j_name(o, "session", out, PROTO_SESSION_LEN + 1, HEX_CHARS);
-
-	return r == A11_OK && strlen(out) != PROTO_SESSION_LEN ? A11_ERR_PARSE : r;
-}
-
 static json_t *parse_object(const char *json, size_t len)
 {
 	json_error_t err;
@@ -106,7 +97,7 @@ a11_err challenge_req_decode(const char *json, size_t len, struct challenge_req 
 	TRY(j_bytes(o, "ek_cert", m->ek_cert, sizeof(m->ek_cert), &m->ek_cert_len));
 	TRY(j_get_TPM2B_PUBLIC(o, "ek_public", &m->ek));
 	TRY(j_get_TPM2B_PUBLIC(o, "ak_public", &m->ak));
-	TRY(opt(j_name(o, "lease", m->lease, sizeof(m->lease), HEX_CHARS), NULL));
+	TRY(opt(j_hex_id(o, "lease", PROTO_LEASE_LEN, m->lease), NULL));
 	if (m->ek_cert_len == 0)
 		r = A11_ERR_PARSE;
 out:
@@ -152,10 +143,10 @@ a11_err challenge_resp_decode(const char *json, size_t len, struct challenge_res
 	memset(m, 0, sizeof(*m));
 	if (r != A11_OK)
 		goto out;
-	TRY(j_session(o, m->session));
+	TRY(j_hex_id(o, "session", PROTO_SESSION_LEN, m->session));
 	TRY(j_bytes(o, "nonce", m->nonce.buffer, sizeof(m->nonce.buffer), &n));
 	m->nonce.size = (UINT16)n;
-	TRY(j_int(o, "expires", 0, INT64_MAX, &m->expires));
+	TRY(j_int(o, "expires", 0, PROTO_TIME_MAX, &m->expires));
 	TRY(j_get_TPML_PCR_SELECTION(o, "pcr_selection", &m->pcr_selection));
 	TRY(j_get_TPM2B_ID_OBJECT(o, "credential_blob", &m->credential_blob));
 	TRY(j_get_TPM2B_ENCRYPTED_SECRET(o, "encrypted_secret", &m->encrypted_secret));
@@ -262,7 +253,7 @@ a11_err evidence_req_decode(const char *json, size_t len, struct evidence_req *m
 	memset(m, 0, sizeof(*m));
 	if (r != A11_OK)
 		goto out;
-	TRY(j_session(o, m->session));
+	TRY(j_hex_id(o, "session", PROTO_SESSION_LEN, m->session));
 	TRY(j_bytes(o, "activated", m->activated.buffer, sizeof(m->activated.buffer), &n));
 	TRY(n > 0 ? A11_OK : A11_ERR_PARSE);
 	m->activated.size = (UINT16)n;

@@ -19,13 +19,22 @@
 #define PROTO_MAX_BODY (64 * 1024)
 #define PROTO_NAME_MAX 128
 #define PROTO_SESSION_LEN 32       /* hex characters */
-#define PROTO_LEASE_MAX 64
+#define PROTO_LEASE_LEN 32         /* hex characters: 16 random bytes */
+#define PROTO_LEASE_MAX 64         /* room for one in structs the broker fills */
 #define PROTO_EK_CERT_MAX 4096
 #define PROTO_SALT_LEN 16
 #define PROTO_MAX_CERTS 8
 #define PROTO_CERT_MAX 8192
 #define PROTO_TOKEN_MAX 8192
 #define PROTO_POLICY_REF_LEN 32
+/* The EAR profile the broker's Verifier signs (docs/protocol.md,
+ * "Attestation result"); src/broker/ear.h's EAR_PROFILE is the same. */
+#define PROTO_EAR_PROFILE "tag:github.com,2023:veraison/ear"
+/* Numbers no broker means: Unix times end with year 9999, and no policy
+ * grants a lease longer than 366 days (the broker's lease_ttl limit).
+ * Deadlines computed from them then stay far from int64 overflow. */
+#define PROTO_TIME_MAX 253402300799LL          /* 9999-12-31T23:59:59Z */
+#define PROTO_LEASE_TTL_MAX (366LL * 86400)    /* seconds */
 
 /* Where a released key's authPolicy points (docs/protocol.md, "Leases"):
  * PolicyAuthorize by the broker's policy-signing key (the approver) with
@@ -115,6 +124,9 @@ struct release {
 	int64_t lease_approved;              /* when this approval was signed */
 	struct approval approval;            /* the lease as the TPM enforces it */
 	char *ear;                           /* compact JWS */
+	/* Local, never on the wire: the attester verified ear against the
+	 * broker's EAR key and this exchange's nonce (src/attester/ear.c). */
+	bool ear_verified;
 };
 
 void release_clear(struct release *r);

@@ -179,17 +179,26 @@ static a11_err get_token(json_t *o, struct release *m)
 			&m->token_ct_len);
 }
 
-static a11_err get_lease_ear(json_t *o, struct release *m)
+/* Bounded so that deadlines computed from them (the module's renewal
+ * time) cannot overflow: see PROTO_TIME_MAX. */
+static a11_err get_lease(json_t *o, struct release *m)
 {
-	json_t *l = json_object_get(o, "lease"), *ear = json_object_get(o, "attestation_result");
-	a11_err r;
+	json_t *l = json_object_get(o, "lease");
+	int64_t first;
 
-	if (!json_is_object(l) || !json_is_string(ear) || json_string_length(ear) > EAR_MAX)
+	if (!json_is_object(l) || j_hex_id(l, "id", PROTO_LEASE_LEN, m->lease) != A11_OK ||
+	    j_int(l, "expires", 0, PROTO_TIME_MAX, &m->lease_expires) != A11_OK)
 		return A11_ERR_PARSE;
-	if ((r = j_str(l, "id", m->lease, sizeof(m->lease))) != A11_OK ||
-	    (r = j_int(l, "expires", 0, INT64_MAX, &m->lease_expires)) != A11_OK ||
-	    (r = j_int(l, "approved", 0, m->lease_expires, &m->lease_approved)) != A11_OK ||
-	    (r = j_get_approval(o, "approval", &m->approval)) != A11_OK)
+	first = m->lease_expires > PROTO_LEASE_TTL_MAX ? m->lease_expires - PROTO_LEASE_TTL_MAX : 0;
+	return j_int(l, "approved", first, m->lease_expires, &m->lease_approved) == A11_OK
+		       ? A11_OK : A11_ERR_PARSE;
+}
+
+static a11_err get_ear(json_t *o, struct release *m)
+{
+	json_t *ear = json_object_get(o, "attestation_result");
+
+	if (!json_is_string(ear) || json_string_length(ear) > EAR_MAX)
 		return A11_ERR_PARSE;
 	return (m->ear = strdup(json_string_value(ear))) ? A11_OK : A11_ERR_NOMEM;
 }
@@ -206,8 +215,10 @@ a11_err release_decode(const char *json, size_t len, struct release *m)
 			    cred_kind_parse(kind, &m->kind) != 0))
 		r = A11_ERR_PARSE;
 	if (r == A11_OK && (r = get_key(o, m)) == A11_OK && (r = get_policy(o, m)) == A11_OK &&
-	    (r = get_certs(o, m)) == A11_OK && (r = get_token(o, m)) == A11_OK)
-		r = get_lease_ear(o, m);
+	    (r = get_certs(o, m)) == A11_OK && (r = get_token(o, m)) == A11_OK &&
+	    (r = get_lease(o, m)) == A11_OK &&
+	    (r = j_get_approval(o, "approval", &m->approval)) == A11_OK)
+		r = get_ear(o, m);
 	json_decref(o);
 	if (r != A11_OK) {
 		log_debug("release: malformed");

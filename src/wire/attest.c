@@ -209,7 +209,7 @@ static bool bank_valid(const TPMS_PCR_SELECTION *s)
 
 /* The TPM drops PCRs it does not have from a quote without failing, so the
  * selection it signed must be exactly the one we asked for. */
-static bool selection_eq(const TPML_PCR_SELECTION *got, const TPML_PCR_SELECTION *want)
+bool wire_pcr_selection_eq(const TPML_PCR_SELECTION *got, const TPML_PCR_SELECTION *want)
 {
 	if (got->count != want->count || got->count > TPM2_NUM_PCR_BANKS)
 		return false;
@@ -303,7 +303,7 @@ a11_err wire_quote_verify(const TPMT_PUBLIC *ak, const uint8_t *attest, size_t l
 			exp->signer_qn, &a);
 	if (r != A11_OK)
 		return r;
-	if (!selection_eq(&q->pcrSelect, exp->sel))
+	if (!wire_pcr_selection_eq(&q->pcrSelect, exp->sel))
 		return A11_ERR_PCR_SELECTION;
 	r = pcr_digest_check(&q->pcrSelect, exp->pcrs, sig_hash(sig), &q->pcrDigest);
 	if (r == A11_OK && out != NULL)

@@ -3,6 +3,7 @@
 #ifndef A11_WIRE_ATTEST_H
 #define A11_WIRE_ATTEST_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <tss2/tss2_tpm2_types.h>
@@ -14,6 +15,9 @@
  * RSASSA, RSAPSS (any salt length) and ECDSA. */
 a11_err wire_sig_verify(const TPMT_PUBLIC *key, const uint8_t *msg, size_t len,
 			const TPMT_SIGNATURE *sig);
+
+/* Same banks in the same order, same PCRs in each. */
+bool wire_pcr_selection_eq(const TPML_PCR_SELECTION *a, const TPML_PCR_SELECTION *b);
 
 struct wire_quote_expect {
 	const TPM2B_DATA *nonce;             /* extraData we sent */

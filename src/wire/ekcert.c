@@ -287,20 +287,6 @@ out:
 	return r;
 }
 
-static a11_err key_matches(X509 *cert, const TPMT_PUBLIC *ek)
-{
-	EVP_PKEY *want = NULL;
-	EVP_PKEY *got = X509_get0_pubkey(cert);
-	a11_err r;
-
-	if ((r = wire_pub_to_evp(ek, &want)) != A11_OK)
-		goto out;
-	r = got != NULL && EVP_PKEY_eq(got, want) == 1 ? A11_OK : A11_ERR_EKCERT_KEY;
-out:
-	EVP_PKEY_free(want);
-	return r;
-}
-
 a11_err wire_ekcert_verify(const uint8_t *der, size_t len, const char *ca_path,
 			   const TPMT_PUBLIC *ek)
 {
@@ -320,7 +306,7 @@ a11_err wire_ekcert_verify(const uint8_t *der, size_t len, const char *ca_path,
 	    (r = verify_chain(store, cert)) != A11_OK)
 		goto out;
 	if (ek != NULL)
-		r = key_matches(cert, ek);
+		r = wire_cert_has_key(cert, ek) ? A11_OK : A11_ERR_EKCERT_KEY;
 out:
 	ERR_clear_error();
 	X509_STORE_free(store);

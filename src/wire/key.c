@@ -337,3 +337,13 @@ a11_err wire_parse_signature(const uint8_t *buf, size_t len, TPMT_SIGNATURE *out
 		return A11_ERR_PARSE;
 	return A11_OK;
 }
+
+bool wire_cert_has_key(X509 *cert, const TPMT_PUBLIC *pub)
+{
+	EVP_PKEY *want = NULL, *got = cert != NULL ? X509_get0_pubkey(cert) : NULL;
+	bool eq = got != NULL && wire_pub_to_evp(pub, &want) == A11_OK &&
+		  EVP_PKEY_eq(got, want) == 1;
+
+	EVP_PKEY_free(want);
+	return eq;
+}

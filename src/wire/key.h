@@ -2,7 +2,9 @@
 #ifndef A11_WIRE_KEY_H
 #define A11_WIRE_KEY_H
 
+#include <stdbool.h>
 #include <openssl/evp.h>
+#include <openssl/x509.h>
 #include <tss2/tss2_tpm2_types.h>
 
 #include "../common/err.h"
@@ -14,6 +16,8 @@ a11_err wire_pub_to_evp(const TPMT_PUBLIC *pub, EVP_PKEY **out);
  * schemes. RSA-2048/3072/4096 and P-256/P-384/P-521. */
 a11_err wire_pub_from_evp(EVP_PKEY *key, TPMT_PUBLIC *pub);
 
+/* Whether the certificate carries exactly this public key. */
+bool wire_cert_has_key(X509 *cert, const TPMT_PUBLIC *pub);
 /* Name = u16(nameAlg) || H(marshalled TPMT_PUBLIC). */
 a11_err wire_name(const TPMT_PUBLIC *pub, TPM2B_NAME *name);
 /* QN(child) = u16(alg) || H(parent_qn || name), alg = name's nameAlg.

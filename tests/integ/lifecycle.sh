@@ -49,6 +49,7 @@ wait "$PID_renew"
 ok "continuous signing across at least 3 renewals: no failed signature" bash -c "
 	grep '^signatures' $RIG_DIR/renew.out | awk '\$1 == \"signatures\" && \$2 > 100 && \$4 == 0 && \$6 >= 3 {ok=1} END {exit !ok}'"
 ok "no thread left after C_Finalize" grep -qx 'threads after C_Finalize: 1' "$RIG_DIR/renew.out"
+ok "with ear_key: the private key shows the verified EAR" grep -q '^ear [1-9]' "$RIG_DIR/renew.out"
 ok "the broker counted the renewals" bash -c "[ \$(( $(metric attest11_renewals_total) - $renewals0 )) -ge 3 ]"
 # An application that forbids library threads: the call that finds the
 # renewal due does it (main thread + 2 signers, no module thread).
@@ -71,6 +72,33 @@ ok "broker down, cached lease: a wrong PIN fails in the TPM (CKR_PIN_INCORRECT)"
 ok "broker down, cached lease: the right PIN opens it" bash -c "
 	pkcs11-tool --module $M --token-label ec -O --login --pin 1234 2>&1 | grep -q 'Private Key Object'"
 broker_start "$BROKER_PORT" || echo "not ok - broker restart"
+
+# --- nothing invalid is trusted from the state dir -------------------------
+# A lease file whose certificate is garbage (as a hostile broker's release
+# once left there): the next login does not fail on it until the lease
+# ends, it attests afresh and shares a release that passed the checks.
+sed -i 's/"certificates":\["[^"]*"/"certificates":["MAAAAA=="/' "$S/ec.lease"
+ok "a state file with a garbage certificate: the login attests afresh" bash -c "
+	pkcs11-tool --module $M --token-label ec -O --login --pin 1234 2>$RIG_DIR/poison.err | grep -q 'Private Key Object'"
+ok "the module logged why it did not use the file" grep -q 'is not one DER X.509 certificate' "$RIG_DIR/poison.err"
+ok "the state file holds the fresh release again" bash -c "! grep -q MAAAAA== $S/ec.lease &&
+	pkcs11-tool --module $M --token-label ec -O 2>&1 | grep -q 'Certificate Object'"
+
+# --- the EAR is shown only once verified (ear_key) -------------------------
+ear_probe() { # ear_probe NAME SED-EXPR: a fresh login, the module's conf edited
+	rm -f "$S/ec.lease"
+	sed "$2" "$ATTEST11_CONF" >"$RIG_DIR/$1.conf"
+	ATTEST11_LOG=info ATTEST11_CONF=$RIG_DIR/$1.conf "$BIN/tests/integ/p11_lease" ec 1234 0.1 1 \
+		>"$RIG_DIR/$1.out" 2>"$RIG_DIR/$1.err"
+}
+ear_probe noear 's/"ear_key": "[^"]*", //'
+ok "no ear_key: the EAR attribute is absent (CKR_ATTRIBUTE_TYPE_INVALID)" \
+	grep -qx 'ear absent (rv=0x12)' "$RIG_DIR/noear.out"
+ok "no ear_key: the log says why" grep -q 'no ear_key configured' "$RIG_DIR/noear.err"
+ear_probe wrongear "s|\"ear_key\": \"[^\"]*\"|\"ear_key\": \"$BROKER_DIR/tls.crt\"|"
+ok "an ear_key that is not the broker's EAR key: the EAR is dropped" bash -c "
+	grep -qx 'ear absent (rv=0x12)' $RIG_DIR/wrongear.out && grep -q 'attestation result is dropped' $RIG_DIR/wrongear.err"
+rm -f "$S/ec.lease"
 
 # --- the lease ends inside the TPM ---------------------------------------
 rm -f "$S/ec.lease"

@@ -4,7 +4,8 @@
  * logs in, then each thread signs a digest every 50 ms; "nothreads" passes
  * CKF_LIBRARY_CANT_CREATE_OS_THREADS to C_Initialize. Prints a line at
  * every change of C_Sign's result and of the lease expiry the private key
- * object shows, then "signatures N failed N renewals_seen N", the most
+ * object shows, "ear N" (the EAR attribute's length) or "ear absent"
+ * after login, then "signatures N failed N renewals_seen N", the most
  * threads the process had while signing, and how many it has left after
  * C_Finalize. */
 #include <dlfcn.h>
@@ -75,6 +76,20 @@ static CK_OBJECT_HANDLE private_key(CK_SESSION_HANDLE h)
 		f->C_FindObjectsFinal(h);
 	}
 	return n == 1 ? o : CK_INVALID_HANDLE;
+}
+
+/* The attestation result the module shows only once verified. */
+static void say_ear(CK_SESSION_HANDLE h)
+{
+	CK_OBJECT_HANDLE k = private_key(h);
+	CK_ATTRIBUTE a = { CKA_ATTEST11_ATTESTATION_RESULT, NULL, 0 };
+	CK_RV rv = f->C_GetAttributeValue(h, k, &a, 1);
+
+	if (rv == CKR_OK)
+		printf("ear %lu\n", a.ulValueLen);
+	else
+		printf("ear absent (rv=0x%lx)\n", rv);
+	fflush(stdout);
 }
 
 static CK_ULONG lease_expires(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE k)
@@ -166,6 +181,7 @@ int main(int argc, char **argv)
 	say("login rv=0x%lx slot %lu", rv, slot);
 	if (rv != CKR_OK)
 		return 1;
+	say_ear(h);
 	for (int i = 0; i < n; i++)
 		pthread_create(&th[i], NULL, signer, i == 0 ? NULL : &th[i]);
 	for (int i = 0; i < n; i++)

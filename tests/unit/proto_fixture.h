@@ -233,7 +233,7 @@ static inline void fx_rel(struct release *m, size_t certs, bool token)
 		m->token_ct_len = 28 + 40;
 		m->token_ct = fx_blob(m->token_ct_len, 18);
 	}
-	strcpy(m->lease, "3f2a3f2a3f2a3f2a");
+	strcpy(m->lease, "3f2a3f2a3f2a3f2a3f2a3f2a3f2a3f2a");
 	m->lease_expires = 1795403600;
 	m->lease_approved = 1795400000;
 	fx_approval(&m->approval, 61);

@@ -287,7 +287,7 @@ static void rel_bounded(const struct release *m)
 	}
 	assert_true(m->token_ct == NULL || (m->token_ct_len >= 1 &&
 					    m->token_ct_len <= PROTO_TOKEN_MAX + 28));
-	assert_in_range(strlen(m->lease), 0, PROTO_LEASE_MAX);
+	assert_int_equal(strlen(m->lease), PROTO_LEASE_LEN);
 	assert_non_null(m->ear);
 	assert_in_range(strlen(m->ear), 0, 16384);
 }

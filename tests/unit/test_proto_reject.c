@@ -56,15 +56,17 @@ static void test_creq_rejects(void **state)
 				fail_msg("credential \"%s\" was accepted", bad[i]);
 	}
 	assert_int_equal(fx_try_json(M_CREQ, base, "credential", "\"a\\u0000b\""), A11_ERR_PARSE);
-	/* Lease ids are lowercase hex, at most 64. */
+	/* Lease ids are exactly 32 lowercase hex (test_release_hostile.c has more). */
 	assert_int_equal(fx_try_set(M_CREQ, base, "lease", json_string("ABCD")), A11_ERR_PARSE);
 	assert_int_equal(fx_try_set(M_CREQ, base, "lease", json_string("")), A11_ERR_PARSE);
 	assert_int_equal(fx_try_json(M_CREQ, base, "lease", "7"), A11_ERR_PARSE);
 	memset(name, 'f', sizeof(name));
-	name[PROTO_LEASE_MAX] = '\0';
+	name[PROTO_LEASE_LEN] = '\0';
 	assert_int_equal(fx_try_set(M_CREQ, base, "lease", json_string(name)), A11_OK);
-	name[PROTO_LEASE_MAX] = 'f';
-	name[PROTO_LEASE_MAX + 1] = '\0';
+	name[PROTO_LEASE_LEN] = 'f';
+	name[PROTO_LEASE_LEN + 1] = '\0';
+	assert_int_equal(fx_try_set(M_CREQ, base, "lease", json_string(name)), A11_ERR_PARSE);
+	name[PROTO_LEASE_LEN - 1] = '\0';
 	assert_int_equal(fx_try_set(M_CREQ, base, "lease", json_string(name)), A11_ERR_PARSE);
 	/* ek_cert: 1..4096 bytes. */
 	assert_int_equal(fx_try_len(M_CREQ, base, "ek_cert", PROTO_EK_CERT_MAX, 0x30), A11_OK);

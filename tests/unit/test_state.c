@@ -152,6 +152,22 @@ static void no_key_no_auth(void **state)
 	host_lease_clear(&out);
 }
 
+/* Whether the writer verified the EAR travels with the file (it is not
+ * part of the protocol's release), and only as far as it is true. */
+static void ear_verified_kept(void **state)
+{
+	struct fx *f = *state;
+	struct host_lease out;
+
+	for (int v = 0; v < 2; v++) {
+		f->in.rel.ear_verified = v;
+		assert_int_equal(state_save(f->dir, CRED, &f->in), A11_OK);
+		assert_int_equal(state_load(f->dir, CRED, &out), A11_OK);
+		assert_int_equal(out.rel.ear_verified, v);
+		host_lease_clear(&out);
+	}
+}
+
 static void not_found(void **state)
 {
 	struct fx *f = *state;
@@ -377,6 +393,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(round_trip, setup, teardown),
 		cmocka_unit_test_setup_teardown(no_key_no_auth, setup, teardown),
+		cmocka_unit_test_setup_teardown(ear_verified_kept, setup, teardown),
 		cmocka_unit_test_setup_teardown(not_found, setup, teardown),
 		cmocka_unit_test_setup_teardown(corrupt, setup, teardown),
 		cmocka_unit_test_setup_teardown(srk_type, setup, teardown),
