@@ -200,6 +200,11 @@ static enum refusal start_lease(struct ctx *c)
 	if (c->renewal) {
 		if (store_lease_get(c->b->store, c->ss.lease, &c->lease) != A11_OK)
 			return REF_LEASE_UNKNOWN;
+		/* What this session renews, for the commit to hold against the
+		 * stored lease: this TPM, this credential, this policyRef. */
+		memcpy(c->lease.ek_hash, c->ek_hash, sizeof(c->lease.ek_hash));
+		memcpy(c->lease.policy_ref, c->ss.policy_ref, sizeof(c->lease.policy_ref));
+		snprintf(c->lease.credential, sizeof(c->lease.credential), "%s", c->cred.name);
 		snprintf(c->rec.event, sizeof(c->rec.event), "renewal");
 		metrics_inc(M_RENEWALS);
 	} else {
@@ -327,11 +332,10 @@ static enum refusal decide(struct ctx *c)
 {
 	enum refusal ref;
 
-	if ((ref = take_session(c)) != REF_NONE)
+	/* Before the appraisal there is no attestation result to sign. */
+	if ((ref = take_session(c)) != REF_NONE || (ref = check_identity(c)) != REF_NONE)
 		return ref;
-	ref = check_identity(c);
-	if (ref == REF_NONE)
-		ref = appraise(c);
+	ref = appraise(c);
 	if (ref == REF_NONE)
 		ref = check_tiers(c);
 	if (ref == REF_NONE)
@@ -389,6 +393,7 @@ static enum refusal commit(struct ctx *c, enum refusal ref)
 		log_warn("release of %s to TPM %s no longer holds at commit: %s", c->cred.name,
 			 c->rec.ek_hash, refusal_code(ref));
 		memset(c->rec.event, 0, sizeof(c->rec.event));
+		memset(c->rec.cert_serial, 0, sizeof(c->rec.cert_serial)); /* never issued */
 		return commit(c, ref);
 	}
 	/* The wrong PIN that locked the credential is told so. */
