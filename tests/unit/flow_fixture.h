@@ -96,6 +96,24 @@ static inline void flow_fixture_fini(struct flow_fixture *f)
 	tmpdir_remove(&f->dir);
 }
 
+/* cmocka setup/teardown: a fixture per test. */
+static inline int flow_fixture_setup(void **state)
+{
+	struct flow_fixture *f = calloc(1, sizeof(*f));
+
+	assert_non_null(f);
+	flow_fixture_init(f);
+	*state = f;
+	return 0;
+}
+
+static inline int flow_fixture_teardown(void **state)
+{
+	flow_fixture_fini(*state);
+	free(*state);
+	return 0;
+}
+
 /* A policy: this fixture's EK CA, sha256 {0, 7}, a 10-minute lease, the
  * cheapest PIN derivation, a workload id; extra (JSON object text, or
  * NULL) adds or replaces members. malloc'd. */

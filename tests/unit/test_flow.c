@@ -9,23 +9,6 @@
 #include "../../src/wire/policy.h"
 #include "flow_fixture.h"
 
-static int setup(void **state)
-{
-	struct flow_fixture *f = calloc(1, sizeof(*f));
-
-	assert_non_null(f);
-	flow_fixture_init(f);
-	*state = f;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	flow_fixture_fini(*state);
-	free(*state);
-	return 0;
-}
-
 static struct flow_outcome *outcome_new(void)
 {
 	struct flow_outcome *o = calloc(1, sizeof(*o));
@@ -508,22 +491,22 @@ static void test_pin_renewal_locked(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_release_each_kind, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_release_to_ek_and_check, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_session_unknown, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_nonce_reused_expired, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_tampered_evidence, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_pcr_policy, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_trust_tier, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_counters_backwards, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_quotes_out_of_order, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_allow_list_tightened_mid_exchange, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_key_invalid, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_pin, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_leases, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_identity, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_ca_renewal_other_key, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_pin_renewal_locked, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_release_each_kind, flow_fixture_setup, flow_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_release_to_ek_and_check, flow_fixture_setup, flow_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_session_unknown, flow_fixture_setup, flow_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_nonce_reused_expired, flow_fixture_setup, flow_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_tampered_evidence, flow_fixture_setup, flow_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_pcr_policy, flow_fixture_setup, flow_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_trust_tier, flow_fixture_setup, flow_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_counters_backwards, flow_fixture_setup, flow_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_quotes_out_of_order, flow_fixture_setup, flow_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_allow_list_tightened_mid_exchange, flow_fixture_setup, flow_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_key_invalid, flow_fixture_setup, flow_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_pin, flow_fixture_setup, flow_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_leases, flow_fixture_setup, flow_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_identity, flow_fixture_setup, flow_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_ca_renewal_other_key, flow_fixture_setup, flow_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_pin_renewal_locked, flow_fixture_setup, flow_fixture_teardown),
 	};
 
 	setenv("TSS2_LOG", "all+none", 0);

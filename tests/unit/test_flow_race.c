@@ -102,27 +102,10 @@ static void test_lockout_race(void **state)
 	free(o);
 }
 
-static int setup(void **state)
-{
-	struct flow_fixture *f = calloc(1, sizeof(*f));
-
-	assert_non_null(f);
-	flow_fixture_init(f);
-	*state = f;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	flow_fixture_fini(*state);
-	free(*state);
-	return 0;
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_lockout_race, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_lockout_race, flow_fixture_setup, flow_fixture_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
