@@ -489,54 +489,6 @@ static void test_lease(void **state)
 	assert_int_equal(sfx_release(f, &l2, false, STORE_PIN_NONE, &held), A11_ERR_ARG);
 }
 
-static void test_tpm(void **state)
-{
-	struct sfx *f = *state;
-	struct store_tpm t = { .reset_count = 4, .restart_count = 2, .clock = 123456,
-			       .last_seen = 1700000000 }, got, old;
-	bool known = true;
-
-	memset(t.ek_hash, 0x77, sizeof(t.ek_hash));
-	assert_int_equal(store_tpm_get(f->s, t.ek_hash, &got, &known), A11_OK);
-	assert_false(known);
-	sfx_tpm_seen(f, &t);
-	assert_int_equal(store_tpm_get(f->s, t.ek_hash, &got, &known), A11_OK);
-	assert_true(known);
-	assert_memory_equal(&got, &t, sizeof(t));
-	/* Raised, never lowered: an older quote appraised later leaves the
-	 * counters as they are. */
-	old = t;
-	old.clock--;
-	sfx_tpm_seen(f, &old);
-	assert_int_equal(store_tpm_get(f->s, t.ek_hash, &got, &known), A11_OK);
-	assert_memory_equal(&got, &t, sizeof(t));
-	/* The full u64 and u32 ranges; a reset outranks any clock. */
-	t.reset_count = UINT32_MAX;
-	t.restart_count = 0;
-	t.clock = UINT64_MAX - 5;
-	sfx_tpm_seen(f, &t);
-	assert_int_equal(store_tpm_get(f->s, t.ek_hash, &got, &known), A11_OK);
-	assert_memory_equal(&got, &t, sizeof(t));
-}
-
-static void test_tpm_newer(void **state)
-{
-	const struct store_tpm a = { .reset_count = 2, .restart_count = 1, .clock = 50 };
-	struct store_tpm b = a;
-
-	(void)state;
-	assert_false(store_tpm_newer(&a, &b));
-	b.clock = 49;
-	assert_true(store_tpm_newer(&a, &b));
-	b.clock = 1000;
-	b.restart_count = 0;
-	assert_true(store_tpm_newer(&a, &b));
-	b.restart_count = 9;
-	assert_false(store_tpm_newer(&a, &b));
-	b.reset_count = 1;
-	assert_true(store_tpm_newer(&a, &b));
-}
-
 static void test_reopen_persists(void **state)
 {
 	struct sfx *f = *state;
@@ -617,8 +569,6 @@ int main(void)
 		T(test_session),
 		T(test_session_prune),
 		T(test_lease),
-		T(test_tpm),
-		cmocka_unit_test(test_tpm_newer),
 		T(test_reopen_persists),
 		T(test_callback_reentry),
 	};
