@@ -22,6 +22,33 @@ static bool sharing(void)
 	return mod.conf.state_dir[0] != '\0';
 }
 
+/* The TPM refused the PIN of a cached lease. Its dictionary-attack
+ * counter is the TPM's, not the token's: a lockout refuses every PIN of
+ * every key on the host, so say which it was and when it recovers (the
+ * state is kept for C_GetTokenInfo's flags, src/p11/slot.c). */
+static CK_RV pin_refused(struct p11_token *t, a11_err r)
+{
+	struct tpm_da da;
+	bool known = tpm_da_state(t->tpm, &da) == A11_OK;
+
+	p11_lock(&mod.lock);
+	mod.da = da;
+	mod.da_known = known;
+	p11_unlock(&mod.lock);
+	if (r == A11_ERR_TPM_LOCKOUT || (known && da.in_lockout)) {
+		log_warn("token %s: the TPM is in dictionary-attack lockout (%u failed authorizations, "
+			 "%u allowed): it refuses every PIN of every key on this host until it "
+			 "forgives one failure %s%u s, or its owner clears it "
+			 "(tpm2_dictionarylockout -c)", t->conf->label, da.failures, da.max_tries,
+			 da.interval_s ? "every " : "never: interval ", da.interval_s);
+		return CKR_PIN_LOCKED;
+	}
+	log_warn("token %s: the TPM refused the PIN for the host's lease (%s%u of %u failed "
+		 "authorizations before the TPM locks out every key on this host)", t->conf->label,
+		 known ? "" : "unknown: ", da.failures, da.max_tries);
+	return CKR_PIN_INCORRECT;
+}
+
 CK_RV lease_open_cached(struct p11_token *t, const char *pin, bool *found)
 {
 	const struct attester_config ac = token_attester_conf(t, pin);
@@ -52,9 +79,8 @@ CK_RV lease_open_cached(struct p11_token *t, const char *pin, bool *found)
 	/* A wrong PIN is the caller's answer; anything else means the cached
 	 * lease is of no use and a fresh attestation decides. */
 	if (r == A11_ERR_TPM_AUTH || r == A11_ERR_TPM_LOCKOUT) {
-		log_warn("token %s: the TPM refused the PIN for the host's lease", t->conf->label);
 		*found = true;
-		return token_rv(r);
+		return pin_refused(t, r);
 	}
 	log_info("token %s: the host's lease is not usable (%s); attesting", t->conf->label,
 		 a11_strerror(r));

@@ -141,6 +141,10 @@ struct p11_global {
 	struct p11_session **sessions;
 	size_t n_sessions;
 	CK_ULONG next_handle;         /* sessions and objects; never reused */
+	/* Under lock: the TPM's dictionary-attack state, read when it refused
+	 * a PIN (one TPM and one counter for every token); a login clears it. */
+	struct tpm_da da;
+	bool da_known;
 };
 
 extern struct p11_global mod;

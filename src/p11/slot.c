@@ -58,6 +58,23 @@ static void serial(const struct p11_token *t, CK_UTF8CHAR out[16])
 	memcpy(out, hex, 16);
 }
 
+/* What the module knows of the TPM's dictionary-attack counter since it
+ * last refused a PIN (src/p11/lease.c): one TPM-wide counter, so every
+ * token shows it. */
+static CK_FLAGS pin_flags(void)
+{
+	CK_FLAGS f = 0;
+
+	p11_lock(&mod.lock);
+	if (mod.da_known && mod.da.in_lockout)
+		f = CKF_USER_PIN_LOCKED;
+	else if (mod.da_known && mod.da.failures > 0)
+		f = CKF_USER_PIN_COUNT_LOW |
+		    (mod.da.failures + 1 == mod.da.max_tries ? CKF_USER_PIN_FINAL_TRY : 0);
+	p11_unlock(&mod.lock);
+	return f;
+}
+
 CK_RV p11_get_token_info(CK_SLOT_ID slot, CK_TOKEN_INFO_PTR info)
 {
 	struct p11_token *t;
@@ -76,6 +93,7 @@ CK_RV p11_get_token_info(CK_SLOT_ID slot, CK_TOKEN_INFO_PTR info)
 	/* Write-protected: objects come from the broker, never from the app. */
 	info->flags = CKF_RNG | CKF_WRITE_PROTECTED | CKF_LOGIN_REQUIRED |
 		      CKF_USER_PIN_INITIALIZED | CKF_TOKEN_INITIALIZED;
+	info->flags |= pin_flags();
 	info->ulMaxSessionCount = CK_EFFECTIVELY_INFINITE;
 	info->ulSessionCount = CK_UNAVAILABLE_INFORMATION;
 	info->ulMaxRwSessionCount = CK_EFFECTIVELY_INFINITE;

@@ -156,6 +156,8 @@ CK_RV token_show(struct p11_token *t, bool logged_in)
 	t->logged_in = logged_in;
 	t->renew_due = logged_in ? lease_renew_due(t) : 0;
 	t->renew_failures = 0;
+	if (logged_in)          /* the PIN worked: no failure since (CKF_USER_PIN_*) */
+		mod.da_known = false;
 	p11_unlock(&mod.lock);
 	return CKR_OK;
 }

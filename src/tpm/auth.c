@@ -5,6 +5,8 @@
  * session and the next one starts afresh. Sign, RSA_Decrypt, Unseal and
  * ActivateCredential on a policy key go through src/tpm/sapi.c, which
  * computes the session HMAC itself. */
+#include <string.h>
+
 #include "../common/log.h"
 #include "internal.h"
 
@@ -236,4 +238,36 @@ a11_err tpm_read_clock(struct tpm *t, TPMS_TIME_INFO *out)
 		*out = *ti;
 	Esys_Free(ti);
 	return r;
+}
+
+/* One read of the TPM_PT_PERMANENT.. TPM_PT_LOCKOUT_RECOVERY properties. */
+a11_err tpm_da_state(struct tpm *t, struct tpm_da *out)
+{
+	TPMS_CAPABILITY_DATA *cap = NULL;
+	TPMI_YES_NO more;
+	a11_err r = tpm_rc(Esys_GetCapability(t->esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
+					      TPM2_CAP_TPM_PROPERTIES, TPM2_PT_PERMANENT,
+					      TPM2_PT_LOCKOUT_RECOVERY - TPM2_PT_PERMANENT + 1,
+					      &more, &cap),
+			   "GetCapability(DA)");
+	const TPML_TAGGED_TPM_PROPERTY *l;
+
+	memset(out, 0, sizeof(*out));
+	if (r != A11_OK)
+		return r;
+	l = &cap->data.tpmProperties;
+	for (UINT32 i = 0; i < l->count && i < TPM2_MAX_TPM_PROPERTIES; i++) {
+		UINT32 v = l->tpmProperty[i].value;
+
+		switch (l->tpmProperty[i].property) {
+		case TPM2_PT_PERMANENT: out->in_lockout = v & TPMA_PERMANENT_INLOCKOUT; break;
+		case TPM2_PT_LOCKOUT_COUNTER: out->failures = v; break;
+		case TPM2_PT_MAX_AUTH_FAIL: out->max_tries = v; break;
+		case TPM2_PT_LOCKOUT_INTERVAL: out->interval_s = v; break;
+		case TPM2_PT_LOCKOUT_RECOVERY: out->recovery_s = v; break;
+		default: break;
+		}
+	}
+	Esys_Free(cap);
+	return A11_OK;
 }

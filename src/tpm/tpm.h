@@ -161,4 +161,16 @@ a11_err tpm_verify_approval(struct tpm *t, const TPM2B_PUBLIC *approver,
 /* TPM2_ReadClock. */
 a11_err tpm_read_clock(struct tpm *t, TPMS_TIME_INFO *out);
 
+/* The TPM's dictionary-attack state (TPM 2.0 Part 1 §19.8): one counter
+ * for the whole TPM, so a lockout refuses every authValue of every key on
+ * the host, whichever application's wrong PINs caused it. */
+struct tpm_da {
+	bool in_lockout;
+	uint32_t failures;          /* TPM_PT_LOCKOUT_COUNTER */
+	uint32_t max_tries;         /* TPM_PT_MAX_AUTH_FAIL */
+	uint32_t interval_s;        /* one failure forgiven per interval (0: never) */
+	uint32_t recovery_s;        /* lockoutAuth's own lockout */
+};
+a11_err tpm_da_state(struct tpm *t, struct tpm_da *out);
+
 #endif

@@ -5,7 +5,8 @@
  * CKF_LIBRARY_CANT_CREATE_OS_THREADS to C_Initialize. Prints a line at
  * every change of C_Sign's result and of the lease expiry the private key
  * object shows, "ear N" (the EAR attribute's length) or "ear absent"
- * after login, then "signatures N failed N renewals_seen N", the most
+ * after login, "pin flags: ..." (C_GetTokenInfo's CKF_USER_PIN_* after the
+ * login, whatever its result), then "signatures N failed N renewals_seen N", the most
  * threads the process had while signing, and how many it has left after
  * C_Finalize. */
 #include <dlfcn.h>
@@ -154,6 +155,17 @@ static void *signer(void *arg)
 	return NULL;
 }
 
+static void say_pin_flags(void)
+{
+	CK_TOKEN_INFO ti;
+
+	/* Before the signing threads: stdout is this thread's alone. */
+	if (f->C_GetTokenInfo(slot, &ti) == CKR_OK)
+		printf("pin flags:%s%s%s\n", ti.flags & CKF_USER_PIN_COUNT_LOW ? " count_low" : "",
+		       ti.flags & CKF_USER_PIN_FINAL_TRY ? " final_try" : "",
+		       ti.flags & CKF_USER_PIN_LOCKED ? " locked" : "");
+}
+
 int main(int argc, char **argv)
 {
 	CK_C_INITIALIZE_ARGS os = { .flags = CKF_OS_LOCKING_OK };
@@ -179,6 +191,7 @@ int main(int argc, char **argv)
 	if ((rv = f->C_OpenSession(slot, CKF_SERIAL_SESSION, NULL, NULL, &h)) == CKR_OK)
 		rv = f->C_Login(h, CKU_USER, (CK_UTF8CHAR_PTR)pin, strlen(pin));
 	say("login rv=0x%lx slot %lu", rv, slot);
+	say_pin_flags();
 	if (rv != CKR_OK)
 		return 1;
 	say_ear(h);
