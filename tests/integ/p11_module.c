@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <cmocka.h>
@@ -453,6 +454,40 @@ static void test_application_mutexes(void **state)
 	assert_int_equal(f->C_Initialize((CK_VOID_PTR)&os_locking), CKR_OK);
 }
 
+/* pReserved must be NULL (PKCS#11 §5.4) but p11-kit passes its
+ * x-init-reserved string there: "conf=PATH" is read, any other value is
+ * CKR_ARGUMENTS_BAD, never a crash (pkcs11test's InitArgsBadReserved). */
+static void test_initialize_reserved(void **state)
+{
+	char *conf = strdup(t_env("ATTEST11_CONF")), good[4200];
+	void *none = mmap(NULL, 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	void *bad[] = { (void *)1, none, (void *)"x-init=nonsense", (void *)"conf" };
+	CK_C_INITIALIZE_ARGS args = { .flags = CKF_OS_LOCKING_OK };
+	CK_ULONG n = 0;
+
+	(void)state;
+	assert_true(none != MAP_FAILED);
+	snprintf(good, sizeof(good), "conf=%s", conf);
+	assert_int_equal(f->C_Finalize(NULL), CKR_OK);
+	unsetenv("ATTEST11_CONF");
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		args.pReserved = bad[i];
+		assert_int_equal(f->C_Initialize(&args), CKR_ARGUMENTS_BAD);
+		assert_int_equal(f->C_GetSlotList(CK_TRUE, NULL, &n), CKR_CRYPTOKI_NOT_INITIALIZED);
+	}
+	args.pReserved = good;
+	assert_int_equal(f->C_Initialize(&args), CKR_OK);
+	assert_int_equal(f->C_GetSlotList(CK_TRUE, NULL, &n), CKR_OK);
+	assert_int_equal(n, 6);
+	assert_int_equal(f->C_Finalize(NULL), CKR_OK);
+	setenv("ATTEST11_CONF", conf, 1);
+	args.pReserved = (void *)1; /* refused whatever the environment says */
+	assert_int_equal(f->C_Initialize(&args), CKR_ARGUMENTS_BAD);
+	assert_int_equal(f->C_Initialize((CK_VOID_PTR)&os_locking), CKR_OK);
+	munmap(none, 4096);
+	free(conf);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -468,6 +503,7 @@ int main(void)
 		cmocka_unit_test(test_pcr_change_stops_signing),
 		cmocka_unit_test(test_random_from_the_tpm),
 		cmocka_unit_test(test_application_mutexes),
+		cmocka_unit_test(test_initialize_reserved),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
