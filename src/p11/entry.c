@@ -232,11 +232,12 @@ static CK_FUNCTION_LIST_3_0 functions_3_0 = {
 	.C_MessageVerifyFinal = (void *)a11_C_MessageVerifyFinal,
 };
 
-/* Both interfaces are fork-safe in the PKCS#11 3.0 sense: a child that
- * calls C_Initialize again gets a fresh, working module. */
+/* No flags: CKF_INTERFACE_FORK_SAFE (PKCS#11 3.0 §5.2) promises a fork
+ * child the parent's sessions, login and operations; ours keeps none of
+ * them and must call C_Initialize again (docs/pkcs11.md). */
 static CK_INTERFACE interfaces[] = {
-	{ (CK_CHAR *)"PKCS 11", &functions_3_0, CKF_INTERFACE_FORK_SAFE },
-	{ (CK_CHAR *)"PKCS 11", &functions, CKF_INTERFACE_FORK_SAFE },
+	{ (CK_CHAR *)"PKCS 11", &functions_3_0, 0 },
+	{ (CK_CHAR *)"PKCS 11", &functions, 0 },
 };
 #define N_INTERFACES (sizeof(interfaces) / sizeof(interfaces[0]))
 

@@ -102,6 +102,31 @@ static void test_before_initialize(void **state)
 	assert_int_equal(f->C_Initialize((CK_VOID_PTR)&os_locking), CKR_CRYPTOKI_ALREADY_INITIALIZED);
 }
 
+/* A fork child keeps none of the parent's sessions or login (it must call
+ * C_Initialize again), so no interface may claim PKCS#11 3.0's
+ * CKF_INTERFACE_FORK_SAFE, whose children keep them. */
+static void test_interfaces_claim_no_fork_safety(void **state)
+{
+	CK_C_GetInterfaceList list = (CK_C_GetInterfaceList)dlsym(lib, "C_GetInterfaceList");
+	CK_C_GetInterface get = (CK_C_GetInterface)dlsym(lib, "C_GetInterface");
+	CK_INTERFACE ifs[4], *one = NULL;
+	CK_ULONG n = 4;
+
+	(void)state;
+	assert_non_null(list);
+	assert_non_null(get);
+	assert_int_equal(list(ifs, &n), CKR_OK);
+	assert_int_equal(n, 2);
+	for (CK_ULONG i = 0; i < n; i++)
+		assert_int_equal(ifs[i].flags & CKF_INTERFACE_FORK_SAFE, 0);
+	assert_int_equal(get(NULL, NULL, &one, 0), CKR_OK);
+	assert_int_equal(one->flags & CKF_INTERFACE_FORK_SAFE, 0);
+	one = NULL;
+	assert_int_equal(get((CK_UTF8CHAR_PTR)"PKCS 11", NULL, &one, CKF_INTERFACE_FORK_SAFE),
+			 CKR_ARGUMENTS_BAD);
+	assert_null(one);
+}
+
 static void test_text_fields_are_padded(void **state)
 {
 	CK_INFO info;
@@ -492,6 +517,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_before_initialize),
+		cmocka_unit_test(test_interfaces_claim_no_fork_safety),
 		cmocka_unit_test(test_text_fields_are_padded),
 		cmocka_unit_test(test_two_call_convention),
 		cmocka_unit_test(test_sessions),
