@@ -222,6 +222,8 @@ static void test_login_and_objects(void **state)
 	assert_int_equal(f->C_Login(h, CKU_SO, PIN, 4), CKR_USER_TYPE_INVALID);
 	assert_int_equal(f->C_Login(h, CKU_USER, PIN, 4), CKR_OK);
 	assert_int_equal(f->C_Login(h, CKU_USER, PIN, 4), CKR_USER_ALREADY_LOGGED_IN);
+	/* PKCS#11 §5.6: the SO cannot log in while the user is. */
+	assert_int_equal(f->C_Login(h, CKU_SO, PIN, 4), CKR_USER_ANOTHER_ALREADY_LOGGED_IN);
 	assert_int_equal(f->C_GetSessionInfo(h, &si), CKR_OK);
 	assert_int_equal(si.state, CKS_RW_USER_FUNCTIONS);
 	assert_int_not_equal(key = find_one(h, CKO_PRIVATE_KEY), CK_INVALID_HANDLE);
@@ -417,6 +419,45 @@ static void test_random_from_the_tpm(void **state)
 	f->C_CloseSession(h);
 }
 
+/* The session and the arguments are checked, then the TPM's generator
+ * takes no seed: CKR_RANDOM_SEED_NOT_SUPPORTED (PKCS#11 §5.15). */
+static void test_seed_random(void **state)
+{
+	CK_SESSION_HANDLE h = open_rw("ec");
+	CK_BYTE seed[8] = { 1 };
+
+	(void)state;
+	assert_int_equal(f->C_SeedRandom(h, seed, sizeof(seed)), CKR_RANDOM_SEED_NOT_SUPPORTED);
+	assert_int_equal(f->C_SeedRandom(h, NULL, 8), CKR_ARGUMENTS_BAD);
+	assert_int_equal(f->C_SeedRandom(h + 1000, seed, sizeof(seed)), CKR_SESSION_HANDLE_INVALID);
+	f->C_CloseSession(h);
+	assert_int_equal(f->C_SeedRandom(h, seed, sizeof(seed)), CKR_SESSION_HANDLE_INVALID);
+}
+
+/* An empty signature (NULL, 0) is a signature of the wrong length, not a
+ * bad argument; a NULL one with a length is. Either ends the operation. */
+static void test_verify_empty_signature(void **state)
+{
+	CK_SESSION_HANDLE h = open_rw("ec");
+	CK_MECHANISM m = { CKM_ECDSA_SHA256, NULL, 0 };
+	CK_OBJECT_HANDLE pub;
+	CK_BYTE data[] = "data";
+
+	(void)state;
+	assert_int_equal(f->C_Login(h, CKU_USER, PIN, 4), CKR_OK);
+	pub = find_one(h, CKO_PUBLIC_KEY);
+	assert_int_equal(f->C_VerifyInit(h, &m, pub), CKR_OK);
+	assert_int_equal(f->C_Verify(h, data, 4, NULL, 0), CKR_SIGNATURE_LEN_RANGE);
+	assert_int_equal(f->C_Verify(h, data, 4, NULL, 0), CKR_OPERATION_NOT_INITIALIZED);
+	assert_int_equal(f->C_VerifyInit(h, &m, pub), CKR_OK);
+	assert_int_equal(f->C_VerifyUpdate(h, data, 4), CKR_OK);
+	assert_int_equal(f->C_VerifyFinal(h, NULL, 0), CKR_SIGNATURE_LEN_RANGE);
+	assert_int_equal(f->C_VerifyInit(h, &m, pub), CKR_OK);
+	assert_int_equal(f->C_Verify(h, data, 4, NULL, 64), CKR_ARGUMENTS_BAD);
+	assert_int_equal(f->C_Verify(h, data, 4, NULL, 0), CKR_OPERATION_NOT_INITIALIZED);
+	f->C_CloseSession(h);
+}
+
 /* The application's own mutexes (no CKF_OS_LOCKING_OK): the module must
  * use them, and threads must still sign correctly. */
 static int app_locks;
@@ -528,6 +569,8 @@ int main(void)
 		cmocka_unit_test(test_fork_child_initializes_again),
 		cmocka_unit_test(test_pcr_change_stops_signing),
 		cmocka_unit_test(test_random_from_the_tpm),
+		cmocka_unit_test(test_seed_random),
+		cmocka_unit_test(test_verify_empty_signature),
 		cmocka_unit_test(test_application_mutexes),
 		cmocka_unit_test(test_initialize_reserved),
 	};
