@@ -95,9 +95,12 @@ $(CLI): $(call obj,$(CLI_SRC)) $(LIBP11) $(LIBATTESTER) $(LIBPROTO) $(LIBTPM) $(
 	$(CC) $(LDFLAGS) -o $@ $^ $(call pc,libs,$(ATTESTER_PKGS)) -lpthread
 
 # The module exports only the PKCS#11 getters (src/p11/attest11.map).
+# -z nodelete: dlclose never unmaps it, so a renewal thread left running by
+# an application that unloads without C_Finalize wakes in mapped code
+# (docs/pkcs11.md, "Threads and fork").
 $(MODULE): $(call obj,$(P11_SRC)) $(LIBATTESTER) $(LIBPROTO) $(LIBTPM) $(LIBWIRE) $(LIBCOMMON) \
 		src/p11/attest11.map
-	$(CC) -shared $(LDFLAGS) -Wl,--version-script=src/p11/attest11.map -Wl,-z,defs \
+	$(CC) -shared $(LDFLAGS) -Wl,--version-script=src/p11/attest11.map -Wl,-z,defs -Wl,-z,nodelete \
 		-o $@ $(filter %.o %.a,$^) $(call pc,libs,$(ATTESTER_PKGS)) -lpthread
 
 # Unit tests run without a TPM; integration tests get every layer. The

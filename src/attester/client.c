@@ -1,3 +1,4 @@
+#include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,18 +34,47 @@ static size_t on_data(char *p, size_t size, size_t n, void *arg)
 	return len;
 }
 
-static a11_err classify(CURLcode rc)
+/* What failed, said precisely: only curl's certificate verdicts mean the
+ * broker is not trusted. A broker that restarts resets the connection,
+ * which curl reports as a send, receive or TLS handshake error; that is
+ * the network, not trust. */
+a11_err client_classify(int rc, long os_errno, const char **cause)
 {
+	bool reset = os_errno == ECONNRESET || os_errno == EPIPE || os_errno == ECONNABORTED;
+
 	switch (rc) {
 	case CURLE_OK:
+		*cause = "ok";
 		return A11_OK;
 	case CURLE_PEER_FAILED_VERIFICATION:
 	case CURLE_SSL_CACERT_BADFILE:
-	case CURLE_SSL_CONNECT_ERROR:
+	case CURLE_SSL_ISSUER_ERROR:
+	case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+	case CURLE_SSL_CRL_BADFILE:
+	case CURLE_SSL_INVALIDCERTSTATUS:
+		*cause = "the broker's TLS certificate is not trusted (check ca_file)";
 		return A11_ERR_TLS;
 	case CURLE_WRITE_ERROR:
+		*cause = "the broker's answer is too large";
 		return A11_ERR_PROTOCOL;
+	case CURLE_OPERATION_TIMEDOUT:
+		*cause = "the broker did not answer in time";
+		return A11_ERR_NETWORK;
+	case CURLE_COULDNT_RESOLVE_HOST:
+		*cause = "cannot resolve the broker's name";
+		return A11_ERR_NETWORK;
+	case CURLE_COULDNT_CONNECT:
+		*cause = "cannot connect to the broker (down, or a firewall)";
+		return A11_ERR_NETWORK;
+	case CURLE_SSL_CONNECT_ERROR:
+		*cause = reset ? "the broker reset the connection during the TLS handshake "
+				 "(restarting?)"
+			       : "the TLS handshake with the broker failed (not a certificate "
+				 "problem: protocol or connection)";
+		return A11_ERR_NETWORK;
 	default:
+		*cause = reset ? "the broker reset the connection (restarting?)"
+			       : "the connection to the broker failed";
 		return A11_ERR_NETWORK;
 	}
 }
@@ -111,9 +141,14 @@ bool client_fits(const struct client *c, const char *ca_file, long connect_ms, l
 a11_err client_post(struct client *c, const char *url, const char *json,
 		    struct client_response *out)
 {
+	char detail[CURL_ERROR_SIZE] = "";
+	const char *cause;
+	long os_errno = 0;
 	CURLcode rc;
+	a11_err r;
 
 	memset(out, 0, sizeof(*out));
+	curl_easy_setopt(c->curl, CURLOPT_ERRORBUFFER, detail);
 	curl_easy_setopt(c->curl, CURLOPT_URL, url);
 	curl_easy_setopt(c->curl, CURLOPT_POSTFIELDS, json);
 	curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, out);
@@ -127,11 +162,15 @@ a11_err client_post(struct client *c, const char *url, const char *json,
 		curl_easy_getinfo(c->curl, CURLINFO_TOTAL_TIME_T, &total);
 		log_debug("broker %s: HTTP %ld in %.1f ms (connect %.1f, TLS %.1f)", url,
 			  out->status, (double)total / 1e3, (double)conn / 1e3, (double)tls / 1e3);
-	} else
-		log_error("broker %s: %s", url, curl_easy_strerror(rc));
+	}
+	curl_easy_getinfo(c->curl, CURLINFO_OS_ERRNO, &os_errno);
+	curl_easy_setopt(c->curl, CURLOPT_ERRORBUFFER, NULL); /* detail ends here */
+	r = client_classify(rc, os_errno, &cause);
 	if (rc != CURLE_OK) {
+		log_error("broker %s: %s (curl: %s)", url, cause,
+			  detail[0] ? detail : curl_easy_strerror(rc));
 		free(out->body);
 		memset(out, 0, sizeof(*out));
 	}
-	return classify(rc);
+	return r;
 }

@@ -25,9 +25,14 @@ void client_close(struct client *c);
 void client_free(void *c);                /* client_close for a void * */
 /* Was c opened with these settings? */
 bool client_fits(const struct client *c, const char *ca_file, long connect_ms, long total_ms);
-/* A11_ERR_NETWORK (connect/timeout), A11_ERR_TLS (certificate), A11_OK
- * with any HTTP status. */
+/* A11_ERR_NETWORK (connect, reset, handshake, timeout), A11_ERR_TLS (the
+ * broker's certificate is not trusted), A11_ERR_PROTOCOL (answer too
+ * large), A11_OK with any HTTP status; the log line says what failed. */
 a11_err client_post(struct client *c, const char *url, const char *json,
 		    struct client_response *out);
+
+/* curl's result (a CURLcode) and CURLINFO_OS_ERRNO -> the error, and in
+ * *cause what really failed, for the log. */
+a11_err client_classify(int curl_code, long os_errno, const char **cause);
 
 #endif

@@ -10,6 +10,7 @@
  * "key" member is left out because it would carry the duplication blob,
  * which the host no longer needs once the key is imported. */
 #define _GNU_SOURCE /* mkostemp: temp files must not leak into exec'd children */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -154,20 +155,35 @@ static a11_err read_fd(int fd, const char *path, char **buf, size_t *len)
 	return A11_OK;
 }
 
+/* Why the file opened as fd is no lease to read, or NULL. */
+static const char *unfit_file(int fd)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) != 0)
+		return strerror(errno);
+	if (!S_ISREG(st.st_mode))
+		return S_ISFIFO(st.st_mode) ? "a FIFO, not a regular file" : "not a regular file";
+	return (st.st_mode & (S_IWGRP | S_IWOTH)) ? "writable by group or others" : NULL;
+}
+
+/* O_NONBLOCK: opening a FIFO (or a device) put in the lease's place must
+ * not wait for a writer; fstat then refuses it. A regular file ignores
+ * the flag. */
 static a11_err read_lease(int dfd, const char *path, const char *file, char **buf, size_t *len)
 {
-	int fd = openat(dfd, file, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
-	struct stat st;
+	int fd = openat(dfd, file, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+	const char *why;
 	a11_err r;
 
 	if (fd < 0 && errno == ENOENT)
 		return A11_ERR_NOT_FOUND;
 	if (fd < 0) {
-		log_error("cannot open %s: %s", path, strerror(errno));
+		log_error("cannot open %s: %s", path, errno == ELOOP ? "a symlink" : strerror(errno));
 		return A11_ERR_IO;
 	}
-	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || (st.st_mode & (S_IWGRP | S_IWOTH))) {
-		log_error("%s refused: not a regular file, or writable by group or others", path);
+	if ((why = unfit_file(fd)) != NULL) {
+		log_error("%s refused: %s", path, why);
 		r = A11_ERR_IO;
 	} else {
 		r = read_fd(fd, path, buf, len);
@@ -353,6 +369,50 @@ static void give_to_dir_owner(int dfd, int fd, const char *path)
 		log_warn("cannot give %s to the directory's owner: %s", path, strerror(errno));
 }
 
+/* A writer killed between creating its temporary and renaming it (see
+ * replace_file) leaves .FILE.XXXXXXXXXXXX behind. A writer finishes in
+ * milliseconds (write, fsync, rename), so one older than this is nobody's;
+ * removing a file some writer still held would only make that writer's
+ * rename fail (its save is lost, no file is damaged). PIDs in the names
+ * would not do: they are reused, and differ across PID namespaces that
+ * share the directory. */
+#define STALE_TEMP_S 600
+#define TEMP_RND_HEX 12
+
+static bool is_temp_of(const char *name, const char *file)
+{
+	size_t n = strlen(file);
+
+	if (name[0] != '.' || strncmp(name + 1, file, n) != 0 || name[n + 1] != '.' ||
+	    strlen(name + n + 2) != TEMP_RND_HEX)
+		return false;
+	return strspn(name + n + 2, "0123456789abcdef") == TEMP_RND_HEX;
+}
+
+static void remove_stale_temps(int dfd, const char *file)
+{
+	int fd = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	time_t now = time(NULL);
+	struct dirent *e;
+	struct stat st;
+
+	if (d == NULL) {
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	while ((e = readdir(d)) != NULL) {
+		if (!is_temp_of(e->d_name, file) ||
+		    fstatat(dfd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+		    !S_ISREG(st.st_mode) || now - st.st_mtime < STALE_TEMP_S)
+			continue;
+		if (unlinkat(dfd, e->d_name, 0) == 0)
+			log_warn("removed %s, left by a writer that stopped mid-write", e->d_name);
+	}
+	closedir(d);
+}
+
 /* text to a fresh temporary file in the directory, then renamed over the
  * lease: readers see the old file or the new one, never half of one. All
  * relative to the directory's descriptor, so a directory swapped for a
@@ -360,7 +420,7 @@ static void give_to_dir_owner(int dfd, int fd, const char *path)
 static a11_err replace_file(int dfd, const char *path, const char *file, const char *text)
 {
 	char tmp[FILE_CAP + 24];
-	unsigned char rnd[6];
+	unsigned char rnd[TEMP_RND_HEX / 2];
 	a11_err r = A11_OK;
 	int fd;
 
@@ -411,6 +471,7 @@ a11_err state_save(const char *dir, const char *credential, const struct host_le
 		goto out;
 	}
 	r = replace_file(dfd, path, file, text);
+	remove_stale_temps(dfd, file);
 out:
 	if (dfd >= 0)
 		close(dfd);

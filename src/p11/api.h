@@ -29,5 +29,6 @@ CK_RV p11_op_produce(CK_SESSION_HANDLE h, enum p11_op_kind kind, bool single, CK
 CK_RV p11_op_verify(CK_SESSION_HANDLE h, bool single, CK_BYTE_PTR data, CK_ULONG len,
 		    CK_BYTE_PTR sig, CK_ULONG sig_len);
 CK_RV p11_generate_random(CK_SESSION_HANDLE h, CK_BYTE_PTR out, CK_ULONG len);
+CK_RV p11_seed_random(CK_SESSION_HANDLE h, CK_BYTE_PTR seed, CK_ULONG len);
 
 #endif

@@ -1,6 +1,10 @@
+#define _GNU_SOURCE /* process_vm_readv */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
+#include <unistd.h>
 #include <jansson.h>
 
 #include "../common/log.h"
@@ -19,6 +23,38 @@ const char *config_path(const char *reserved)
 		    (int)sizeof(from_reserved))
 		return from_reserved;
 	return P11_DEFAULT_CONF;
+}
+
+/* Copy the C string at p into buf (cap bytes, NUL included) without ever
+ * touching p directly: process_vm_readv on our own process answers EFAULT
+ * for memory that is not readable, where a load would crash the host.
+ * Read a page at a time, so a string ending just before an unmapped page
+ * is still read whole. */
+static bool peek_string(const void *p, char *buf, size_t cap)
+{
+	size_t page = (size_t)sysconf(_SC_PAGESIZE), n = 0;
+
+	while (n < cap) {
+		uintptr_t at = (uintptr_t)p + n;
+		size_t chunk = page - at % page < cap - n ? page - at % page : cap - n;
+		struct iovec local = { buf + n, chunk }, remote = { (void *)at, chunk };
+
+		if (process_vm_readv(getpid(), &local, 1, &remote, 1, 0) != (ssize_t)chunk)
+			return false;
+		if (memchr(buf + n, '\0', chunk) != NULL)
+			return true;
+		n += chunk;
+	}
+	return false;
+}
+
+CK_RV config_reserved(const void *reserved, char *out, size_t cap)
+{
+	if (reserved != NULL && peek_string(reserved, out, cap) && strncmp(out, "conf=", 5) == 0)
+		return CKR_OK;
+	log_error("C_Initialize: pReserved is neither NULL nor a readable \"conf=PATH\" string "
+		  "of at most %zu bytes (p11-kit's x-init-reserved)", cap - 1);
+	return CKR_ARGUMENTS_BAD;
 }
 
 #define WHERE "attest11.conf"

@@ -10,6 +10,11 @@
 /* The file named by $ATTEST11_CONF, else by "conf=PATH" in reserved (the
  * p11-kit module option x-init-reserved), else P11_DEFAULT_CONF. */
 const char *config_path(const char *reserved);
+/* C_Initialize's non-NULL pReserved, copied into out (cap bytes) if it is
+ * a "conf=PATH" string; else CKR_ARGUMENTS_BAD, with a log line. Never
+ * faults on an invalid pointer (docs/pkcs11.md, "Configuration"). */
+#define P11_RESERVED_MAX (5 + 4095 + 1) /* "conf=", a path below PATH_MAX, NUL */
+CK_RV config_reserved(const void *reserved, char *out, size_t cap);
 /* CKR_OK, or CKR_GENERAL_ERROR with a log line naming the problem. */
 CK_RV config_load(const char *path, struct p11_config *c);
 

@@ -1,5 +1,7 @@
 /* The operation entry points: find the session and key, then let ops.c
- * do the work. No lock is held while ops.c calls the TPM. */
+ * do the work. No lock is held while ops.c calls the TPM. The arguments
+ * of operations are checked in ops.c alone (it owns the operation and
+ * ends it on a bad one), never here as well. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -39,11 +41,7 @@ CK_RV p11_op_init(CK_SESSION_HANDLE h, enum p11_op_kind kind, CK_MECHANISM_PTR m
 
 	if (rv != CKR_OK)
 		return rv;
-	if (m == NULL)
-		rv = CKR_ARGUMENTS_BAD;
-	else if (s->op.kind != OP_NONE)
-		rv = CKR_OPERATION_ACTIVE;
-	if (rv == CKR_OK && kind != OP_DIGEST) {
+	if (kind != OP_DIGEST) {
 		p11_lock(&mod.lock);
 		rv = key_of_inlock(s, key, &k);
 		/* ops_init takes its own reference on k.pub before we unlock:
@@ -51,7 +49,7 @@ CK_RV p11_op_init(CK_SESSION_HANDLE h, enum p11_op_kind kind, CK_MECHANISM_PTR m
 		if (rv == CKR_OK)
 			rv = ops_init(&s->op, kind, m, &k);
 		p11_unlock(&mod.lock);
-	} else if (rv == CKR_OK) {
+	} else {
 		rv = ops_init(&s->op, kind, m, NULL);
 	}
 	session_put(s);
@@ -77,9 +75,7 @@ CK_RV p11_op_update(CK_SESSION_HANDLE h, enum p11_op_kind kind, CK_BYTE_PTR data
 
 	if (rv != CKR_OK)
 		return rv;
-	rv = data == NULL && len != 0 ? CKR_ARGUMENTS_BAD : ops_update(&s->op, data, len);
-	if (rv == CKR_ARGUMENTS_BAD)
-		ops_clear(&s->op);
+	rv = ops_update(&s->op, data, len);
 	session_put(s);
 	return rv;
 }
@@ -93,11 +89,6 @@ CK_RV p11_op_produce(CK_SESSION_HANDLE h, enum p11_op_kind kind, bool single, CK
 
 	if (rv != CKR_OK)
 		return rv;
-	if (out_len == NULL || (single && data == NULL && len != 0)) {
-		ops_clear(&s->op);
-		session_put(s);
-		return CKR_ARGUMENTS_BAD;
-	}
 	switch (kind) {
 	case OP_SIGN: rv = ops_sign(&s->op, single, data, len, out, out_len); break;
 	case OP_DECRYPT: rv = ops_decrypt(&s->op, single, data, len, out, out_len); break;
@@ -115,12 +106,7 @@ CK_RV p11_op_verify(CK_SESSION_HANDLE h, bool single, CK_BYTE_PTR data, CK_ULONG
 
 	if (rv != CKR_OK)
 		return rv;
-	if (sig == NULL || (single && data == NULL && len != 0)) {
-		ops_clear(&s->op);
-		rv = CKR_ARGUMENTS_BAD;
-	} else {
-		rv = ops_verify(&s->op, single, data, len, sig, sig_len);
-	}
+	rv = ops_verify(&s->op, single, data, len, sig, sig_len);
 	session_put(s);
 	return rv;
 }
@@ -133,6 +119,20 @@ CK_RV p11_generate_random(CK_SESSION_HANDLE h, CK_BYTE_PTR out, CK_ULONG len)
 	if (rv != CKR_OK)
 		return rv;
 	rv = out == NULL && len != 0 ? CKR_ARGUMENTS_BAD : token_random(s->token, out, len);
+	session_put(s);
+	return rv;
+}
+
+/* The TPM's generator takes no seed (PKCS#11 §5.15): the session and the
+ * arguments are checked first, as for any call. */
+CK_RV p11_seed_random(CK_SESSION_HANDLE h, CK_BYTE_PTR seed, CK_ULONG len)
+{
+	struct p11_session *s;
+	CK_RV rv = session_get(h, &s);
+
+	if (rv != CKR_OK)
+		return rv;
+	rv = seed == NULL && len != 0 ? CKR_ARGUMENTS_BAD : CKR_RANDOM_SEED_NOT_SUPPORTED;
 	session_put(s);
 	return rv;
 }

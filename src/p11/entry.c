@@ -88,7 +88,7 @@ static CK_RV a11_C_GenerateKeyPair(CK_SESSION_HANDLE h, CK_MECHANISM_PTR m, CK_A
 static CK_RV a11_C_WrapKey(CK_SESSION_HANDLE h, CK_MECHANISM_PTR m, CK_OBJECT_HANDLE w, CK_OBJECT_HANDLE k, CK_BYTE_PTR o, CK_ULONG_PTR on) { (void)h; (void)m; (void)w; (void)k; (void)o; (void)on; return not_supported(); }
 static CK_RV a11_C_UnwrapKey(CK_SESSION_HANDLE h, CK_MECHANISM_PTR m, CK_OBJECT_HANDLE u, CK_BYTE_PTR w, CK_ULONG wn, CK_ATTRIBUTE_PTR t, CK_ULONG n, CK_OBJECT_HANDLE_PTR k) { (void)h; (void)m; (void)u; (void)w; (void)wn; (void)t; (void)n; (void)k; return not_supported(); }
 static CK_RV a11_C_DeriveKey(CK_SESSION_HANDLE h, CK_MECHANISM_PTR m, CK_OBJECT_HANDLE b, CK_ATTRIBUTE_PTR t, CK_ULONG n, CK_OBJECT_HANDLE_PTR k) { (void)h; (void)m; (void)b; (void)t; (void)n; (void)k; return not_supported(); }
-static CK_RV a11_C_SeedRandom(CK_SESSION_HANDLE h, CK_BYTE_PTR s, CK_ULONG n) { (void)h; (void)s; (void)n; return not_supported(); }
+static CK_RV a11_C_SeedRandom(CK_SESSION_HANDLE h, CK_BYTE_PTR s, CK_ULONG n) { TRACE(p11_seed_random(h, s, n)); }
 static CK_RV a11_C_GenerateRandom(CK_SESSION_HANDLE h, CK_BYTE_PTR o, CK_ULONG n) { TRACE(p11_generate_random(h, o, n)); }
 static CK_RV a11_C_GetFunctionStatus(CK_SESSION_HANDLE h) { (void)h; return not_parallel(); }
 static CK_RV a11_C_CancelFunction(CK_SESSION_HANDLE h) { (void)h; return not_parallel(); }
@@ -232,11 +232,12 @@ static CK_FUNCTION_LIST_3_0 functions_3_0 = {
 	.C_MessageVerifyFinal = (void *)a11_C_MessageVerifyFinal,
 };
 
-/* Both interfaces are fork-safe in the PKCS#11 3.0 sense: a child that
- * calls C_Initialize again gets a fresh, working module. */
+/* No flags: CKF_INTERFACE_FORK_SAFE (PKCS#11 3.0 §5.2) promises a fork
+ * child the parent's sessions, login and operations; ours keeps none of
+ * them and must call C_Initialize again (docs/pkcs11.md). */
 static CK_INTERFACE interfaces[] = {
-	{ (CK_CHAR *)"PKCS 11", &functions_3_0, CKF_INTERFACE_FORK_SAFE },
-	{ (CK_CHAR *)"PKCS 11", &functions, CKF_INTERFACE_FORK_SAFE },
+	{ (CK_CHAR *)"PKCS 11", &functions_3_0, 0 },
+	{ (CK_CHAR *)"PKCS 11", &functions, 0 },
 };
 #define N_INTERFACES (sizeof(interfaces) / sizeof(interfaces[0]))
 

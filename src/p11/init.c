@@ -48,17 +48,26 @@ bool p11_ready(void)
 	return mod.initialized && !mod.forked;
 }
 
-static CK_RV check_args(const CK_C_INITIALIZE_ARGS *a)
+/* *reserved: pReserved as a string, or NULL. */
+static CK_RV check_args(const CK_C_INITIALIZE_ARGS *a, char buf[P11_RESERVED_MAX],
+			const char **reserved)
 {
 	int n;
 
+	*reserved = NULL;
 	if (a == NULL)
 		return CKR_OK;
-	/* All four callbacks or none (PKCS#11 §5.4). pReserved may carry
-	 * p11-kit's x-init-reserved option ("conf=PATH"). */
+	/* All four callbacks or none (PKCS#11 §5.4). */
 	n = (a->CreateMutex != NULL) + (a->DestroyMutex != NULL) + (a->LockMutex != NULL) +
 	    (a->UnlockMutex != NULL);
-	return n == 0 || n == 4 ? CKR_OK : CKR_ARGUMENTS_BAD;
+	if (n != 0 && n != 4)
+		return CKR_ARGUMENTS_BAD;
+	/* PKCS#11 wants NULL; p11-kit's x-init-reserved option puts
+	 * "conf=PATH" there. Checked even when $ATTEST11_CONF wins. */
+	if (a->pReserved == NULL)
+		return CKR_OK;
+	*reserved = buf;
+	return config_reserved(a->pReserved, buf, P11_RESERVED_MAX);
 }
 
 /* State a forked child inherited: release memory, never the TPM objects
@@ -102,9 +111,11 @@ static CK_RV init_tokens(void)
 CK_RV p11_initialize(CK_VOID_PTR args)
 {
 	const CK_C_INITIALIZE_ARGS *a = args;
+	char buf[P11_RESERVED_MAX];
+	const char *reserved;
 	CK_RV rv;
 
-	if ((rv = check_args(a)) != CKR_OK)
+	if ((rv = check_args(a, buf, &reserved)) != CKR_OK)
 		return rv;
 	if (mod.initialized && !mod.forked)
 		return CKR_CRYPTOKI_ALREADY_INITIALIZED;
@@ -112,7 +123,7 @@ CK_RV p11_initialize(CK_VOID_PTR args)
 	if (mod.forked)
 		drop_state();
 	p11_mutex_use(a);
-	if ((rv = config_load(config_path(a ? a->pReserved : NULL), &mod.conf)) != CKR_OK)
+	if ((rv = config_load(config_path(reserved), &mod.conf)) != CKR_OK)
 		return rv;
 	p11_mutex_init(&mod.lock);
 	mod.next_handle = 1;

@@ -4,6 +4,10 @@
  * and ops_ec.c; mechanism tables and parameters live in ops_mech.c.
  *
  * Rules kept here for every kind of operation:
+ *  - the arguments are checked here and nowhere else (crypto.c only finds
+ *    the session and key): a NULL pointer with a non-zero length is
+ *    CKR_ARGUMENTS_BAD, an empty signature is a signature of the wrong
+ *    length (CKR_SIGNATURE_LEN_RANGE);
  *  - any error ends the operation, except the size query (out == NULL)
  *    and CKR_BUFFER_TOO_SMALL, which leave it exactly as it was;
  *  - output sizes are known before the TPM is asked (signatures have a

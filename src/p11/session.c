@@ -192,6 +192,20 @@ CK_RV p11_get_session_info(CK_SESSION_HANDLE h, CK_SESSION_INFO_PTR info)
 	return CKR_OK;
 }
 
+/* No SO, no context-specific login: the broker does administration. The
+ * state comes before the type (PKCS#11 §5.6): while the user is logged in,
+ * any other user is CKR_USER_ANOTHER_ALREADY_LOGGED_IN. */
+static CK_RV login_other(struct p11_token *t, CK_USER_TYPE user)
+{
+	bool user_in;
+
+	p11_lock(&mod.lock);
+	user_in = t->logged_in;
+	p11_unlock(&mod.lock);
+	return user == CKU_SO && user_in ? CKR_USER_ANOTHER_ALREADY_LOGGED_IN
+					 : CKR_USER_TYPE_INVALID;
+}
+
 CK_RV p11_login(CK_SESSION_HANDLE h, CK_USER_TYPE user, CK_UTF8CHAR_PTR pin, CK_ULONG len)
 {
 	struct p11_session *s;
@@ -201,7 +215,7 @@ CK_RV p11_login(CK_SESSION_HANDLE h, CK_USER_TYPE user, CK_UTF8CHAR_PTR pin, CK_
 	if (rv != CKR_OK)
 		return rv;
 	if (user != CKU_USER)
-		rv = CKR_USER_TYPE_INVALID; /* no SO: the broker does administration */
+		rv = login_other(s->token, user);
 	else if (pin == NULL && len != 0)
 		rv = CKR_ARGUMENTS_BAD;
 	else if (len > WIRE_PIN_MAX)

@@ -212,14 +212,12 @@ a11_err tpm_verify_approval(struct tpm *t, const TPM2B_PUBLIC *approver,
 	if (r == A11_OK)
 		r = tpm_rc(Esys_TR_GetName(t->esys, h, &name), "TR_GetName(approver)");
 	if (r == A11_OK)
-		r = tpm_rc(Esys_VerifySignature(t->esys, h, ESYS_TR_NONE, ESYS_TR_NONE,
-						ESYS_TR_NONE, digest, sig, &tk),
-			   "VerifySignature(approval)");
+		r = tpm_rc_verify(Esys_VerifySignature(t->esys, h, ESYS_TR_NONE, ESYS_TR_NONE,
+						       ESYS_TR_NONE, digest, sig, &tk),
+				  "VerifySignature(approval)");
 	if (r == A11_OK) {
 		terms->ticket = *tk;
 		terms->approver = *name;
-	} else if (r == A11_ERR_TPM) {
-		r = A11_ERR_SIGNATURE;
 	}
 	Esys_Free(tk);
 	Esys_Free(name);

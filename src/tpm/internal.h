@@ -17,6 +17,9 @@ struct tpm {
 
 /* Log "what: decoded rc" and map rc to an a11_err; A11_OK for success. */
 a11_err tpm_rc(TSS2_RC rc, const char *what);
+/* tpm_rc for a signature check: A11_ERR_SIGNATURE only when the TPM says
+ * the signature is bad, tpm_rc's mapping for everything else. */
+a11_err tpm_rc_verify(TSS2_RC rc, const char *what);
 
 /* A session that authorizes k's user role (ESYS_TR_PASSWORD when k needs
  * no policy): k's kept policy session, or a new one, with the policy run.

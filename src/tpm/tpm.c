@@ -64,6 +64,27 @@ a11_err tpm_rc(TSS2_RC rc, const char *what)
 	return e;
 }
 
+/* A TPM that says the signature is bad (TPM2_VerifySignature: not
+ * genuine, or a scheme or hash the key does not take) gives its verdict;
+ * any other answer (0x902, out of object memory; a lost connection) says
+ * nothing about the signature and keeps its own meaning. */
+a11_err tpm_rc_verify(TSS2_RC rc, const char *what)
+{
+	if ((rc & TSS2_RC_LAYER_MASK) == TSS2_TPM_RC_LAYER && rc != TSS2_RC_SUCCESS) {
+		switch (base_code(rc)) {
+		case TPM2_RC_SIGNATURE:
+		case TPM2_RC_SCHEME:
+		case TPM2_RC_HASH:
+			log_error("%s: 0x%x %s: the signature does not verify", what, rc,
+				  Tss2_RC_Decode(rc));
+			return A11_ERR_SIGNATURE;
+		default:
+			break;
+		}
+	}
+	return tpm_rc(rc, what);
+}
+
 a11_err tpm_open(const char *tcti_conf, struct tpm **out)
 {
 	struct tpm *t = calloc(1, sizeof(*t));

@@ -61,6 +61,15 @@ ok "no library threads (CKF_LIBRARY_CANT_CREATE_OS_THREADS): renewed inline, no 
 ok "after a release: certificate and public key listed without login, no private key" bash -c "
 	o=\$(pkcs11-tool --module $M --token-label ec -O 2>&1)
 	echo \"\$o\" | grep -q 'Certificate Object' && echo \"\$o\" | grep -q 'Public Key Object' && ! echo \"\$o\" | grep -q 'Private Key'"
+# pkcs11-provider's no-deinit quirk: dlclose without C_Finalize while the
+# renewal thread sleeps; it wakes (renewal due within 4 s) after the unload.
+# No leak check for this one process (SANITIZE=1): it leaves the module
+# initialized on purpose, so all the module holds is live at exit, and
+# LeakSanitizer's tracer faults on the still-running renewal thread.
+ok "dlclose without C_Finalize: the process outlives the renewal thread's wake-up" bash -c "
+	ASAN_OPTIONS=\${ASAN_OPTIONS:+\$ASAN_OPTIONS:}detect_leaks=0 \
+		$BIN/tests/integ/p11_unload ec 1234 8 >$RIG_DIR/unload.out 2>$RIG_DIR/unload.err
+	r=\$?; cat $RIG_DIR/unload.out; [ \$r = 0 ] && grep -qx 'alive after 8 s' $RIG_DIR/unload.out"
 
 # --- the PIN is checked by the TPM, with no broker -------------------------
 rm -f "$S/ec.lease"

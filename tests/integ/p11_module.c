@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <cmocka.h>
@@ -99,6 +100,31 @@ static void test_before_initialize(void **state)
 	assert_int_equal(((CK_VERSION *)iface->pFunctionList)->major, 3);
 	assert_int_equal(f->C_Initialize((CK_VOID_PTR)&os_locking), CKR_OK);
 	assert_int_equal(f->C_Initialize((CK_VOID_PTR)&os_locking), CKR_CRYPTOKI_ALREADY_INITIALIZED);
+}
+
+/* A fork child keeps none of the parent's sessions or login (it must call
+ * C_Initialize again), so no interface may claim PKCS#11 3.0's
+ * CKF_INTERFACE_FORK_SAFE, whose children keep them. */
+static void test_interfaces_claim_no_fork_safety(void **state)
+{
+	CK_C_GetInterfaceList list = (CK_C_GetInterfaceList)dlsym(lib, "C_GetInterfaceList");
+	CK_C_GetInterface get = (CK_C_GetInterface)dlsym(lib, "C_GetInterface");
+	CK_INTERFACE ifs[4], *one = NULL;
+	CK_ULONG n = 4;
+
+	(void)state;
+	assert_non_null(list);
+	assert_non_null(get);
+	assert_int_equal(list(ifs, &n), CKR_OK);
+	assert_int_equal(n, 2);
+	for (CK_ULONG i = 0; i < n; i++)
+		assert_int_equal(ifs[i].flags & CKF_INTERFACE_FORK_SAFE, 0);
+	assert_int_equal(get(NULL, NULL, &one, 0), CKR_OK);
+	assert_int_equal(one->flags & CKF_INTERFACE_FORK_SAFE, 0);
+	one = NULL;
+	assert_int_equal(get((CK_UTF8CHAR_PTR)"PKCS 11", NULL, &one, CKF_INTERFACE_FORK_SAFE),
+			 CKR_ARGUMENTS_BAD);
+	assert_null(one);
 }
 
 static void test_text_fields_are_padded(void **state)
@@ -196,6 +222,8 @@ static void test_login_and_objects(void **state)
 	assert_int_equal(f->C_Login(h, CKU_SO, PIN, 4), CKR_USER_TYPE_INVALID);
 	assert_int_equal(f->C_Login(h, CKU_USER, PIN, 4), CKR_OK);
 	assert_int_equal(f->C_Login(h, CKU_USER, PIN, 4), CKR_USER_ALREADY_LOGGED_IN);
+	/* PKCS#11 §5.6: the SO cannot log in while the user is. */
+	assert_int_equal(f->C_Login(h, CKU_SO, PIN, 4), CKR_USER_ANOTHER_ALREADY_LOGGED_IN);
 	assert_int_equal(f->C_GetSessionInfo(h, &si), CKR_OK);
 	assert_int_equal(si.state, CKS_RW_USER_FUNCTIONS);
 	assert_int_not_equal(key = find_one(h, CKO_PRIVATE_KEY), CK_INVALID_HANDLE);
@@ -391,6 +419,45 @@ static void test_random_from_the_tpm(void **state)
 	f->C_CloseSession(h);
 }
 
+/* The session and the arguments are checked, then the TPM's generator
+ * takes no seed: CKR_RANDOM_SEED_NOT_SUPPORTED (PKCS#11 §5.15). */
+static void test_seed_random(void **state)
+{
+	CK_SESSION_HANDLE h = open_rw("ec");
+	CK_BYTE seed[8] = { 1 };
+
+	(void)state;
+	assert_int_equal(f->C_SeedRandom(h, seed, sizeof(seed)), CKR_RANDOM_SEED_NOT_SUPPORTED);
+	assert_int_equal(f->C_SeedRandom(h, NULL, 8), CKR_ARGUMENTS_BAD);
+	assert_int_equal(f->C_SeedRandom(h + 1000, seed, sizeof(seed)), CKR_SESSION_HANDLE_INVALID);
+	f->C_CloseSession(h);
+	assert_int_equal(f->C_SeedRandom(h, seed, sizeof(seed)), CKR_SESSION_HANDLE_INVALID);
+}
+
+/* An empty signature (NULL, 0) is a signature of the wrong length, not a
+ * bad argument; a NULL one with a length is. Either ends the operation. */
+static void test_verify_empty_signature(void **state)
+{
+	CK_SESSION_HANDLE h = open_rw("ec");
+	CK_MECHANISM m = { CKM_ECDSA_SHA256, NULL, 0 };
+	CK_OBJECT_HANDLE pub;
+	CK_BYTE data[] = "data";
+
+	(void)state;
+	assert_int_equal(f->C_Login(h, CKU_USER, PIN, 4), CKR_OK);
+	pub = find_one(h, CKO_PUBLIC_KEY);
+	assert_int_equal(f->C_VerifyInit(h, &m, pub), CKR_OK);
+	assert_int_equal(f->C_Verify(h, data, 4, NULL, 0), CKR_SIGNATURE_LEN_RANGE);
+	assert_int_equal(f->C_Verify(h, data, 4, NULL, 0), CKR_OPERATION_NOT_INITIALIZED);
+	assert_int_equal(f->C_VerifyInit(h, &m, pub), CKR_OK);
+	assert_int_equal(f->C_VerifyUpdate(h, data, 4), CKR_OK);
+	assert_int_equal(f->C_VerifyFinal(h, NULL, 0), CKR_SIGNATURE_LEN_RANGE);
+	assert_int_equal(f->C_VerifyInit(h, &m, pub), CKR_OK);
+	assert_int_equal(f->C_Verify(h, data, 4, NULL, 64), CKR_ARGUMENTS_BAD);
+	assert_int_equal(f->C_Verify(h, data, 4, NULL, 0), CKR_OPERATION_NOT_INITIALIZED);
+	f->C_CloseSession(h);
+}
+
 /* The application's own mutexes (no CKF_OS_LOCKING_OK): the module must
  * use them, and threads must still sign correctly. */
 static int app_locks;
@@ -453,10 +520,45 @@ static void test_application_mutexes(void **state)
 	assert_int_equal(f->C_Initialize((CK_VOID_PTR)&os_locking), CKR_OK);
 }
 
+/* pReserved must be NULL (PKCS#11 §5.4) but p11-kit passes its
+ * x-init-reserved string there: "conf=PATH" is read, any other value is
+ * CKR_ARGUMENTS_BAD, never a crash (pkcs11test's InitArgsBadReserved). */
+static void test_initialize_reserved(void **state)
+{
+	char *conf = strdup(t_env("ATTEST11_CONF")), good[4200];
+	void *none = mmap(NULL, 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	void *bad[] = { (void *)1, none, (void *)"x-init=nonsense", (void *)"conf" };
+	CK_C_INITIALIZE_ARGS args = { .flags = CKF_OS_LOCKING_OK };
+	CK_ULONG n = 0;
+
+	(void)state;
+	assert_true(none != MAP_FAILED);
+	snprintf(good, sizeof(good), "conf=%s", conf);
+	assert_int_equal(f->C_Finalize(NULL), CKR_OK);
+	unsetenv("ATTEST11_CONF");
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		args.pReserved = bad[i];
+		assert_int_equal(f->C_Initialize(&args), CKR_ARGUMENTS_BAD);
+		assert_int_equal(f->C_GetSlotList(CK_TRUE, NULL, &n), CKR_CRYPTOKI_NOT_INITIALIZED);
+	}
+	args.pReserved = good;
+	assert_int_equal(f->C_Initialize(&args), CKR_OK);
+	assert_int_equal(f->C_GetSlotList(CK_TRUE, NULL, &n), CKR_OK);
+	assert_int_equal(n, 6);
+	assert_int_equal(f->C_Finalize(NULL), CKR_OK);
+	setenv("ATTEST11_CONF", conf, 1);
+	args.pReserved = (void *)1; /* refused whatever the environment says */
+	assert_int_equal(f->C_Initialize(&args), CKR_ARGUMENTS_BAD);
+	assert_int_equal(f->C_Initialize((CK_VOID_PTR)&os_locking), CKR_OK);
+	munmap(none, 4096);
+	free(conf);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_before_initialize),
+		cmocka_unit_test(test_interfaces_claim_no_fork_safety),
 		cmocka_unit_test(test_text_fields_are_padded),
 		cmocka_unit_test(test_two_call_convention),
 		cmocka_unit_test(test_sessions),
@@ -467,7 +569,10 @@ int main(void)
 		cmocka_unit_test(test_fork_child_initializes_again),
 		cmocka_unit_test(test_pcr_change_stops_signing),
 		cmocka_unit_test(test_random_from_the_tpm),
+		cmocka_unit_test(test_seed_random),
+		cmocka_unit_test(test_verify_empty_signature),
 		cmocka_unit_test(test_application_mutexes),
+		cmocka_unit_test(test_initialize_reserved),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -186,6 +186,18 @@ static void test_errors_end_operation(void **state)
 	assert_int_equal(ops_init(&op, OP_SIGN, &sha, &key), CKR_OK);
 	assert_int_equal(ops_sign(&op, true, msg, 1, buf, NULL), CKR_ARGUMENTS_BAD);
 	assert_int_equal(op.kind, OP_NONE);
+	/* ops.c is the one layer that checks arguments: an empty signature
+	 * has the wrong length, a NULL one with a length is a bad argument. */
+	key = fx_p11(&rsa, CKO_PUBLIC_KEY);
+	assert_int_equal(ops_init(&op, OP_VERIFY, &sha, &key), CKR_OK);
+	assert_int_equal(ops_verify(&op, true, msg, 1, NULL, 0), CKR_SIGNATURE_LEN_RANGE);
+	assert_int_equal(op.kind, OP_NONE);
+	assert_int_equal(ops_init(&op, OP_VERIFY, &sha, &key), CKR_OK);
+	assert_int_equal(ops_verify(&op, true, msg, 1, NULL, 256), CKR_ARGUMENTS_BAD);
+	assert_int_equal(op.kind, OP_NONE);
+	assert_int_equal(ops_init(&op, OP_VERIFY, &sha, &key), CKR_OK);
+	assert_int_equal(ops_verify(&op, true, NULL, 1, buf, 256), CKR_ARGUMENTS_BAD);
+	assert_int_equal(op.kind, OP_NONE);
 }
 
 static CK_RV init1(enum p11_op_kind kind, const struct fx_key *k, CK_OBJECT_CLASS cls,

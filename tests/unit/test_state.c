@@ -7,6 +7,7 @@
 #include <setjmp.h>
 #include <dirent.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -388,6 +389,67 @@ static void lock_excludes(void **state)
 	state_unlock(b);
 }
 
+/* A FIFO (or any non-regular file) in place of the lease: refused at
+ * once, never an open() that waits for a writer forever. The alarm turns
+ * a hang into a failure. */
+static void refuses_fifo(void **state)
+{
+	struct fx *f = *state;
+	char p[PATH_MAX];
+	struct host_lease out;
+
+	assert_int_equal(state_save(f->dir, CRED, &f->in), A11_OK);
+	lease_path(f, CRED, p);
+	assert_int_equal(unlink(p), 0);
+	assert_int_equal(mkfifo(p, 0600), 0);
+	alarm(10);
+	assert_int_equal(state_load(f->dir, CRED, &out), A11_ERR_IO);
+	alarm(0);
+}
+
+static void make_temp(const struct fx *f, const char *name, time_t age)
+{
+	char p[PATH_MAX];
+	struct timespec t[2];
+
+	assert_true(snprintf(p, sizeof(p), "%s/%s", f->dir, name) < (int)sizeof(p));
+	write_file(p, "{\"half\":");
+	clock_gettime(CLOCK_REALTIME, &t[0]);
+	t[0].tv_sec -= age;
+	t[1] = t[0];
+	assert_int_equal(utimensat(AT_FDCWD, p, t, 0), 0);
+}
+
+static bool exists(const struct fx *f, const char *name)
+{
+	char p[PATH_MAX];
+	struct stat st;
+
+	assert_true(snprintf(p, sizeof(p), "%s/%s", f->dir, name) < (int)sizeof(p));
+	return lstat(p, &st) == 0;
+}
+
+/* A writer killed between creating its temporary and renaming it leaves
+ * .CRED.lease.XXXXXXXXXXXX behind: the next save of CRED removes those
+ * older than any writer takes, and leaves a fresh one (a writer may still
+ * be at it) and other credentials' alone. */
+static void removes_stale_temps(void **state)
+{
+	struct fx *f = *state;
+
+	assert_int_equal(state_save(f->dir, CRED, &f->in), A11_OK);
+	make_temp(f, "." CRED ".lease.0123456789ab", 3600);
+	make_temp(f, "." CRED ".lease.abcdefabcdef", 0);
+	make_temp(f, ".other.lease.0123456789ab", 3600);
+	make_temp(f, "." CRED ".lease.keep", 3600);
+	assert_int_equal(state_save(f->dir, CRED, &f->in), A11_OK);
+	assert_false(exists(f, "." CRED ".lease.0123456789ab"));
+	assert_true(exists(f, "." CRED ".lease.abcdefabcdef"));
+	assert_true(exists(f, ".other.lease.0123456789ab"));
+	assert_true(exists(f, "." CRED ".lease.keep"));
+	assert_true(exists(f, CRED ".lease"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -403,6 +465,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(root_gives_files_to_owner, setup, teardown),
 		cmocka_unit_test_setup_teardown(refuses_unsafe_dir, setup, teardown),
 		cmocka_unit_test_setup_teardown(lock_excludes, setup, teardown),
+		cmocka_unit_test_setup_teardown(refuses_fifo, setup, teardown),
+		cmocka_unit_test_setup_teardown(removes_stale_temps, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
