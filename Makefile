@@ -139,7 +139,7 @@ demo: deps
 # Performance figures (docs/performance.md); never part of `make check`.
 BENCH := $(O)/tests/bench/bench
 $(BENCH): $(O)/tests/bench/bench.o $(LIBBROKER) $(LIBTPM) $(LIBWIRE) $(LIBCOMMON)
-	$(CC) $(LDFLAGS) -o $@ $^ $(call pc,libs,$(TPM_PKGS)) -lpthread
+	$(CC) $(LDFLAGS) -o $@ $^ $(call pc,libs,$(sort $(TPM_PKGS) $(BROKER_PKGS))) -lpthread
 
 bench: deps
 	@$(MAKE) --no-print-directory all $(BENCH)
