@@ -67,27 +67,22 @@ static int pick(const char *opt, const char *s, const char *const *words, size_t
 	return -1;
 }
 
-static int ek_of(const char *s, struct load_config *c)
+static const char *const ek_words[] = { [SIMHOST_EK_RSA2048] = "rsa",
+					[SIMHOST_EK_P256] = "p256", [SIMHOST_EK_P384] = "p384" };
+static const char *const mode_words[] = { [LOAD_CLOSED] = "closed", [LOAD_OPEN] = "open",
+					  [LOAD_SPIKE] = "spike" };
+
+/* --ek or --mode: three words each. */
+static int choice(bool ek, const char *s, struct load_config *c)
 {
-	static const char *const w[] = { [SIMHOST_EK_RSA2048] = "rsa", [SIMHOST_EK_P256] = "p256",
-					 [SIMHOST_EK_P384] = "p384" };
 	int v;
 
-	if (pick("ek", s, w, 3, &v) != 0)
+	if (pick(ek ? "ek" : "mode", s, ek ? ek_words : mode_words, 3, &v) != 0)
 		return -1;
-	c->ek = (enum simhost_ek)v;
-	return 0;
-}
-
-static int mode_of(const char *s, struct load_config *c)
-{
-	static const char *const w[] = { [LOAD_CLOSED] = "closed", [LOAD_OPEN] = "open",
-					 [LOAD_SPIKE] = "spike" };
-	int v;
-
-	if (pick("mode", s, w, 3, &v) != 0)
-		return -1;
-	c->mode = (enum load_mode)v;
+	if (ek)
+		c->ek = (enum simhost_ek)v;
+	else
+		c->mode = (enum load_mode)v;
 	return 0;
 }
 
@@ -163,8 +158,8 @@ static int option(int o, char *arg, struct load_config *c)
 	case O_EKCERT: c->ek_ca_cert = arg; return 0;
 	case O_CRED: return names("credential", arg, c->creds, &c->ncreds, LOAD_MAX_CREDS);
 	case O_ALLOW: return names("allow-refusal", arg, c->allowed, &c->nallowed, LOAD_MAX_CODES);
-	case O_EK: return ek_of(arg, c);
-	case O_MODE: return mode_of(arg, c);
+	case O_EK: return choice(true, arg, c);
+	case O_MODE: return choice(false, arg, c);
 	case O_RENEW: c->renew = true; return 0;
 	case O_NEWCONN: c->new_conn = true; return 0;
 	case O_JSON: c->json = true; return 0;
