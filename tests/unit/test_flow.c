@@ -403,7 +403,8 @@ static void test_pin(void **state)
 static void test_leases(void **state)
 {
 	struct flow_fixture *f = *state;
-	struct flow_exchange x = { .credential = "repo", .lease = "0123456789abcdef" };
+	struct flow_exchange x = { .credential = "repo",
+				   .lease = "0123456789abcdef0123456789abcdef" };
 	struct flow_outcome *o = outcome_new();
 	char lease[PROTO_LEASE_MAX + 1];
 
