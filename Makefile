@@ -53,6 +53,7 @@ LIBS_BROKER := $(call pc,libs,$(BROKER_PKGS)) -lpthread
 LIBS_ALL := $(call pc,libs,$(sort $(BROKER_PKGS) $(ATTESTER_PKGS))) -lpthread
 BROKER := $(O)/attest11-broker
 CLI := $(O)/attest11
+LOAD := $(O)/attest11-load
 
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 INTEG_SRC := $(wildcard tests/integ/*.c)
@@ -68,7 +69,7 @@ P11KITDIR ?= $(PREFIX)/share/p11-kit/modules
 
 .PHONY: all deps check tests clean install demo bench
 all: $(LIBCOMMON) $(LIBWIRE) $(LIBTPM) $(LIBPROTO) $(LIBBROKER) $(LIBATTESTER) $(LIBSIMHOST) \
-	$(BROKER) $(CLI) $(MODULE)
+	$(BROKER) $(CLI) $(LOAD) $(MODULE)
 
 $(O)/%.o: %.c
 	@mkdir -p $(@D)
@@ -93,6 +94,15 @@ $(BROKER): $(O)/src/broker/main.o $(LIBBROKER) $(LIBPROTO) $(LIBWIRE) $(LIBCOMMO
 CLI_SRC := $(wildcard src/cli/*.c)
 $(CLI): $(call obj,$(CLI_SRC)) $(LIBP11) $(LIBATTESTER) $(LIBPROTO) $(LIBTPM) $(LIBWIRE) $(LIBCOMMON)
 	$(CC) $(LDFLAGS) -o $@ $^ $(call pc,libs,$(ATTESTER_PKGS)) -lpthread
+
+# The load generator plays TPMs in software: simhost, proto, wire, common
+# and the attester's HTTPS client alone (client.o needs nothing else of
+# src/attester), never src/tpm or broker code.
+LOAD_SRC := $(wildcard src/load/*.c)
+LOAD_PKGS := $(WIRE_PKGS) $(PROTO_PKGS) libcurl
+$(LOAD): $(call obj,$(LOAD_SRC)) $(O)/src/attester/client.o $(LIBSIMHOST) $(LIBPROTO) \
+		$(LIBWIRE) $(LIBCOMMON)
+	$(CC) $(LDFLAGS) -o $@ $^ $(call pc,libs,$(LOAD_PKGS)) -lpthread -lm
 
 # The module exports only the PKCS#11 getters (src/p11/attest11.map).
 # -z nodelete: dlclose never unmaps it, so a renewal thread left running by
@@ -132,7 +142,7 @@ demo: deps
 # Performance figures (docs/performance.md); never part of `make check`.
 BENCH := $(O)/tests/bench/bench
 $(BENCH): $(O)/tests/bench/bench.o $(LIBBROKER) $(LIBTPM) $(LIBWIRE) $(LIBCOMMON)
-	$(CC) $(LDFLAGS) -o $@ $^ $(call pc,libs,$(TPM_PKGS)) -lpthread
+	$(CC) $(LDFLAGS) -o $@ $^ $(call pc,libs,$(sort $(TPM_PKGS) $(BROKER_PKGS))) -lpthread
 
 bench: deps
 	@$(MAKE) --no-print-directory all $(BENCH)

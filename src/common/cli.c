@@ -80,7 +80,8 @@ static void print_all(FILE *f, const struct cli *cli, const char *group)
 
 static void print_one(FILE *f, const struct cli *cli, const struct cli_cmd *c)
 {
-	fprintf(f, "usage: %s %s%s%s", cli->prog, cli->global, c->name, c->args[0] ? " " : "");
+	fprintf(f, "usage: %s %s%s%s", cli->prog, cli->global, c->name,
+		c->name[0] != '\0' && c->args[0] != '\0' ? " " : "");
 	print_args(f, c->args, "        ");
 	fprintf(f, "\n  %s\n", c->help);
 }
@@ -94,7 +95,9 @@ const struct cli_cmd *cli_find(const struct cli *cli, int *argc, char ***argv, i
 	for (size_t i = 0; i < cli->n; i++) {
 		int k = spells(cli->cmds[i].name, *argc, *argv);
 
-		if (k > words) {
+		/* A command named "" is a binary's only one (attest11-load):
+		 * it takes the whole command line, no word to spell. */
+		if (k > words || (best == NULL && cli->cmds[i].name[0] == '\0')) {
 			best = &cli->cmds[i];
 			words = k;
 		} else if (*argc > 1 && in_group(cli->cmds[i].name, (*argv)[1])) {

@@ -10,7 +10,7 @@
 /* A command of one or two words. run gets argv[0] = the last word of name
  * and returns the exit status (2: usage error, the table prints usage). */
 struct cli_cmd {
-	const char *name;     /* "credential add" */
+	const char *name;     /* "credential add"; "" for a binary's only command */
 	const char *args;     /* "NAME --kind ..."; "\n" continues a line */
 	const char *help;     /* one line */
 	int nargs;            /* exact count of plain arguments, or -1: run checks them */

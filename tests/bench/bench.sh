@@ -4,8 +4,9 @@
 # limit, the baseline of every ratio), the same loop with a key under the
 # lease policy every released key carries, attest11.so, Debian's
 # tpm2-pkcs11; what single TPM commands cost through that TCTI; and
-# C_Login latency, a full attestation split into its steps.
-# BENCH_ONLY=login: the C_Login figures alone. The broker is broker_setup's
+# C_Login latency, a full attestation split into its steps; the broker's
+# capacity under attest11-load (simulated hosts, no TPM).
+# BENCH_ONLY=login or BENCH_ONLY=capacity: those figures alone. The broker is broker_setup's
 # (tests/lib.sh): the same settings as the tests.
 . "$(dirname "$0")/../lib.sh"
 SECS=${BENCH_SECONDS:-5}
@@ -41,7 +42,7 @@ T2=/usr/lib/$(gcc -print-multiarch)/pkcs11/libtpm2_pkcs11.so
 result() { sed -n "s/^RESULT .*$1=\([0-9.]*\).*/\1/p"; }
 ratio() { awk -v a="$1" -v r="$2" 'BEGIN { if (r > 0 && a != "") printf "%.2f", a / r; else print "-" }'; }
 
-if [ "${BENCH_ONLY:-}" != login ]; then
+if [ -z "${BENCH_ONLY:-}" ]; then
 # tpm2-pkcs11 with its own store, keys generated in the same TPM.
 export TPM2_PKCS11_STORE=$RIG_DIR/tpm2-pkcs11 TPM2_PKCS11_TCTI=$A11_TCTI TPM2_PKCS11_LOG_LEVEL=0
 mkdir -p "$TPM2_PKCS11_STORE"
@@ -78,6 +79,7 @@ fi
 
 # The machine's noise moves a single run's p50 by a quarter: the figure is
 # the median of ROUNDS rounds' p50s, each round printed.
+if [ -z "${BENCH_ONLY:-}" ] || [ "$BENCH_ONLY" = login ]; then
 median() { sort -n | awk '{ v[NR] = $1 } END { if (NR) printf "%.1f", v[int((NR + 1) / 2)] }'; }
 login_rounds() { # login_rounds LABEL: ROUNDS rounds of LOGINS C_Logins
 	local r out p50s=
@@ -105,3 +107,8 @@ for name in "challenge (request)" "tpm (evidence)" "evidence (request)" "import"
 	printf '  %-20s %6s\n' "$name" "$(awk -v c=$col '{ print $c }' "$RIG_DIR/steps" | median)"
 	col=$((col + 1))
 done
+fi
+
+if [ -z "${BENCH_ONLY:-}" ] || [ "$BENCH_ONLY" = capacity ]; then
+	. tests/bench/capacity.sh
+fi

@@ -1,0 +1,54 @@
+# shellcheck shell=bash
+# make bench, capacity (sourced by bench.sh, after its broker started):
+# attest11-load's simulated hosts against the same broker the other
+# figures use (broker_setup: 4 threads, nonce_ttl 5), on the same machine:
+# the load generator and the broker share its cores, so a row's rate is
+# what both together reach, and the broker's CPU per attestation
+# (/proc/PID/stat) is the figure that carries to a broker of its own.
+# A repository credential with a PIN (the policy's 10000 PBKDF2
+# iterations, paid by each simulated host as the module would), P-256
+# EC key. CAP_SECONDS per row (default 10), CAP_HOSTS hosts (100),
+# CAP_CONCURRENCY concurrent hosts (4), CAP_SPIKE hosts at once (1000).
+CAP_SECONDS=${CAP_SECONDS:-10}
+CAP_HOSTS=${CAP_HOSTS:-100}
+CAP_CONCURRENCY=${CAP_CONCURRENCY:-4}
+CAP_SPIKE=${CAP_SPIKE:-1000}
+L=$RIG_DIR/load; mkdir -p "$L/ekca"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+	-subj "/CN=attest11 bench EK CA" -addext basicConstraints=critical,CA:TRUE \
+	-addext keyUsage=critical,keyCertSign,cRLSign \
+	-keyout "$L/ekca.key" -out "$L/ekca/ekca.pem" 2>/dev/null || { echo "bench: no EK CA"; exit 1; }
+A11_EK_CA_DIR=$L/ekca write_policy "$L/policy"
+broker credential add load --kind repository --policy "$L/policy" --key "$D/ec.key" \
+	--chain "$D/ec.chain" --pin-file "$D/pin" >/dev/null || exit 1
+
+# cap_row LABEL ARGS...: one run, one row; the JSON report kept in $L.
+cap_field() { sed -n "s/.*\"$2\": *\([0-9.]*\).*/\1/p" "$L/$1.json"; }
+cap_num() { printf '%.1f' "$(cap_field "$@")"; }
+cap_row() {
+	local label=$1 f; shift
+	f=$(echo "$label" | tr -c 'a-z0-9\n' '_')
+	"$BIN/attest11-load" --broker "$BROKER_URL" --ca "$BROKER_DIR/tls.crt" \
+		--ek-ca-key "$L/ekca.key" --ek-ca-cert "$L/ekca/ekca.pem" --credential load \
+		--pin-file "$D/pin" --broker-pid "$BROKER_PID" --json "$@" >"$L/$f.json" 2>"$L/$f.err"
+	printf '%-38s %8s %8s %8s %8s %9s   %s\n' "$label" "$(cap_num "$f" per_second)" \
+		"$(cap_num "$f" p50)" "$(cap_num "$f" p99)" "$(cap_num "$f" max)" \
+		"$(cap_num "$f" broker_cpu_ms_per_exchange)" \
+		"$(sed -n 's/.*"releases":\([0-9]*\).*"refusals":\({[^}]*}\).*"transport_errors":\([0-9]*\),"other_errors":\([0-9]*\),"checks_failed":\([0-9]*\).*/\1 released; refusals \2, transport errors \3, other \4, checks failed \5/p' "$L/$f.json")"
+}
+
+printf '\nCapacity: attest11-load (simulated TPM hosts, every release checked) against the\n'
+printf 'broker (4 threads), both on these %s cores; %s hosts, %s at a time, %s s per row\n' \
+	"$(nproc)" "$CAP_HOSTS" "$CAP_CONCURRENCY" "$CAP_SECONDS"
+printf '%-38s %8s %8s %8s %8s %9s\n' "closed loop (broker ms: its CPU/attest)" "attest/s" \
+	"p50 ms" "p99 ms" "max ms" "broker ms"
+for ek in p256 p384; do
+	cap_row "$ek EK, kept connections" --mode closed --ek $ek --hosts "$CAP_HOSTS" \
+		--concurrency "$CAP_CONCURRENCY" --duration "$CAP_SECONDS"
+	cap_row "$ek EK, a new connection each" --mode closed --ek $ek --hosts "$CAP_HOSTS" \
+		--concurrency "$CAP_CONCURRENCY" --duration "$CAP_SECONDS" --new-connections
+done
+cap_row "p256 EK, kept, each renewed" --mode closed --ek p256 --hosts "$CAP_HOSTS" \
+	--concurrency "$CAP_CONCURRENCY" --duration "$CAP_SECONDS" --renew
+cap_row "spike: $CAP_SPIKE p256 hosts at once, new" --mode spike --ek p256 --hosts "$CAP_SPIKE" \
+	--new-connections
