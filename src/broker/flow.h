@@ -10,7 +10,7 @@
 
 #include "ear.h"
 #include "http.h"
-#include "refusal.h"
+#include "../proto/refusal.h"
 #include "secrets.h"
 #include "store.h"
 

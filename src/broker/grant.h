@@ -10,7 +10,7 @@
 
 #include "../proto/proto.h"
 #include "policy.h"
-#include "refusal.h"
+#include "../proto/refusal.h"
 #include "secrets.h"
 #include "store.h"
 

@@ -24,7 +24,7 @@
 #include "../common/file.h"
 #include "../common/log.h"
 #include "http.h"
-#include "refusal.h"
+#include "../proto/refusal.h"
 
 /* TLS 1.2 and 1.3 only, AEAD ciphers, forward-secret key exchange. */
 #define TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:" \

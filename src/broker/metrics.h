@@ -4,7 +4,7 @@
 #define A11_BROKER_METRICS_H
 
 #include "store.h"
-#include "refusal.h"
+#include "../proto/refusal.h"
 
 enum metric {
 	M_CHALLENGES,      /* attest11_challenges_total */

@@ -12,7 +12,7 @@
 #include "../proto/proto.h"
 #include "ear.h"
 #include "policy.h"
-#include "refusal.h"
+#include "../proto/refusal.h"
 
 /* SHA-256 of the EK's SubjectPublicKeyInfo (DER): the TPM's identity in
  * allow-lists, leases and the audit log. */

@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "../common/log.h"
+#include "../proto/refusal.h"
 #include "p11.h"
 
 #define RETRY_MIN_S 2
@@ -25,7 +26,9 @@ static struct {
 /* Refusals no retry can change: the key stops at the lease's end. */
 static bool final(const struct attester_result *c)
 {
-	return strcmp(c->refusal, "lease_revoked") == 0 || strcmp(c->refusal, "lease_unknown") == 0;
+	enum refusal r = refusal_parse(c->refusal);
+
+	return r == REF_LEASE_REVOKED || r == REF_LEASE_UNKNOWN;
 }
 
 static int64_t backoff(unsigned failures)

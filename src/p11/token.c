@@ -6,17 +6,19 @@
 #include <openssl/crypto.h>
 
 #include "../common/log.h"
+#include "../proto/refusal.h"
 #include "object.h"
 #include "p11.h"
 
 /* The broker's refusal codes a PKCS#11 application knows how to handle. */
 static CK_RV refusal_rv(const struct attester_result *r)
 {
-	if (strcmp(r->refusal, "pin_incorrect") == 0 || strcmp(r->refusal, "pin_required") == 0)
-		return CKR_PIN_INCORRECT;
-	if (strcmp(r->refusal, "pin_locked") == 0)
-		return CKR_PIN_LOCKED;
-	return CKR_ATTEST11_REFUSED;
+	switch (refusal_parse(r->refusal)) {
+	case REF_PIN_INCORRECT:
+	case REF_PIN_REQUIRED: return CKR_PIN_INCORRECT;
+	case REF_PIN_LOCKED: return CKR_PIN_LOCKED;
+	default: return CKR_ATTEST11_REFUSED;
+	}
 }
 
 CK_RV token_rv(a11_err e)

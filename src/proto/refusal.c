@@ -1,3 +1,5 @@
+#include <string.h>
+
 #include "refusal.h"
 
 static const struct {
@@ -58,4 +60,12 @@ const char *refusal_title(enum refusal r)
 int refusal_status(enum refusal r)
 {
 	return table[idx(r)].status;
+}
+
+enum refusal refusal_parse(const char *code)
+{
+	for (unsigned i = 0; code != NULL && i < REF__COUNT; i++)
+		if (strcmp(table[i].code, code) == 0)
+			return (enum refusal)i;
+	return REF__COUNT;
 }

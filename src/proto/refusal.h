@@ -1,7 +1,9 @@
 /* Why the broker refused: stable codes of the protocol (docs/protocol.md),
- * each with its HTTP status and a title a person can act on. */
-#ifndef A11_BROKER_REFUSAL_H
-#define A11_BROKER_REFUSAL_H
+ * each with its HTTP status and a title a person can act on. The broker
+ * sends them, the attester and the module parse them back: one table, so
+ * a renamed code cannot silently change what a client does. */
+#ifndef A11_PROTO_REFUSAL_H
+#define A11_PROTO_REFUSAL_H
 
 enum refusal {
 	REF_NONE = 0,
@@ -36,5 +38,7 @@ enum refusal {
 const char *refusal_code(enum refusal r);   /* "pcr_values" */
 const char *refusal_title(enum refusal r);
 int refusal_status(enum refusal r);         /* HTTP status */
+/* The code's refusal; REF__COUNT for a code this version does not know. */
+enum refusal refusal_parse(const char *code);
 
 #endif
