@@ -15,7 +15,8 @@ struct store {
 	void *impl;
 };
 
-static const struct store_ops *const backends[] = { &store_sqlite_ops };
+static const struct store_ops *const backends[] = { &store_sqlite_ops, &store_pg_ops,
+						     &store_pg_short_ops };
 
 /* ---- argument checks --------------------------------------------------- */
 
@@ -66,7 +67,7 @@ a11_err store_open(const char *uri, struct store **out)
 		if (strncmp(uri, backends[i]->scheme, strlen(backends[i]->scheme)) == 0)
 			ops = backends[i];
 	if (ops == NULL) {
-		log_error("store URI has no supported scheme (want sqlite:PATH)");
+		log_error("store URI has no supported scheme (want sqlite:PATH or postgresql://...)");
 		return A11_ERR_UNSUPPORTED;
 	}
 	if (uri[strlen(ops->scheme)] == '\0')

@@ -41,8 +41,12 @@ static void test_open(void **state)
 	char wal[PATH_MAX + 8];
 	struct stat sb;
 
-	assert_int_equal(store_open("postgresql://db/broker", &s), A11_ERR_UNSUPPORTED);
+	assert_int_equal(store_open("mysql://db/broker", &s), A11_ERR_UNSUPPORTED);
 	assert_null(s);
+	/* A PostgreSQL server that is not there: refused at open, not later. */
+	assert_int_equal(store_open("postgresql:///broker?host=/nonexistent", &s), A11_ERR_STORE);
+	assert_null(s);
+	assert_int_equal(store_open("postgres:", &s), A11_ERR_ARG);
 	assert_int_equal(store_open("sqlite:", &s), A11_ERR_ARG);
 	assert_int_equal(store_open(NULL, &s), A11_ERR_ARG);
 	assert_int_equal(store_open("sqlite:/nonexistent/dir/broker.db", &s), A11_ERR_STORE);
