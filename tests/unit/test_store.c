@@ -51,12 +51,17 @@ static void test_open(void **state)
 	assert_int_equal(store_open(NULL, &s), A11_ERR_ARG);
 	assert_int_equal(store_open("sqlite:/nonexistent/dir/broker.db", &s), A11_ERR_STORE);
 	assert_null(s);
-	/* Owner-only, WAL, current schema. */
-	assert_int_equal(stat(f->db, &sb), 0);
-	assert_int_equal(sb.st_mode & 0777, 0600);
-	assert_int_equal(raw_int(f, "PRAGMA user_version"), 4);
-	snprintf(wal, sizeof(wal), "%s-wal", f->db);
-	assert_int_equal(stat(wal, &sb), 0);
+	if (f->pg) {
+		/* Current schema. */
+		assert_int_equal(raw_int(f, "SELECT version FROM schema_version"), 1);
+	} else {
+		/* Owner-only, WAL, current schema. */
+		assert_int_equal(stat(f->db, &sb), 0);
+		assert_int_equal(sb.st_mode & 0777, 0600);
+		assert_int_equal(raw_int(f, "PRAGMA user_version"), 4);
+		snprintf(wal, sizeof(wal), "%s-wal", f->db);
+		assert_int_equal(stat(wal, &sb), 0);
+	}
 	/* In memory works too (handy for other suites). */
 	assert_int_equal(store_open("sqlite::memory:", &s), A11_OK);
 	assert_int_equal(store_cred_put(s, &c), A11_OK);
@@ -69,10 +74,12 @@ static void test_newer_schema(void **state)
 	struct sfx *f = *state;
 	struct store *s = NULL;
 
-	assert_int_equal(raw_exec(f, "PRAGMA user_version = 99"), SQLITE_OK);
+	assert_int_equal(raw_exec(f, RAW_SQL(f, "PRAGMA user_version = 99",
+					    "UPDATE schema_version SET version = 99")), SQLITE_OK);
 	assert_int_equal(store_open(f->uri, &s), A11_ERR_STORE);
 	assert_null(s);
-	assert_int_equal(raw_exec(f, "PRAGMA user_version = 1"), SQLITE_OK);
+	assert_int_equal(raw_exec(f, RAW_SQL(f, "PRAGMA user_version = 1",
+					    "UPDATE schema_version SET version = 1")), SQLITE_OK);
 }
 
 static void test_cred_round_trip(void **state)
@@ -206,6 +213,9 @@ static void test_migrate_pin_column(void **state)
 	struct store_lease l = lease("l1", "old", 1), lgot;
 	struct store_session ss = session("s1", "old", 100), sgot;
 
+	/* SQLite's own history: PostgreSQL's schema began at SQLite's 4. */
+	if (f->pg)
+		skip();
 	put_cred(f, "old");
 	sfx_put_lease(f, &l);
 	assert_int_equal(store_session_put(f->s, &ss), A11_OK);

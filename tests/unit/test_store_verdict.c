@@ -140,14 +140,20 @@ static void test_all_or_nothing(void **state)
 	memcpy(t.ek_hash, l.ek_hash, 32);
 	put_cred(f, "web", true);
 	assert_int_equal(sfx_pin_wrong(f, "web", 3, &failures, &locked), A11_OK);
-	assert_int_equal(raw_exec(f, "CREATE TRIGGER no_audit BEFORE INSERT ON audit"
-				     " BEGIN SELECT RAISE(ABORT, 'disk full'); END"), SQLITE_OK);
+	assert_int_equal(raw_exec(f, RAW_SQL(f, "CREATE TRIGGER no_audit BEFORE INSERT ON audit"
+					    " BEGIN SELECT RAISE(ABORT, 'disk full'); END",
+					    "CREATE FUNCTION no_audit() RETURNS trigger"
+					    " LANGUAGE plpgsql AS $$BEGIN RAISE EXCEPTION"
+					    " 'disk full'; END$$; CREATE TRIGGER no_audit"
+					    " BEFORE INSERT ON audit FOR EACH ROW EXECUTE"
+					    " FUNCTION no_audit()")), SQLITE_OK);
 	assert_int_equal(store_verdict_commit(f->s, &v, &held), A11_ERR_STORE);
 	assert_int_equal(count(f, "leases"), 0);
 	assert_int_equal(raw_int(f, "SELECT pin_failures FROM credentials"), 1);
 	assert_int_equal(store_tpm_get(f->s, t.ek_hash, &got, &known), A11_OK);
 	assert_false(known);
-	assert_int_equal(raw_exec(f, "DROP TRIGGER no_audit"), SQLITE_OK);
+	assert_int_equal(raw_exec(f, RAW_SQL(f, "DROP TRIGGER no_audit",
+					    "DROP TRIGGER no_audit ON audit")), SQLITE_OK);
 	assert_int_equal(store_verdict_commit(f->s, &v, &held), A11_OK);
 	assert_int_equal(count(f, "leases"), 1);
 	assert_int_equal(raw_int(f, "SELECT pin_failures FROM credentials"), 0);
