@@ -97,12 +97,23 @@ static inline int sfx_teardown(void **state)
 
 	store_close(f->s);
 	if (f->pg) {
-		snprintf(sql, sizeof(sql), "DROP SCHEMA %s CASCADE", f->schema);
+		snprintf(sql, sizeof(sql), "SET client_min_messages = warning; DROP SCHEMA %s CASCADE",
+			 f->schema);
 		pg_raw_ok(getenv("A11_TEST_PG"), sql);
 	}
 	tmpdir_remove(&f->dir);
 	free(f);
 	return 0;
+}
+
+/* Another store on the same database: another broker's, to the database
+ * (connections of its own). The caller closes it. */
+static inline struct store *sfx_open_second(const struct sfx *f)
+{
+	struct store *s = NULL;
+
+	assert_int_equal(store_open(f->uri, &s), A11_OK);
+	return s;
 }
 
 static inline void sfx_reopen(struct sfx *f)

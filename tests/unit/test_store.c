@@ -426,6 +426,59 @@ static void test_session(void **state)
 	assert_int_equal(store_session_take(f->s, "", 0, &got), A11_ERR_ARG);
 }
 
+/* Single use whichever replica gets the evidence: takers on two stores
+ * (two brokers, to the database) race for one session; one wins. */
+#define TAKERS 6
+
+struct taker {
+	struct store *s;
+	pthread_barrier_t *go;
+	a11_err r;
+};
+
+static void *take(void *arg)
+{
+	struct taker *t = arg;
+	struct store_session got;
+
+	pthread_barrier_wait(t->go);
+	t->r = store_session_take(t->s, "s1", 10, &got);
+	store_session_clear(&got);
+	return NULL;
+}
+
+static void test_session_replicas(void **state)
+{
+	struct sfx *f = *state;
+	struct store *two[2] = { f->s, sfx_open_second(f) };
+	struct store_session ss;
+	struct taker t[TAKERS];
+	pthread_t th[TAKERS];
+	pthread_barrier_t go;
+	int won;
+
+	put_cred(f, "web");
+	for (int round = 0; round < 10; round++) {
+		ss = session("s1", "web", 1000);
+		assert_int_equal(store_session_put(two[round % 2], &ss), A11_OK);
+		assert_int_equal(pthread_barrier_init(&go, NULL, TAKERS), 0);
+		for (int i = 0; i < TAKERS; i++) {
+			t[i] = (struct taker){ .s = two[i % 2], .go = &go };
+			assert_int_equal(pthread_create(&th[i], NULL, take, &t[i]), 0);
+		}
+		won = 0;
+		for (int i = 0; i < TAKERS; i++) {
+			assert_int_equal(pthread_join(th[i], NULL), 0);
+			assert_true(t[i].r == A11_OK || t[i].r == A11_ERR_REUSED);
+			won += t[i].r == A11_OK;
+		}
+		pthread_barrier_destroy(&go);
+		assert_int_equal(won, 1);
+		assert_int_equal(store_session_prune(f->s, 2000), A11_OK);
+	}
+	store_close(two[1]);
+}
+
 static void test_session_prune(void **state)
 {
 	struct sfx *f = *state;
@@ -629,6 +682,7 @@ int main(void)
 		T(test_pin),
 		T(test_pin_concurrent),
 		T(test_session),
+		T(test_session_replicas),
 		T(test_session_prune),
 		T(test_lease),
 		T(test_tpm),
