@@ -94,6 +94,13 @@ void store_close(struct store *s)
 	free(s);
 }
 
+a11_err store_ping(struct store *s)
+{
+	if (s == NULL)
+		return bad_arg("store");
+	return s->ops->ping(s->impl);
+}
+
 void store_cred_clear(struct store_cred *c)
 {
 	if (c == NULL)

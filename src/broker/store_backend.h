@@ -21,6 +21,8 @@ struct store_ops {
 	/* rest: the URI after the scheme, never empty. */
 	a11_err (*open)(const char *rest, void **impl);
 	void (*close)(void *impl);
+	/* One trivial read transaction. */
+	a11_err (*ping)(void *impl);
 
 	a11_err (*cred_put)(void *impl, const struct store_cred *c);
 	a11_err (*cred_get)(void *impl, const char *name, struct store_cred *out);

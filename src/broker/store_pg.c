@@ -191,6 +191,21 @@ static a11_err migrate_tx(struct pg_conn *pc, void *arg)
 	return r;
 }
 
+static a11_err ping_tx(struct pg_conn *pc, void *arg)
+{
+	int64_t v = 0;
+
+	(void)arg;
+	return read_version(pc, &v);
+}
+
+/* A pooled connection that broke is replaced here too: a ping after the
+ * server came back answers OK. */
+static a11_err pgs_ping(void *impl)
+{
+	return pg_tx(impl, false, ping_tx, NULL);
+}
+
 static void pgs_close(void *impl)
 {
 	struct pg *p = impl;
@@ -254,7 +269,7 @@ static a11_err pg_open_short(const char *rest, void **impl)
 
 /* libpq accepts both spellings of the scheme; one table per spelling. */
 #define PG_OPS(sch, opener) {                            \
-	.scheme = (sch), .open = (opener), .close = pgs_close, \
+	.scheme = (sch), .open = (opener), .close = pgs_close, .ping = pgs_ping, \
 	.cred_put = pg_cred_put, .cred_get = pg_cred_get,     \
 	.cred_delete = pg_cred_delete, .cred_list = pg_cred_list, \
 	.cred_set_policy = pg_cred_set_policy, .pin_unlock = pg_pin_unlock, \

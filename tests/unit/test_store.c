@@ -62,6 +62,8 @@ static void test_open(void **state)
 		snprintf(wal, sizeof(wal), "%s-wal", f->db);
 		assert_int_equal(stat(wal, &sb), 0);
 	}
+	assert_int_equal(store_ping(f->s), A11_OK);
+	assert_int_equal(store_ping(NULL), A11_ERR_ARG);
 	/* In memory works too (handy for other suites). */
 	assert_int_equal(store_open("sqlite::memory:", &s), A11_OK);
 	assert_int_equal(store_cred_put(s, &c), A11_OK);
