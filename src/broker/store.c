@@ -222,6 +222,18 @@ a11_err store_lease_list(struct store *s, void (*fn)(const struct store_lease *,
 	return s->ops->lease_list(s->impl, fn, arg);
 }
 
+a11_err store_lease_key_name(struct store_lease *l, const uint8_t *name, size_t len)
+{
+	if (len > sizeof(l->key_name)) {
+		log_error("stored key_name of lease %s is too long", l->id);
+		return A11_ERR_STORE;
+	}
+	if (len > 0)
+		memcpy(l->key_name, name, len);
+	l->key_name_len = len;
+	return A11_OK;
+}
+
 a11_err store_lease_revoke(struct store *s, const char *id)
 {
 	if (s == NULL || !key_ok(id, STORE_ID_MAX))

@@ -101,6 +101,10 @@ extern const struct store_ops store_sqlite_ops;
 extern const struct store_ops store_pg_ops;       /* "postgresql:" */
 extern const struct store_ops store_pg_short_ops; /* "postgres:" */
 
+/* Sets l's key Name from a stored value (len 0: none); one too long for
+ * a Name is A11_ERR_STORE. */
+a11_err store_lease_key_name(struct store_lease *l, const uint8_t *name, size_t len);
+
 /* Makes rec the successor of the record (prev_seq, prev_hash): sets seq,
  * prev_hash and hash. For the first record pass prev_seq 0 and NULL. */
 a11_err store_audit_link(struct store_audit *rec, int64_t prev_seq, const uint8_t *prev_hash);
