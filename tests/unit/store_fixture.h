@@ -93,7 +93,7 @@ static inline int sfx_setup(void **state)
 static inline int sfx_teardown(void **state)
 {
 	struct sfx *f = *state;
-	char sql[96];
+	char sql[128];
 
 	store_close(f->s);
 	if (f->pg) {
