@@ -7,6 +7,7 @@ O := build/$(if $(SANITIZE),san,std)$(if $(filter clang%,$(notdir $(CC))),-clang
 DEBS := build-essential pkg-config clang libssl-dev libtss2-dev \
 	libtss2-tcti-tabrmd0 tpm2-abrmd tpm2-tools swtpm swtpm-tools gnutls-bin \
 	libjansson-dev libcurl4-openssl-dev libmicrohttpd-dev libsqlite3-dev \
+	libpq-dev postgresql \
 	libcjose-dev libcmocka-dev p11-kit libp11-kit-dev opensc \
 	libengine-pkcs11-openssl nginx curl dbus openssl man-db libtpm2-pkcs11-1
 
@@ -26,7 +27,7 @@ pc = $(shell pkg-config --$(1) $(2) 2>/dev/null)
 WIRE_PKGS := libcrypto tss2-mu
 TPM_PKGS := tss2-esys tss2-sys tss2-tctildr tss2-rc tss2-mu libcrypto
 PROTO_PKGS := jansson
-BROKER_PKGS := $(WIRE_PKGS) $(PROTO_PKGS) sqlite3 libmicrohttpd cjose
+BROKER_PKGS := $(WIRE_PKGS) $(PROTO_PKGS) sqlite3 libpq libmicrohttpd cjose
 ATTESTER_PKGS := $(TPM_PKGS) $(PROTO_PKGS) libcurl
 CFLAGS += $(call pc,cflags,$(sort $(BROKER_PKGS) $(ATTESTER_PKGS) p11-kit-1))
 

@@ -1,22 +1,30 @@
 #!/usr/bin/env bash
 # Runs every test binary and script and ends with "N passed, N failed".
-# Unit tests run as they are; integration tests run against a private
-# swtpm from tests/rig (one rig for the C suites, torn down by trap).
+# Unit tests run as they are; the store suites run a second time against
+# a private PostgreSQL cluster (tests/rig/pg.sh); integration tests run
+# against a private swtpm from tests/rig (one rig for the C suites, torn
+# down by trap).
 set -u
 O=${1:?usage: tests/run.sh BUILD_DIR}
 cd "$(dirname "$0")/.." || exit 1
 . tests/rig/rig.sh
+. tests/rig/pg.sh
+
+# The suites of the store's interface, backend-independent
+# (tests/unit/store_fixture.h): SQLite above, PostgreSQL here.
+PG_SUITES="test_store test_store_verdict test_store_audit"
 
 pass=0 fail=0 failed_names=()
 LOGDIR=$(mktemp -d "${TMPDIR:-/tmp}/attest11-tests.XXXXXX")
 export TSS2_LOG=${TSS2_LOG:-all+none}
 
 # A cmocka binary: add its own PASSED/FAILED counts; no summary = crash.
+#   run_cmocka BIN [NAME STORE]: STORE "pg" runs the store suites on PostgreSQL
 run_cmocka() {
-	local bin=$1 name log p f
-	name=$(basename "$bin")
+	local bin=$1 name=${2:-} log p f
+	[ -n "$name" ] || name=$(basename "$bin")
 	log="$LOGDIR/$name.log"
-	"$bin" >"$log" 2>&1
+	A11_TEST_STORE=${3:-} "$bin" >"$log" 2>&1
 	local rc=$?
 	p=$(sed -n 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p' "$log" | tail -n1)
 	f=$(sed -n 's/^\[  FAILED  \] \([0-9]*\) test.*/\1/p' "$log" | tail -n1)
@@ -53,6 +61,13 @@ run_script() {
 }
 
 for t in "$O"/tests/unit/test_*; do [ -x "$t" ] && run_cmocka "$t"; done
+
+if pg_start; then
+	for n in $PG_SUITES; do run_cmocka "$O/tests/unit/$n" "$n[pg]" pg; done
+else
+	fail=$((fail + 1)); failed_names+=("pg"); echo "FAIL pg: could not start PostgreSQL"
+fi
+pg_stop
 
 if compgen -G "$O/tests/integ/test_*" >/dev/null; then
 	if rig_start; then

@@ -22,6 +22,16 @@ static int is_json(const char *type)
 	return type != NULL && strncmp(type, "application/json", 16) == 0;
 }
 
+/* Up means able to serve: a replica whose database does not answer is
+ * 503, so a load balancer sends its requests to another. */
+static void healthz(struct broker *b, struct http_response *resp)
+{
+	if (store_ping(b->store) == A11_OK)
+		text(resp, 200, "text/plain", strdup("ok\n"));
+	else
+		text(resp, 503, "text/plain", strdup("store unreachable\n"));
+}
+
 void api_handle(void *ctx, const struct http_request *req, struct http_response *resp)
 {
 	struct broker *b = ctx;
@@ -34,7 +44,7 @@ void api_handle(void *ctx, const struct http_request *req, struct http_response 
 		is_json(req->content_type) ? flow_evidence(b, req, resp)
 					   : flow_refuse(resp, REF_BAD_REQUEST);
 	else if (!post && strcmp(req->path, "/healthz") == 0)
-		text(resp, 200, "text/plain", strdup("ok\n"));
+		healthz(b, resp);
 	else if (!post && strcmp(req->path, "/metrics") == 0)
 		text(resp, 200, "text/plain; version=0.0.4", metrics_render());
 	else

@@ -47,19 +47,31 @@ static int get_uint(json_t *o, const char *key, unsigned min, unsigned max, unsi
 	return rc;
 }
 
+/* store: the store URI, "sqlite:PATH" or a libpq URI (store.h).
+ * database is its older name, still read; both at once is an error, not
+ * a silent choice between two databases. */
+static int get_store(json_t *o, struct broker_config *c)
+{
+	if (json_object_get(o, "store") != NULL && json_object_get(o, "database") != NULL) {
+		log_error("broker.conf: store and database are one setting: keep store");
+		return -1;
+	}
+	return get_str(o, "store", c->database, sizeof(c->database)) ||
+	       get_str(o, "database", c->database, sizeof(c->database));
+}
+
 static int apply(json_t *o, struct broker_config *c)
 {
 	static const char *const known[] = { "listen", "port", "threads", "timeout", "nonce_ttl",
-		"database", "master_key", "verifier_key", "approver_key", "tls_cert", "tls_key",
-		NULL };
+		"store", "database", "master_key", "verifier_key", "approver_key", "tls_cert",
+		"tls_key", NULL };
 	unsigned port = c->port, ttl = c->nonce_ttl;
 
-	if (!json_is_object(o) || j_conf_known(o, "broker.conf", known) ||
+	if (!json_is_object(o) || j_conf_known(o, "broker.conf", known) || get_store(o, c) ||
 	    get_str(o, "listen", c->listen, sizeof(c->listen)) ||
 	    get_uint(o, "port", 0, 65535, &port) || get_uint(o, "threads", 1, 256, &c->threads) ||
 	    get_uint(o, "timeout", 1, 300, &c->timeout) ||
 	    get_uint(o, "nonce_ttl", 5, 600, &ttl) ||
-	    get_str(o, "database", c->database, sizeof(c->database)) ||
 	    get_str(o, "master_key", c->master_key, sizeof(c->master_key)) ||
 	    get_str(o, "verifier_key", c->verifier_key, sizeof(c->verifier_key)) ||
 	    get_str(o, "approver_key", c->approver_key, sizeof(c->approver_key)) ||

@@ -15,7 +15,8 @@ struct store {
 	void *impl;
 };
 
-static const struct store_ops *const backends[] = { &store_sqlite_ops };
+static const struct store_ops *const backends[] = { &store_sqlite_ops, &store_pg_ops,
+						     &store_pg_short_ops };
 
 /* ---- argument checks --------------------------------------------------- */
 
@@ -66,7 +67,7 @@ a11_err store_open(const char *uri, struct store **out)
 		if (strncmp(uri, backends[i]->scheme, strlen(backends[i]->scheme)) == 0)
 			ops = backends[i];
 	if (ops == NULL) {
-		log_error("store URI has no supported scheme (want sqlite:PATH)");
+		log_error("store URI has no supported scheme (want sqlite:PATH or postgresql://...)");
 		return A11_ERR_UNSUPPORTED;
 	}
 	if (uri[strlen(ops->scheme)] == '\0')
@@ -91,6 +92,13 @@ void store_close(struct store *s)
 		return;
 	s->ops->close(s->impl);
 	free(s);
+}
+
+a11_err store_ping(struct store *s)
+{
+	if (s == NULL)
+		return bad_arg("store");
+	return s->ops->ping(s->impl);
 }
 
 void store_cred_clear(struct store_cred *c)
@@ -212,6 +220,18 @@ a11_err store_lease_list(struct store *s, void (*fn)(const struct store_lease *,
 	if (s == NULL || fn == NULL)
 		return bad_arg("list callback");
 	return s->ops->lease_list(s->impl, fn, arg);
+}
+
+a11_err store_lease_key_name(struct store_lease *l, const uint8_t *name, size_t len)
+{
+	if (len > sizeof(l->key_name)) {
+		log_error("stored key_name of lease %s is too long", l->id);
+		return A11_ERR_STORE;
+	}
+	if (len > 0)
+		memcpy(l->key_name, name, len);
+	l->key_name_len = len;
+	return A11_OK;
 }
 
 a11_err store_lease_revoke(struct store *s, const char *id)

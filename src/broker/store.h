@@ -19,6 +19,8 @@ struct store;
 /* "sqlite:/path/to/broker.db" (created with its schema if absent). */
 a11_err store_open(const char *uri, struct store **out);
 void store_close(struct store *s);
+/* A11_OK if the database answers a query now (/healthz). */
+a11_err store_ping(struct store *s);
 
 #define STORE_NAME_MAX 128
 #define STORE_ID_MAX 64

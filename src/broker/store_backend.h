@@ -21,6 +21,8 @@ struct store_ops {
 	/* rest: the URI after the scheme, never empty. */
 	a11_err (*open)(const char *rest, void **impl);
 	void (*close)(void *impl);
+	/* One trivial read transaction. */
+	a11_err (*ping)(void *impl);
 
 	a11_err (*cred_put)(void *impl, const struct store_cred *c);
 	a11_err (*cred_get)(void *impl, const char *name, struct store_cred *out);
@@ -73,7 +75,35 @@ enum store_hold store_verdict_hold(const struct store_verdict *v,
 void store_pin_next(enum store_pin_event ev, uint32_t max_failures, uint32_t *failures,
 		    bool *locked);
 
+/* The steps of a verdict inside a backend's transaction (tx), each
+ * taking whatever lock the backend needs so that what is read is what
+ * the verdict commits over. */
+struct store_tx_ops {
+	/* Leaves st->cred_found false if the credential is absent. */
+	a11_err (*cred_state)(void *tx, const char *name, struct store_verdict_state *st);
+	a11_err (*lease_get)(void *tx, const char *id, struct store_lease *out);
+	a11_err (*pin_set)(void *tx, const char *name, uint32_t failures, bool locked);
+	/* Raises the TPM's counters to t if store_tpm_newer, else nothing. */
+	a11_err (*tpm_raise)(void *tx, const struct store_tpm *t);
+	a11_err (*lease_put)(void *tx, const struct store_lease *l, bool renewal);
+	/* Links a copy of rec to the last record and inserts it. */
+	a11_err (*audit_append)(void *tx, const struct store_audit *rec,
+				struct store_audit *linked);
+};
+/* Reads the state, sets *held (store_verdict_hold), and if it holds
+ * writes the PIN counter, TPM counters, lease and audit record (linked
+ * gets the record as inserted). The caller commits only if this returns
+ * A11_OK with *held STORE_HOLD_OK, and rolls back otherwise. */
+a11_err store_verdict_run(const struct store_tx_ops *ops, void *tx, struct store_verdict *v,
+			  enum store_hold *held, struct store_audit *linked);
+
 extern const struct store_ops store_sqlite_ops;
+extern const struct store_ops store_pg_ops;       /* "postgresql:" */
+extern const struct store_ops store_pg_short_ops; /* "postgres:" */
+
+/* Sets l's key Name from a stored value (len 0: none); one too long for
+ * a Name is A11_ERR_STORE. */
+a11_err store_lease_key_name(struct store_lease *l, const uint8_t *name, size_t len);
 
 /* Makes rec the successor of the record (prev_seq, prev_hash): sets seq,
  * prev_hash and hash. For the first record pass prev_seq 0 and NULL. */

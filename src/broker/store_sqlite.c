@@ -299,6 +299,19 @@ static a11_err init_lock(struct sq *q)
 	return e == 0 ? A11_OK : A11_ERR_NOMEM;
 }
 
+/* A read transaction that reads the schema version: the file is there
+ * and readable. */
+static a11_err sq_ping(void *impl)
+{
+	struct sq *q = impl;
+	int64_t v = 0;
+	a11_err r = sq_begin(q, false);
+
+	if (r != A11_OK)
+		return r;
+	return sq_end(q, run_once(q, "PRAGMA user_version", NULL, 0, &v));
+}
+
 static a11_err sq_open(const char *path, void **impl)
 {
 	const int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX;
@@ -345,6 +358,7 @@ const struct store_ops store_sqlite_ops = {
 	.scheme = "sqlite:",
 	.open = sq_open,
 	.close = sq_close,
+	.ping = sq_ping,
 	.cred_put = sq_cred_put,
 	.cred_get = sq_cred_get,
 	.cred_delete = sq_cred_delete,

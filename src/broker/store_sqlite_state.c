@@ -212,14 +212,8 @@ static a11_err read_lease(struct sq_cur *c, struct store_lease *out)
 	sq_get_text(c, out->cert_serial, sizeof(out->cert_serial));
 	sq_get_fixed(c, out->policy_ref, sizeof(out->policy_ref));
 	sq_get_blobdup(c, &name, &len);
-	if (c->r == A11_OK && len > sizeof(out->key_name)) {
-		log_error("stored key_name of lease %s is too long", out->id);
-		c->r = A11_ERR_STORE;
-	}
-	if (c->r == A11_OK && len > 0) {
-		memcpy(out->key_name, name, len);
-		out->key_name_len = len;
-	}
+	if (c->r == A11_OK)
+		c->r = store_lease_key_name(out, name, len);
 	free(name);
 	return c->r;
 }

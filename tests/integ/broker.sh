@@ -173,6 +173,12 @@ ok "broker.conf: an unknown member (an older broker's setting) stops a command, 
 	mkdir -p $RIG_DIR/b2 && echo '{\"port\": 0, \"pin_scrypt_log2n\": 15}' >$RIG_DIR/b2/broker.conf &&
 	! $BIN/attest11-broker -d $RIG_DIR/b2 credential list >$RIG_DIR/b2.out 2>&1 &&
 	grep -q 'broker.conf: unknown member pin_scrypt_log2n' $RIG_DIR/b2.out"
+ok "broker.conf: store names the database; with its older name database as well, it is refused" bash -c "
+	mkdir -p $RIG_DIR/b3 && echo '{\"store\": \"sqlite:$RIG_DIR/b3/other.db\"}' >$RIG_DIR/b3/broker.conf &&
+	$BIN/attest11-broker -d $RIG_DIR/b3 credential list && [ -s $RIG_DIR/b3/other.db ] &&
+	echo '{\"store\": \"sqlite:$RIG_DIR/b3/other.db\", \"database\": \"sqlite:$RIG_DIR/b3/x.db\"}' >$RIG_DIR/b3/broker.conf &&
+	! $BIN/attest11-broker -d $RIG_DIR/b3 credential list >$RIG_DIR/b3.out 2>&1 &&
+	grep -q 'store and database are one setting' $RIG_DIR/b3.out"
 ok "master-key rotate re-seals every credential under a new key, keeping the old one" bash -c "
 	cp $BROKER_DIR/master.key $RIG_DIR/master.key.before &&
 	$BIN/attest11-broker -d $BROKER_DIR master-key rotate $BROKER_DIR/master.key.new &&

@@ -1,6 +1,7 @@
 /* store_verdict_commit: a verdict and everything it stores commit as one
  * transaction, and a release commits only while its conditions hold
- * (store.h). Each rule here has a test that fails when it is removed. */
+ * (store.h), also with two brokers (two stores) on one database. Each
+ * rule here has a test that fails when it is removed. */
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -140,14 +141,20 @@ static void test_all_or_nothing(void **state)
 	memcpy(t.ek_hash, l.ek_hash, 32);
 	put_cred(f, "web", true);
 	assert_int_equal(sfx_pin_wrong(f, "web", 3, &failures, &locked), A11_OK);
-	assert_int_equal(raw_exec(f, "CREATE TRIGGER no_audit BEFORE INSERT ON audit"
-				     " BEGIN SELECT RAISE(ABORT, 'disk full'); END"), SQLITE_OK);
+	assert_int_equal(raw_exec(f, RAW_SQL(f, "CREATE TRIGGER no_audit BEFORE INSERT ON audit"
+					    " BEGIN SELECT RAISE(ABORT, 'disk full'); END",
+					    "CREATE FUNCTION no_audit() RETURNS trigger"
+					    " LANGUAGE plpgsql AS $$BEGIN RAISE EXCEPTION"
+					    " 'disk full'; END$$; CREATE TRIGGER no_audit"
+					    " BEFORE INSERT ON audit FOR EACH ROW EXECUTE"
+					    " FUNCTION no_audit()")), SQLITE_OK);
 	assert_int_equal(store_verdict_commit(f->s, &v, &held), A11_ERR_STORE);
 	assert_int_equal(count(f, "leases"), 0);
 	assert_int_equal(raw_int(f, "SELECT pin_failures FROM credentials"), 1);
 	assert_int_equal(store_tpm_get(f->s, t.ek_hash, &got, &known), A11_OK);
 	assert_false(known);
-	assert_int_equal(raw_exec(f, "DROP TRIGGER no_audit"), SQLITE_OK);
+	assert_int_equal(raw_exec(f, RAW_SQL(f, "DROP TRIGGER no_audit",
+					    "DROP TRIGGER no_audit ON audit")), SQLITE_OK);
 	assert_int_equal(store_verdict_commit(f->s, &v, &held), A11_OK);
 	assert_int_equal(count(f, "leases"), 1);
 	assert_int_equal(raw_int(f, "SELECT pin_failures FROM credentials"), 0);
@@ -262,7 +269,7 @@ static void test_tpm_newer(void **state)
 #define RACE_WRONG 3
 
 struct racer {
-	struct sfx *f;
+	struct store *s;
 	int round;
 	bool right;
 	int64_t seq;           /* of its record, 0 if none was stored */
@@ -286,7 +293,7 @@ static void *race(void *arg)
 		snprintf(rec.event, sizeof(rec.event), "release");
 	}
 	pthread_barrier_wait(r->go);
-	if (store_verdict_commit(r->f->s, &v, &held) != A11_OK)
+	if (store_verdict_commit(r->s, &v, &held) != A11_OK)
 		return NULL;
 	r->seq = held == STORE_HOLD_OK ? rec.seq : 0;
 	r->released = r->right && held == STORE_HOLD_OK;
@@ -294,7 +301,9 @@ static void *race(void *arg)
 	return NULL;
 }
 
-static void race_round(struct sfx *f, int round)
+/* Racer i commits through stores[i % n]: with two stores, the right PIN
+ * and the wrong ones reach the database as two brokers' would. */
+static void race_round(struct sfx *f, struct store *const *stores, int n, int round)
 {
 	struct racer r[RACE_WRONG + 1];
 	pthread_t t[RACE_WRONG + 1];
@@ -308,7 +317,8 @@ static void race_round(struct sfx *f, int round)
 	assert_int_equal(sfx_pin_wrong(f, "web", 3, &failures, &locked), A11_OK);
 	assert_int_equal(pthread_barrier_init(&go, NULL, RACE_WRONG + 1), 0);
 	for (int i = 0; i <= RACE_WRONG; i++) {
-		r[i] = (struct racer){ .f = f, .round = round, .right = i == 0, .go = &go };
+		r[i] = (struct racer){ .s = stores[i % n], .round = round, .right = i == 0,
+				       .go = &go };
 		assert_int_equal(pthread_create(&t[i], NULL, race, &r[i]), 0);
 	}
 	for (int i = 0; i <= RACE_WRONG; i++)
@@ -329,7 +339,95 @@ static void test_lockout_race(void **state)
 
 	put_cred(f, "web", true);
 	for (int i = 0; i < RACE_ROUNDS; i++)
-		race_round(f, i);
+		race_round(f, &f->s, 1, i);
+}
+
+/* ---- replicas: two stores on one database --------------------------------
+ * Each store has connections of its own (its own SQLite connection, its
+ * own PostgreSQL pool), so the database sees two independent clients,
+ * exactly as it would two broker processes. */
+
+/* The lockout race with the guesses spread over both: no right PIN is
+ * released after the lock, whichever replica each request reached. */
+static void test_lockout_race_replicas(void **state)
+{
+	struct sfx *f = *state;
+	struct store *two[2] = { f->s, sfx_open_second(f) };
+
+	put_cred(f, "web", true);
+	for (int i = 0; i < RACE_ROUNDS; i++)
+		race_round(f, two, 2, i);
+	store_close(two[1]);
+}
+
+/* A revocation made on one replica refuses the next renewal on the other. */
+static void test_revoke_replicas(void **state)
+{
+	struct sfx *f = *state;
+	struct store *other = sfx_open_second(f);
+	struct store_lease l = lease("l1", 0x11);
+	struct store_audit rec = { .time = 1, .event = "renewal" };
+	struct store_verdict v = { .audit = &rec, .credential = "web", .lease = &l,
+				   .renewal = true, .policy_version = 1 };
+	enum store_hold held;
+
+	put_cred(f, "web", false);
+	sfx_put_lease(f, &l);
+	assert_int_equal(store_verdict_commit(other, &v, &held), A11_OK);
+	assert_int_equal(held, STORE_HOLD_OK);
+	assert_int_equal(store_lease_revoke(f->s, "l1"), A11_OK);
+	assert_int_equal(store_verdict_commit(other, &v, &held), A11_OK);
+	assert_int_equal(held, STORE_HOLD_LEASE_REVOKED);
+	store_close(other);
+}
+
+/* Quotes of one TPM appraised at once on both replicas, in any order:
+ * the counters end at the latest, never lowered by a slower verdict. */
+#define TPM_EACH 40
+
+struct tpm_racer {
+	struct store *s;
+	int first;              /* clocks first, first + 2, ... */
+	a11_err r;
+};
+
+static void *tpm_race(void *arg)
+{
+	struct tpm_racer *t = arg;
+	struct store_tpm q = { .reset_count = 3, .restart_count = 1 };
+	struct store_audit rec = { .time = 1, .event = "refusal" };
+	struct store_verdict v = { .audit = &rec, .tpm = &q };
+	enum store_hold held;
+
+	memset(q.ek_hash, 0x42, sizeof(q.ek_hash));
+	for (int i = 0; i < TPM_EACH && t->r == A11_OK; i++) {
+		/* From the top down: every quote after the first is older. */
+		q.clock = (uint64_t)(t->first + 2 * (TPM_EACH - 1 - i)) | (UINT64_C(1) << 63);
+		t->r = store_verdict_commit(t->s, &v, &held);
+	}
+	return NULL;
+}
+
+static void test_tpm_replicas(void **state)
+{
+	struct sfx *f = *state;
+	struct tpm_racer t[2] = { { .s = f->s, .first = 0 }, { .s = sfx_open_second(f), .first = 1 } };
+	pthread_t th[2];
+	struct store_tpm got;
+	uint8_t ek_hash[32];
+	bool known;
+
+	for (int i = 0; i < 2; i++)
+		assert_int_equal(pthread_create(&th[i], NULL, tpm_race, &t[i]), 0);
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(pthread_join(th[i], NULL), 0);
+		assert_int_equal(t[i].r, A11_OK);
+	}
+	memset(ek_hash, 0x42, sizeof(ek_hash));
+	assert_int_equal(store_tpm_get(t[1].s, ek_hash, &got, &known), A11_OK);
+	assert_true(known);
+	assert_true(got.clock == ((uint64_t)(2 * TPM_EACH - 1) | (UINT64_C(1) << 63)));
+	store_close(t[1].s);
 }
 
 int main(void)
@@ -345,6 +443,9 @@ int main(void)
 		T(test_tpm),
 		cmocka_unit_test(test_tpm_newer),
 		T(test_lockout_race),
+		T(test_lockout_race_replicas),
+		T(test_revoke_replicas),
+		T(test_tpm_replicas),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
