@@ -107,7 +107,8 @@ broker_start "$BROKER_PORT" || echo "not ok - broker restart"
 # A lease file whose certificate is garbage (as a hostile broker's release
 # once left there): the next login does not fail on it until the lease
 # ends, it attests afresh and shares a release that passed the checks.
-# (A login first: the 6 s lease of the file may have ended meanwhile.)
+# (A fresh lease first: the file's 6 s lease may be ending by now.)
+rm -f "$S/ec.lease"
 pkcs11-tool --module "$M" --token-label ec -O --login --pin 1234 >/dev/null 2>&1
 sed -i 's/"certificates":\["[^"]*"/"certificates":["MAAAAA=="/' "$S/ec.lease"
 ok "a state file with a garbage certificate: the login attests afresh" bash -c "
