@@ -214,13 +214,10 @@ static a11_err put_release(json_t *o, const struct release *rel)
 	return r;
 }
 
-/* A damaged salt or iteration count derives a wrong authValue from the
- * right PIN, and every login would cost a strike of the TPM's
- * dictionary-attack counter (docs/threat-model.md, "The state
- * directory"). The check value, SHA-256 over a label, the credential and
- * the two numbers, lets the reader find the damage before asking the TPM.
- * It holds nothing derived from the PIN, so it is no offline oracle for
- * guessing it. */
+/* A damaged salt or iteration count would cost a dictionary-attack strike
+ * at every login with the right PIN: this hash finds the damage before the
+ * TPM is asked, and holds nothing derived from the PIN, so it is no
+ * offline oracle (docs/threat-model.md, "The PIN parameters"). */
 #define KEY_AUTH_LABEL "attest11 key_auth v1"
 
 static a11_err key_auth_check(const char *credential, const struct host_lease *l,
