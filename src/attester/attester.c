@@ -43,9 +43,12 @@ static double now_ms(void)
  * AK with it: forget the pointers, never touch them again. */
 static a11_err enter(struct run *x)
 {
+	struct tpm *now;
+
 	if (x->c->tpm_enter == NULL)
 		return A11_OK;
-	if (x->t != NULL && x->c->tpm_enter(x->c->tpm_arg) == x->t)
+	now = x->c->tpm_enter(x->c->tpm_arg); /* leave(x) follows, whatever now is */
+	if (x->t != NULL && now == x->t)
 		return A11_OK;
 	x->t = NULL;
 	x->ek = x->ak = NULL;
