@@ -18,8 +18,9 @@
 
 /* State of one exchange that the caller never sees. */
 struct run {
-	struct tpm *t;
-	struct client *http;
+	struct tpm *t;                /* NULL once the connection was dropped */
+	struct client *http;          /* *c->http, or own_http */
+	struct client *own_http;      /* c->http NULL: this exchange's */
 	const struct attester_config *c;
 	struct attester_result *res;  /* receives the release */
 	struct attester_result *cur;  /* renewal: the live key; else NULL */
@@ -37,10 +38,21 @@ static double now_ms(void)
 	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
-static void enter(const struct run *x)
+/* The TPM for the next stretch of work. A connection dropped while the
+ * exchange was on the network (fork, TPM fault) took its identity, EK and
+ * AK with it: forget the pointers, never touch them again. */
+static a11_err enter(struct run *x)
 {
-	if (x->c->tpm_enter != NULL)
-		x->c->tpm_enter(x->c->tpm_arg);
+	struct tpm *now;
+
+	if (x->c->tpm_enter == NULL)
+		return A11_OK;
+	now = x->c->tpm_enter(x->c->tpm_arg); /* leave(x) follows, whatever now is */
+	if (x->t != NULL && now == x->t)
+		return A11_OK;
+	x->t = NULL;
+	x->ek = x->ak = NULL;
+	return A11_ERR_TPM_COMM;
 }
 
 static void leave(const struct run *x)
@@ -74,44 +86,44 @@ static a11_err post(struct run *x, const char *path, char *json, struct client_r
 	return A11_ERR_REFUSED;
 }
 
-/* The connection's HTTPS client (opened with the identity's first use),
- * or a new one if the settings changed. */
-static a11_err connect_broker(struct run *x, struct tpm_identity *id)
+void attester_http_close(struct client **http)
+{
+	client_close(*http);
+	*http = NULL;
+}
+
+/* The caller's HTTPS client (kept between its exchanges), or a new one if
+ * there is none or the settings changed. Not the TPM's business: a fork
+ * drops the TPM connection without waiting for the network. */
+static a11_err connect_broker(struct run *x)
 {
 	long cms = x->c->connect_timeout_ms ? x->c->connect_timeout_ms : 5000;
 	long tms = x->c->timeout_ms ? x->c->timeout_ms : 15000;
-	struct client *c = id->user;
+	struct client **slot = x->c->http != NULL ? x->c->http : &x->own_http;
 	a11_err r;
 
-	if (c != NULL && !client_fits(c, x->c->ca_file, cms, tms)) {
-		client_close(c);
-		id->user = c = NULL;
-	}
-	if (c == NULL) {
-		if ((r = client_open(x->c->ca_file, cms, tms, &c)) != A11_OK)
-			return r;
-		id->user = c;
-		id->free_user = client_free;
-	}
-	x->http = c;
+	if (*slot != NULL && !client_fits(*slot, x->c->ca_file, cms, tms))
+		attester_http_close(slot);
+	if (*slot == NULL && (r = client_open(x->c->ca_file, cms, tms, slot)) != A11_OK)
+		return r;
+	x->http = *slot;
 	return A11_OK;
 }
 
 /* The EK certificate, the EK and the AK are read once per TPM connection
- * and reused by its later logins and renewals (src/tpm/identity.c), and so
- * is the HTTPS connection to the broker; an exchange that fails drops them
- * all. The AK is bound to the EK afresh by each exchange's credential
- * activation. */
+ * and reused by its later logins and renewals (src/tpm/identity.c); an
+ * exchange that fails drops them, and its HTTPS client. The AK is bound to
+ * the EK afresh by each exchange's credential activation. */
 static a11_err identify(struct run *x)
 {
 	struct tpm_identity *id;
 	a11_err r;
 
-	enter(x);
+	TRY(enter(x));
 	TRY(tpm_identity_get(x->t, x->c->ek, &id));
 	x->ek = &id->ek;
 	x->ak = &id->ak;
-	TRY(connect_broker(x, id));
+	TRY(connect_broker(x));
 	TRY(id->ek_cert_len <= sizeof(x->creq.ek_cert) ? A11_OK : A11_ERR_UNSUPPORTED);
 	memcpy(x->creq.ek_cert, id->ek_cert, id->ek_cert_len);
 	x->creq.ek_cert_len = id->ek_cert_len;
@@ -235,7 +247,7 @@ static a11_err evidence(struct run *x)
 	TPM2B_ATTEST att;
 	a11_err r;
 
-	enter(x);
+	TRY(enter(x));
 	memcpy(nonce.buffer, x->cresp.nonce.buffer, nonce.size);
 	snprintf(x->ev.session, sizeof(x->ev.session), "%s", x->cresp.session);
 	TRY(tpm_activate_credential(x->t, x->ak, x->ek, &x->cresp.credential_blob,
@@ -307,9 +319,9 @@ static a11_err check_release(struct run *x)
 static a11_err receive(struct run *x)
 {
 	struct attester_result *res = x->res;
-	a11_err r = A11_OK;
+	a11_err r;
 
-	enter(x);
+	TRY(enter(x));
 	if (x->cresp.kind == CRED_CA)
 		TRY(res->rel.cert_count > 0 ? A11_OK : A11_ERR_PROTOCOL);
 	else
@@ -368,8 +380,8 @@ static a11_err renew_adopt(struct run *x)
 
 	if (x->res->rel.has_key)
 		return A11_ERR_PROTOCOL;
-	enter(x);
-	r = attester_adopt_from(x->t, x->cur, &x->res->rel);
+	if ((r = enter(x)) == A11_OK)
+		r = attester_adopt_from(x->t, x->cur, &x->res->rel);
 	leave(x);
 	return r;
 }
@@ -393,10 +405,14 @@ static a11_err exchange(struct run *x, struct attester_timing *ms)
 	log_debug("exchange ms: challenge %.1f, tpm %.1f, evidence %.1f, import %.1f",
 		  ms->challenge, ms->tpm_evidence, ms->evidence, ms->import);
 out:
-	x->http = NULL; /* the identity's; closed with it on failure */
+	/* A client that failed may be stuck in a bad state: the next exchange
+	 * opens a new one. */
+	if (r != A11_OK && x->http != NULL && x->c->http != NULL)
+		attester_http_close(x->c->http);
+	x->http = NULL;
 	if (x->ek != NULL) {
-		enter(x);
-		tpm_identity_done(x->t, r == A11_OK);
+		if (enter(x) == A11_OK)
+			tpm_identity_done(x->t, r == A11_OK);
 		leave(x);
 	}
 	return r;
@@ -418,6 +434,7 @@ static struct run *run_new(struct tpm *t, const struct attester_config *c,
 
 static void run_free(struct run *x)
 {
+	attester_http_close(&x->own_http);
 	OPENSSL_cleanse(x, sizeof(*x));
 	free(x);
 }
@@ -449,8 +466,10 @@ a11_err attester_run(struct tpm *t, const struct attester_config *c, struct atte
 			 out->rel.pcr_bound ? ", bound to the attested PCRs" : "",
 			 out->rel.auth_value ? ", usable only with the PIN" : "");
 	} else {
-		enter(x);
-		fail_clear(t, out);
+		/* On a dropped connection the handles died with it. */
+		if (enter(x) != A11_OK)
+			attester_forget_loaded(out);
+		fail_clear(x->t, out);
 		leave(x);
 	}
 	run_free(x);

@@ -23,13 +23,24 @@ struct attester_config {
 	bool wrap_to_ek;              /* skip the SRK; the broker wraps to the EK */
 	const char *ear_key;          /* the broker's public EAR JWK file, or NULL: the
 				       * EAR stays unverified (rel.ear_verified false) */
+	/* The caller's HTTPS client to the broker, kept between exchanges
+	 * (one TLS handshake, not one per login): opened here into *http if
+	 * NULL, closed by the caller (attester_http_close), never used across
+	 * fork(). http NULL: a client for this exchange only. */
+	struct client **http;
 	/* Renewal runs beside other users of the TPM: these bracket each
 	 * stretch of TPM work, so the network never holds the TPM (NULL: the
-	 * caller holds the TPM throughout). */
-	void (*tpm_enter)(void *arg);
+	 * caller holds the TPM throughout). tpm_enter returns the connection
+	 * the exchange began on, or NULL if it was dropped meanwhile (a fork,
+	 * a TPM fault): the exchange then touches nothing of it and fails
+	 * with A11_ERR_TPM_COMM; tpm_leave follows either way. */
+	struct tpm *(*tpm_enter)(void *arg);
 	void (*tpm_leave)(void *arg);
 	void *tpm_arg;
 };
+
+struct client;
+void attester_http_close(struct client **http);
 
 /* Where each stage went, for the log and the bench (milliseconds). */
 struct attester_timing {
@@ -89,6 +100,9 @@ void attester_to_host(const struct attester_result *r, struct host_lease *hl);
  * needs (publics, the private blob, policy, authValue): before fork(), or
  * to give the TPM's object slots back. */
 void attester_unload(struct tpm *t, struct attester_result *r);
+/* The connection they were loaded on is gone (closed, or the TPM reset):
+ * forget the handles without a word to the TPM, keep the rest. */
+void attester_forget_loaded(struct attester_result *r);
 /* Load them again, possibly on a new TPM connection. */
 a11_err attester_reload(struct tpm *t, const struct attester_config *c, struct attester_result *r);
 

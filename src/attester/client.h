@@ -15,8 +15,8 @@ struct client_response {
 };
 
 /* A connection to the broker, kept open across the protocol's two round
- * trips and, kept with the TPM connection's identity (attester.c), across
- * the logins and renewals of a token: one TLS handshake, not one per login.
+ * trips and, owned by the token (attester_config.http), across the logins
+ * and renewals of a token: one TLS handshake, not one per login.
  * curl reconnects by itself if the broker closed it meanwhile. */
 struct client;
 

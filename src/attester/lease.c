@@ -127,6 +127,19 @@ void attester_unload(struct tpm *t, struct attester_result *r)
 	unload(t, &r->parent);
 }
 
+static void forget(struct tpm_key *k)
+{
+	k->tr = ESYS_TR_NONE;
+	k->session = ESYS_TR_NONE;
+	k->nonce_tpm.size = 0;
+}
+
+void attester_forget_loaded(struct attester_result *r)
+{
+	forget(&r->key);
+	forget(&r->parent);
+}
+
 a11_err attester_load_parent(struct tpm *t, const struct attester_config *c,
 			     struct attester_result *r)
 {

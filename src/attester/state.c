@@ -1,6 +1,7 @@
 /* The host state directory (state.h). One JSON file per credential:
  *   {"version":1, "credential":NAME, "public":<key TPM2B_PUBLIC, if any>,
- *    "private":<TPM2B_PRIVATE>, "key_auth":{"salt","iterations"} (optional),
+ *    "private":<TPM2B_PRIVATE>,
+ *    "key_auth":{"salt","iterations","check"} (optional; check: see key_auth_check),
  *    "srk":"ecc"|"rsa" (the SRK type "private" is under; absent: "rsa", as
  *    written before ECC SRKs),
  *    "release":<release_encode() without its "key" member>,
@@ -27,6 +28,7 @@
 #include "../common/file.h"
 #include "../common/log.h"
 #include "../proto/json.h"
+#include "../wire/hash.h"
 #include "state.h"
 
 #define TRY(x) do { if ((r = (x)) != A11_OK) goto out; } while (0)
@@ -212,13 +214,41 @@ static a11_err put_release(json_t *o, const struct release *rel)
 	return r;
 }
 
-static a11_err put_key_auth(json_t *o, const struct host_lease *in)
+/* A damaged salt or iteration count would cost a dictionary-attack strike
+ * at every login with the right PIN: this hash finds the damage before the
+ * TPM is asked, and holds nothing derived from the PIN, so it is no
+ * offline oracle (docs/threat-model.md, "The PIN parameters"). */
+#define KEY_AUTH_LABEL "attest11 key_auth v1"
+
+static a11_err key_auth_check(const char *credential, const struct host_lease *l,
+			      uint8_t out[32])
+{
+	uint8_t buf[sizeof(KEY_AUTH_LABEL) + PROTO_NAME_MAX + 1 + PROTO_SALT_LEN + 4];
+	size_t n = strlen(credential), off = 0;
+
+	if (n > PROTO_NAME_MAX)
+		return A11_ERR_ARG;
+	memcpy(buf, KEY_AUTH_LABEL, sizeof(KEY_AUTH_LABEL)); /* with its NUL */
+	off += sizeof(KEY_AUTH_LABEL);
+	memcpy(buf + off, credential, n + 1);
+	off += n + 1;
+	memcpy(buf + off, l->salt, sizeof(l->salt));
+	off += sizeof(l->salt);
+	for (int i = 3; i >= 0; i--)
+		buf[off++] = (uint8_t)(l->iterations >> (8 * i));
+	return wire_hash(TPM2_ALG_SHA256, buf, off, out);
+}
+
+static a11_err put_key_auth(json_t *o, const char *credential, const struct host_lease *in)
 {
 	json_t *k = json_object();
 	a11_err r = k ? A11_OK : A11_ERR_NOMEM;
+	uint8_t check[32];
 
 	TRY(j_put_bytes(k, "salt", in->salt, sizeof(in->salt)));
 	TRY(j_set(k, "iterations", json_integer(in->iterations)));
+	TRY(key_auth_check(credential, in, check));
+	TRY(j_put_bytes(k, "check", check, sizeof(check)));
 	r = j_set(o, "key_auth", k);
 	k = NULL;
 out:
@@ -239,7 +269,7 @@ static char *encode(const char *credential, const struct host_lease *in)
 	TRY(j_put_TPM2B_PRIVATE(o, "private", &in->priv));
 	TRY(j_set(o, "srk", json_string(in->srk_alg == TPM2_ALG_ECC ? "ecc" : "rsa")));
 	if (in->key_auth)
-		TRY(put_key_auth(o, in));
+		TRY(put_key_auth(o, credential, in));
 	TRY(put_release(o, &in->rel));
 	/* Not on the wire: whether the writer checked the EAR (ear_key). */
 	if (in->rel.ear_verified)
@@ -252,11 +282,12 @@ out:
 	return s;
 }
 
-static a11_err get_key_auth(json_t *o, struct host_lease *out)
+static a11_err get_key_auth(json_t *o, const char *credential, struct host_lease *out)
 {
 	json_t *k = json_object_get(o, "key_auth");
+	uint8_t check[32], want[32];
 	int64_t it;
-	size_t n = 0;
+	size_t n = 0, m = 0;
 
 	if (k == NULL)
 		return A11_OK;
@@ -264,6 +295,16 @@ static a11_err get_key_auth(json_t *o, struct host_lease *out)
 	    n != sizeof(out->salt) || j_int(k, "iterations", 1, UINT32_MAX, &it) != A11_OK)
 		return A11_ERR_PARSE;
 	out->iterations = (uint32_t)it;
+	/* Also a file from before the check value: the login attests once
+	 * and writes one that has it. */
+	if (j_bytes(k, "check", check, sizeof(check), &m) != A11_OK || m != sizeof(check) ||
+	    key_auth_check(credential, out, want) != A11_OK ||
+	    CRYPTO_memcmp(check, want, sizeof(want)) != 0) {
+		log_warn("the lease of %s: its PIN parameters (key_auth) fail their check value "
+			 "(damaged); not used, so that the TPM never sees a PIN derived with them",
+			 credential);
+		return A11_ERR_PARSE;
+	}
 	out->key_auth = true;
 	return A11_OK;
 }
@@ -318,7 +359,7 @@ static a11_err decode(const char *buf, size_t len, const char *credential,
 	TRY(j_str(o, "credential", name, sizeof(name)));
 	TRY(strcmp(name, credential) == 0 ? A11_OK : A11_ERR_PARSE);
 	TRY(j_get_TPM2B_PRIVATE(o, "private", &out->priv));
-	TRY(get_key_auth(o, out));
+	TRY(get_key_auth(o, credential, out));
 	TRY(get_srk(o, &out->srk_alg));
 	TRY(get_release(o, &out->rel));
 	out->rel.ear_verified = json_is_true(json_object_get(o, "ear_verified"));

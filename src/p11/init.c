@@ -19,6 +19,10 @@
 struct p11_global mod;
 
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+/* A fork child's copies of the parent's HTTPS clients: never used (libcurl
+ * handles do not cross fork()) and never closed (that would end the TLS
+ * session on the parent's socket); kept reachable, not leaked. */
+static struct client *orphan_http[P11_MAX_TOKENS];
 
 /* In a fork child the parent's TPM connections, sessions and mutexes are
  * not ours: forget them (never finalize: that would talk on the parent's
@@ -35,6 +39,8 @@ static void child_after_fork(void)
 		p11_mutex_forget(&mod.tokens[i].renew_lock);
 		p11_mutex_forget(&mod.tokens[i].tpm_lock);
 		mod.tokens[i].tpm = NULL;
+		orphan_http[i] = mod.tokens[i].http;
+		mod.tokens[i].http = NULL;
 	}
 }
 
@@ -152,6 +158,7 @@ CK_RV p11_finalize(CK_VOID_PTR reserved)
 		if (t->logged_in)
 			token_logout(t);
 		tpm_close(t->tpm);
+		attester_http_close(&t->http);
 		object_detach_inlock(t);
 		release_clear(&t->cred.rel);
 		p11_mutex_destroy(&t->renew_lock);

@@ -200,36 +200,71 @@ static a11_err adopt_shared(struct p11_token *t)
 	return r;
 }
 
-static void enter_cb(void *arg)
+/* The renewal's view of the token's connection: the one it began on
+ * (gen), or NULL once that was dropped (a fork, a TPM fault). */
+struct renew_ctx {
+	struct p11_token *t;
+	unsigned gen;
+};
+
+static struct tpm *enter_cb(void *arg)
 {
-	token_tpm_enter(arg);
+	struct renew_ctx *c = arg;
+
+	token_tpm_enter(c->t);
+	return c->t->tpm_gen == c->gen ? c->t->tpm : NULL;
 }
 
 static void leave_cb(void *arg)
 {
-	token_tpm_leave(arg);
+	token_tpm_leave(((struct renew_ctx *)arg)->t);
+}
+
+/* Other threads keep signing, and fork() drops the connection whenever it
+ * likes: the attester takes tpm_lock only for its TPM commands, never
+ * across the network. */
+static a11_err renew_once(struct p11_token *t, struct renew_ctx *ctx)
+{
+	struct attester_config ac = token_attester_conf(t, NULL);
+	struct tpm *tpm;
+	CK_RV rv;
+
+	ac.tpm_enter = enter_cb;
+	ac.tpm_leave = leave_cb;
+	ac.tpm_arg = ctx;
+	token_tpm_enter(t);
+	rv = token_open_tpm(t);
+	tpm = t->tpm;
+	ctx->gen = t->tpm_gen;
+	token_tpm_leave(t);
+	return rv == CKR_OK ? attester_renew(tpm, &ac, &t->cred) : A11_ERR_TPM_COMM;
+}
+
+/* Did the renewal fail because its connection went away (dropped by a
+ * fork or a signer's recovery, or found dead now)? Then try again. */
+static bool connection_lost(struct p11_token *t, const struct renew_ctx *ctx, a11_err r)
+{
+	bool lost;
+
+	token_tpm_enter(t);
+	lost = t->tpm_gen != ctx->gen || token_tpm_recover(t, r);
+	token_tpm_leave(t);
+	return lost;
 }
 
 a11_err lease_renew(struct p11_token *t)
 {
-	struct attester_config ac = token_attester_conf(t, NULL);
-	CK_RV rv;
+	struct renew_ctx ctx = { .t = t };
 	a11_err r;
 	int fd;
 
-	ac.tpm_enter = enter_cb;
-	ac.tpm_leave = leave_cb;
-	ac.tpm_arg = t;
 	if (lease_lock(t, &fd) == A11_OK && sharing() && adopt_shared(t) == A11_OK) {
 		lease_unlock(fd);
 		return A11_OK;
 	}
-	token_tpm_enter(t);
-	rv = token_open_tpm(t);
-	token_tpm_leave(t);
-	/* Other threads keep signing: the attester takes tpm_lock only for
-	 * its TPM commands, never across the network. */
-	r = rv == CKR_OK ? attester_renew(t->tpm, &ac, &t->cred) : A11_ERR_TPM_COMM;
+	r = renew_once(t, &ctx);
+	if (r != A11_OK && connection_lost(t, &ctx, r))
+		r = renew_once(t, &ctx);
 	if (r == A11_OK) {
 		token_tpm_enter(t);
 		lease_share(t);

@@ -4,9 +4,11 @@
  *  - mod.lock (the module lock) guards sessions, objects and login state.
  *    Holders never call the TPM or the network; functions that must be
  *    called with it held end in _inlock.
- *  - token->tpm_lock serializes one token's TPM and broker traffic (login,
- *    sign, decrypt, random). It is taken without mod.lock held; code that
- *    needs both takes tpm_lock first.
+ *  - token->tpm_lock serializes one token's TPM traffic (login, sign,
+ *    decrypt, random, a renewal's TPM commands). It is taken without
+ *    mod.lock held; code that needs both takes tpm_lock first. fork()
+ *    takes only this one, to drop the TPM connection: it never waits for
+ *    the network or a file lock.
  *  - A session is used by one thread at a time (the application's duty
  *    per PKCS#11 §5.1); a reference count keeps it alive while in use. */
 #ifndef A11_P11_H
@@ -74,6 +76,8 @@ struct p11_token {
 	struct p11_mutex renew_lock;
 	struct p11_mutex tpm_lock;
 	struct tpm *tpm;              /* opened at first use, under tpm_lock */
+	unsigned tpm_gen;             /* under tpm_lock: bumped when tpm is dropped */
+	struct client *http;          /* under renew_lock: the broker's HTTPS client */
 	/* Under mod.lock: */
 	bool logged_in;
 	unsigned generation;          /* bumped at every login and logout */
@@ -170,7 +174,14 @@ void token_tpm_leave(struct p11_token *t);
 void token_renew_enter(struct p11_token *t);
 void token_renew_leave(struct p11_token *t);
 CK_RV token_open_tpm(struct p11_token *t);
-struct attester_config token_attester_conf(const struct p11_token *t, const char *pin);
+/* With tpm_lock held: close t's connection (flush: what it loaded, first;
+ * else forget the handles: the TPM lost them). The next use reopens. */
+void token_drop_tpm(struct p11_token *t, bool flush);
+/* With tpm_lock held, after an operation failed with r: if r may mean
+ * the connection or the TPM's state is gone (checked with the TPM), drop
+ * the connection and open another. True if the caller should retry. */
+bool token_tpm_recover(struct p11_token *t, a11_err r);
+struct attester_config token_attester_conf(struct p11_token *t, const char *pin);
 CK_RV token_rv(a11_err e);
 /* Rebuild t's objects from t->cred in place (tpm_lock held) and plan the
  * next renewal; logged_in false leaves the public ones. */

@@ -71,13 +71,20 @@ void token_renew_leave(struct p11_token *t)
 	p11_unlock(&t->renew_lock);
 }
 
+/* The first check records the TPM's boot (resetCount, restartCount), so
+ * that a later one can tell a reset. */
 CK_RV token_open_tpm(struct p11_token *t)
 {
 	a11_err r;
 
 	if (t->tpm != NULL)
 		return CKR_OK;
-	if ((r = tpm_open(mod.conf.tcti, &t->tpm)) != A11_OK) {
+	if ((r = tpm_open(mod.conf.tcti, &t->tpm)) == A11_OK &&
+	    (r = tpm_check_alive(t->tpm)) != A11_OK) {
+		tpm_close(t->tpm);
+		t->tpm = NULL;
+	}
+	if (r != A11_OK) {
 		log_error("token %s: cannot open the TPM at %s: %s", t->conf->label, mod.conf.tcti,
 			  a11_strerror(r));
 		return CKR_DEVICE_ERROR;
@@ -85,7 +92,39 @@ CK_RV token_open_tpm(struct p11_token *t)
 	return CKR_OK;
 }
 
-struct attester_config token_attester_conf(const struct p11_token *t, const char *pin)
+void token_drop_tpm(struct p11_token *t, bool flush)
+{
+	if (t->tpm == NULL)
+		return;
+	if (flush)
+		attester_unload(t->tpm, &t->cred);
+	else
+		attester_forget_loaded(&t->cred);
+	tpm_close(t->tpm);
+	t->tpm = NULL;
+	t->tpm_gen++;
+}
+
+/* Answers that may come from a lost link or a reset TPM: its handles are
+ * gone (a context the resource manager cannot load, a session or object
+ * the TPM no longer has) or the lease's resetCount no longer holds. */
+static bool tpm_fault(a11_err r)
+{
+	return r == A11_ERR_TPM_COMM || r == A11_ERR_TPM || r == A11_ERR_TPM_NOT_FOUND ||
+	       r == A11_ERR_TPM_INTEGRITY || r == A11_ERR_LEASE_ENDED;
+}
+
+bool token_tpm_recover(struct p11_token *t, a11_err r)
+{
+	if (!tpm_fault(r) || t->tpm == NULL || tpm_check_alive(t->tpm) == A11_OK)
+		return false;
+	log_warn("token %s: the TPM connection failed or the TPM was reset: reconnecting and "
+		 "loading the key again", t->conf->label);
+	token_drop_tpm(t, false);
+	return token_open_tpm(t) == CKR_OK;
+}
+
+struct attester_config token_attester_conf(struct p11_token *t, const char *pin)
 {
 	return (struct attester_config){
 		.broker_url = mod.conf.broker, .ca_file = mod.conf.ca_file,
@@ -93,6 +132,7 @@ struct attester_config token_attester_conf(const struct p11_token *t, const char
 		.connect_timeout_ms = mod.conf.connect_timeout_ms, .timeout_ms = mod.conf.timeout_ms,
 		.ek = t->conf->ek, .wrap_to_ek = t->conf->wrap_to_ek,
 		.ear_key = mod.conf.ear_key[0] != '\0' ? mod.conf.ear_key : NULL,
+		.http = &t->http,
 	};
 }
 
@@ -174,6 +214,10 @@ CK_RV token_login(struct p11_token *t, const char *pin)
 	p11_lock(&mod.lock);
 	logged = t->logged_in;
 	p11_unlock(&mod.lock);
+	/* A connection a TPM fault left dead (or a reset TPM) would fail
+	 * every login: check it first. */
+	if (!logged && t->tpm != NULL && tpm_check_alive(t->tpm) != A11_OK)
+		token_drop_tpm(t, false);
 	rv = logged ? CKR_USER_ALREADY_LOGGED_IN : token_open_tpm(t);
 	if (rv == CKR_OK)
 		rv = obtain(t, pin);
@@ -211,9 +255,10 @@ CK_RV token_logout(struct p11_token *t)
 }
 
 /* With tpm_lock held: is the key of this operation still the one of the
- * current login? Then make sure it is in the TPM: a fork() unloads it
- * (see token_before_fork), the next use loads it again. */
-static CK_RV still_loaded(const struct p11_key *key)
+ * current login? Then make sure it is in the TPM: a fork() or a TPM fault
+ * unloads it (see token_before_fork, token_tpm_recover), the next use
+ * loads it again; *e: why that failed. */
+static CK_RV still_loaded(const struct p11_key *key, a11_err *e)
 {
 	struct p11_token *t = key->token;
 	struct attester_config ac;
@@ -231,7 +276,7 @@ static CK_RV still_loaded(const struct p11_key *key)
 	if ((rv = token_open_tpm(t)) != CKR_OK)
 		return rv;
 	ac = token_attester_conf(t, NULL);
-	if ((r = attester_reload(t->tpm, &ac, &t->cred)) != A11_OK) {
+	if ((r = *e = attester_reload(t->tpm, &ac, &t->cred)) != A11_OK) {
 		log_error("token %s: cannot load the key into the TPM again: %s", t->conf->label,
 			  a11_strerror(r));
 		return token_rv(r);
@@ -243,22 +288,18 @@ static CK_RV still_loaded(const struct p11_key *key)
  * connection (after flushing what it loaded): a child must never share the
  * parent's connection, and the tpm2-abrmd TCTI's D-Bus connection does not
  * survive fork() in the child if the parent still holds it. The parent
- * reconnects and reloads the key at its next use. */
+ * reconnects and reloads the key at its next use. Only tpm_lock is taken,
+ * which no one holds across the network or a file lock: a renewal waiting
+ * for the broker finds its connection gone when it comes back, and starts
+ * over on a new one (src/p11/lease.c). */
 void token_before_fork(void)
 {
 	fork_ours = locks_held > 0;
 	if (!mod.initialized || mod.forked || fork_ours)
 		return;
 	for (size_t i = 0; i < mod.n_tokens; i++) {
-		struct p11_token *t = &mod.tokens[i];
-
-		token_renew_enter(t);
-		token_tpm_enter(t);
-		if (t->tpm != NULL) {
-			attester_unload(t->tpm, &t->cred);
-			tpm_close(t->tpm);
-			t->tpm = NULL;
-		}
+		token_tpm_enter(&mod.tokens[i]);
+		token_drop_tpm(&mod.tokens[i], true);
 	}
 }
 
@@ -270,10 +311,8 @@ void token_after_fork_parent(void)
 	}
 	if (!mod.initialized || mod.forked)
 		return;
-	for (size_t i = 0; i < mod.n_tokens; i++) {
+	for (size_t i = 0; i < mod.n_tokens; i++)
 		token_tpm_leave(&mod.tokens[i]);
-		token_renew_leave(&mod.tokens[i]);
-	}
 }
 
 /* The child's only thread is the forking one: it holds nothing of ours. */
@@ -317,51 +356,95 @@ static CK_RV op_rv(const struct p11_key *key, a11_err r, const char *what)
 	return token_rv(r);
 }
 
-CK_RV token_sign(const struct p11_key *key, TPM2_ALG_ID scheme, TPMI_ALG_HASH hash,
-		 const TPM2B_DIGEST *digest, TPMT_SIGNATURE *sig)
+/* One TPM operation with the key of an operation (sign, decrypt). */
+struct key_op {
+	a11_err (*fn)(struct tpm *tpm, struct tpm_key *k, const struct key_op *op);
+	const char *what;
+	TPM2_ALG_ID scheme;
+	TPMI_ALG_HASH hash;
+	const TPM2B_DIGEST *digest;
+	TPMT_SIGNATURE *sig;
+	const TPM2B_DATA *label;
+	const TPM2B_PUBLIC_KEY_RSA *in;
+	TPM2B_PUBLIC_KEY_RSA *out;
+};
+
+static a11_err op_once(const struct p11_key *key, const struct key_op *op, CK_RV *rv)
+{
+	struct p11_token *t = key->token;
+	a11_err r = A11_OK;
+
+	if ((*rv = still_loaded(key, &r)) == CKR_OK)
+		r = op->fn(t->tpm, &t->cred.key, op);
+	else if (r == A11_OK && *rv == CKR_DEVICE_ERROR)
+		r = A11_ERR_TPM_COMM; /* the TPM could not be opened */
+	return r;
+}
+
+/* The operation, and once more on a new connection with the key loaded
+ * again if the TPM was unreachable or reset meanwhile (docs/pkcs11.md,
+ * "TPM faults"). A lease the reset ended then asks for a renewal. */
+static CK_RV key_run(const struct p11_key *key, const struct key_op *op)
 {
 	struct p11_token *t = key->token;
 	CK_RV rv;
+	a11_err r;
 
 	renew_inline(t);
 	token_tpm_enter(t);
-	rv = still_loaded(key);
-	if (rv == CKR_OK)
-		rv = op_rv(key, tpm_sign(t->tpm, &t->cred.key, scheme, hash, digest, sig), "sign");
+	r = op_once(key, op, &rv);
+	if (r != A11_OK && token_tpm_recover(t, r))
+		r = op_once(key, op, &rv);
+	if (rv == CKR_OK || r != A11_OK)
+		rv = op_rv(key, r, op->what);
 	token_tpm_leave(t);
 	return rv;
+}
+
+static a11_err sign_fn(struct tpm *tpm, struct tpm_key *k, const struct key_op *op)
+{
+	return tpm_sign(tpm, k, op->scheme, op->hash, op->digest, op->sig);
+}
+
+static a11_err decrypt_fn(struct tpm *tpm, struct tpm_key *k, const struct key_op *op)
+{
+	return tpm_rsa_decrypt(tpm, k, op->scheme, op->hash, op->label, op->in, op->out);
+}
+
+CK_RV token_sign(const struct p11_key *key, TPM2_ALG_ID scheme, TPMI_ALG_HASH hash,
+		 const TPM2B_DIGEST *digest, TPMT_SIGNATURE *sig)
+{
+	const struct key_op op = { .fn = sign_fn, .what = "sign", .scheme = scheme,
+				   .hash = hash, .digest = digest, .sig = sig };
+
+	return key_run(key, &op);
 }
 
 CK_RV token_decrypt(const struct p11_key *key, TPM2_ALG_ID scheme, TPMI_ALG_HASH hash,
 		    const uint8_t *label, size_t label_len, const TPM2B_PUBLIC_KEY_RSA *in,
 		    TPM2B_PUBLIC_KEY_RSA *out)
 {
-	struct p11_token *t = key->token;
 	TPM2B_DATA l = { .size = (UINT16)label_len };
-	CK_RV rv;
+	const struct key_op op = { .fn = decrypt_fn, .what = "decrypt", .scheme = scheme,
+				   .hash = hash, .label = label_len ? &l : NULL, .in = in,
+				   .out = out };
 
 	if (label_len > sizeof(l.buffer))
 		return CKR_MECHANISM_PARAM_INVALID;
 	if (label_len)
 		memcpy(l.buffer, label, label_len);
-	renew_inline(t);
-	token_tpm_enter(t);
-	rv = still_loaded(key);
-	if (rv == CKR_OK)
-		rv = op_rv(key, tpm_rsa_decrypt(t->tpm, &t->cred.key, scheme, hash,
-						label_len ? &l : NULL, in, out), "decrypt");
-	token_tpm_leave(t);
-	return rv;
+	return key_run(key, &op);
 }
 
 CK_RV token_random(struct p11_token *t, uint8_t *buf, size_t len)
 {
-	CK_RV rv;
+	a11_err r = A11_ERR_TPM_COMM;
 
 	token_tpm_enter(t);
-	rv = token_open_tpm(t);
-	if (rv == CKR_OK)
-		rv = token_rv(tpm_random(t->tpm, buf, len));
+	if (token_open_tpm(t) == CKR_OK)
+		r = tpm_random(t->tpm, buf, len);
+	if (r != A11_OK && token_tpm_recover(t, r))
+		r = tpm_random(t->tpm, buf, len);
 	token_tpm_leave(t);
-	return rv;
+	return token_rv(r);
 }

@@ -14,8 +14,6 @@ void tpm_identity_forget(struct tpm *t)
 
 	if (id == NULL)
 		return;
-	if (id->user != NULL && id->free_user != NULL)
-		id->free_user(id->user);
 	tpm_key_release(t, &id->ak);
 	tpm_key_release(t, &id->ek);
 	free(id->ek_cert);

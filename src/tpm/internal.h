@@ -13,6 +13,9 @@ struct tpm {
 	TSS2_TCTI_CONTEXT *tcti;
 	struct tpm_identity *id;  /* tpm_identity_get's, or NULL */
 	enum tpm_ek_kind ek_auto; /* what TPM_EK_AUTO resolved to, or TPM_EK_AUTO */
+	bool boot_known;          /* tpm_check_alive's first answer: */
+	uint32_t reset_count, restart_count;
+	bool dead;                /* its handles died with a reset or the link */
 };
 
 /* Log "what: decoded rc" and map rc to an a11_err; A11_OK for success. */

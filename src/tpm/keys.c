@@ -25,6 +25,8 @@ void tpm_key_release(struct tpm *t, struct tpm_key *k)
 {
 	if (k->session != ESYS_TR_NONE && k->session != 0)
 		tpm_session_end(t, k->session);
+	if (t->dead) /* nothing to flush, and no answer to wait for */
+		k->session = k->tr = ESYS_TR_NONE;
 	if (k->tr != ESYS_TR_NONE && k->tr != 0) {
 		if (k->transient)
 			tpm_rc(Esys_FlushContext(t->esys, k->tr), "FlushContext");

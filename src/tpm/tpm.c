@@ -23,6 +23,9 @@ static a11_err classify(TSS2_RC rc)
 		case TSS2_BASE_RC_IO_ERROR:
 		case TSS2_BASE_RC_NO_CONNECTION:
 		case TSS2_BASE_RC_TRY_AGAIN:
+		/* Esys after a command the TCTI failed mid-way: the context
+		 * answers this to everything until it is finalized. */
+		case TSS2_BASE_RC_BAD_SEQUENCE:
 			return A11_ERR_TPM_COMM;
 		default:
 			return A11_ERR_TPM;
@@ -117,6 +120,28 @@ void tpm_close(struct tpm *t)
 	if (t->tcti != NULL)
 		Tss2_TctiLdr_Finalize(&t->tcti);
 	free(t);
+}
+
+a11_err tpm_check_alive(struct tpm *t)
+{
+	TPMS_TIME_INFO *ti = NULL;
+	a11_err r = tpm_rc(Esys_ReadClock(t->esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &ti),
+			   "ReadClock (connection check)");
+
+	if (r == A11_OK && !t->boot_known) {
+		t->boot_known = true;
+		t->reset_count = ti->clockInfo.resetCount;
+		t->restart_count = ti->clockInfo.restartCount;
+	}
+	/* A reset or restart flushed every transient object and session. */
+	if (r == A11_OK && (ti->clockInfo.resetCount != t->reset_count ||
+			    ti->clockInfo.restartCount != t->restart_count))
+		r = A11_ERR_TPM_COMM;
+	else if (r != A11_OK)
+		r = A11_ERR_TPM_COMM;
+	Esys_Free(ti);
+	t->dead = r != A11_OK;
+	return r;
 }
 
 a11_err tpm_random(struct tpm *t, uint8_t *buf, size_t len)

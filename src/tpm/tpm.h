@@ -18,6 +18,12 @@ struct tpm;
 
 a11_err tpm_open(const char *tcti_conf, struct tpm **out);
 void tpm_close(struct tpm *t);
+/* Is the connection still good? TPM2_ReadClock: A11_OK if the TPM answers
+ * and has not been reset or restarted since the connection's first check
+ * (which records resetCount and restartCount). Otherwise
+ * A11_ERR_TPM_COMM: every handle of the connection is dead (tpm_close then
+ * sends nothing for them); close it and open another. */
+a11_err tpm_check_alive(struct tpm *t);
 
 /* A lease as the TPM checks it (docs/protocol.md, "Leases"): the
  * approved policy starts with two PolicyCounterTimer, and PolicyAuthorize
@@ -91,12 +97,6 @@ struct tpm_identity {
 	uint8_t *ek_cert;         /* DER */
 	size_t ek_cert_len;
 	struct tpm_key ek, ak;
-	/* The caller's state that lives and dies with this cache (the
-	 * attester keeps its HTTPS connection to the broker here): given to
-	 * free_user by tpm_identity_forget, so by tpm_close too, and never in
-	 * a fork() child, which drops the parent's connections unclosed. */
-	void *user;
-	void (*free_user)(void *user);
 };
 a11_err tpm_identity_get(struct tpm *t, enum tpm_ek_kind kind, struct tpm_identity **out);
 /* After each use: ends the policy session the EK may have got; a use that

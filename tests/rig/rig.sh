@@ -84,6 +84,7 @@ rig_start() {
 	done
 	[ -n "$port" ] || { rig_log "swtpm did not start"; return 1; }
 	RIG_SWTPM_PORT=$port
+	RIG_SWTPM_PID=$(tail -n1 "$RIG_DIR/pids")
 	A11_TCTI="swtpm:host=127.0.0.1,port=$port"
 	# Tests provoke wrong-PIN failures on purpose: allow many, recover fast.
 	tpm2_dictionarylockout -T "$A11_TCTI" -s -n 1000 -t 1 -l 1 >/dev/null 2>&1 &&
@@ -93,6 +94,22 @@ rig_start() {
 	A11_EK_CA_ROOT="$RIG_DIR/ekca/swtpm-localca-rootca-cert.pem"
 	export RIG_DIR RIG_SWTPM_PORT A11_TCTI A11_EK_CA_DIR A11_EK_CA_ROOT
 	rig_log "swtpm on 127.0.0.1:$port, state in $RIG_DIR"
+}
+
+# A TPM power cycle: swtpm killed and started again on the same port and
+# state, which is a TPM Reset (resetCount goes up, every transient object
+# and session is gone). rig_abrmd's daemon reconnects by itself.
+rig_swtpm_restart() {
+	kill -KILL "$RIG_SWTPM_PID" 2>/dev/null
+	wait "$RIG_SWTPM_PID" 2>/dev/null
+	swtpm socket --tpm2 --tpmstate dir="$RIG_DIR/tpm" \
+		--server type=tcp,port="$RIG_SWTPM_PORT",bindaddr=127.0.0.1 \
+		--ctrl type=tcp,port=$((RIG_SWTPM_PORT + 1)),bindaddr=127.0.0.1 \
+		--flags not-need-init,startup-clear \
+		--log file="$RIG_DIR/swtpm.log" &
+	RIG_SWTPM_PID=$!
+	echo "$RIG_SWTPM_PID" >>"$RIG_DIR/pids"
+	rig_wait_port "$RIG_SWTPM_PORT"
 }
 
 # Several processes share one TPM only through a resource manager.

@@ -254,6 +254,32 @@ static void srk_type(void **state)
 	assert_int_equal(state_load(f->dir, CRED, &out), A11_ERR_PARSE);
 }
 
+/* PIN parameters that do not match their check value (a damaged salt or
+ * iteration count, or a file from before the check) are refused, so the
+ * module never asks the TPM with an authValue derived from them. */
+static void key_auth_damaged(void **state)
+{
+	static const char *const edits[][2] = {
+		{ "\"salt\":\"AAAA", "\"salt\":\"AAAB" },
+		{ "\"iterations\":100000", "\"iterations\":100001" },
+		{ "\"check\":\"", "\"old\":\"" },
+	};
+	struct fx *f = *state;
+	char p[PATH_MAX];
+	struct host_lease out;
+
+	lease_path(f, CRED, p);
+	memset(f->in.salt, 0, sizeof(f->in.salt));
+	for (size_t i = 0; i < sizeof(edits) / sizeof(edits[0]); i++) {
+		assert_int_equal(state_save(f->dir, CRED, &f->in), A11_OK);
+		assert_int_equal(state_load(f->dir, CRED, &out), A11_OK);
+		assert_true(out.key_auth);
+		host_lease_clear(&out);
+		edit_file(p, edits[i][0], edits[i][1]);
+		assert_int_equal(state_load(f->dir, CRED, &out), A11_ERR_PARSE);
+	}
+}
+
 static void too_large(void **state)
 {
 	struct fx *f = *state;
@@ -459,6 +485,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(not_found, setup, teardown),
 		cmocka_unit_test_setup_teardown(corrupt, setup, teardown),
 		cmocka_unit_test_setup_teardown(srk_type, setup, teardown),
+		cmocka_unit_test_setup_teardown(key_auth_damaged, setup, teardown),
 		cmocka_unit_test_setup_teardown(too_large, setup, teardown),
 		cmocka_unit_test_setup_teardown(bad_names, setup, teardown),
 		cmocka_unit_test_setup_teardown(modes_and_no_temp, setup, teardown),

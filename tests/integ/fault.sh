@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# Faults (issue 12): a damaged lease file costs no dictionary-attack
+# strike, fork() never waits for a renewal's network, and signing resumes
+# by itself after the TPM restarts or is reset (no logout).
+. "$(dirname "$0")/../lib.sh"
+rig_start >/dev/null 2>&1 && rig_abrmd >/dev/null 2>&1 || { echo "not ok - rig"; exit 1; }
+broker_setup && broker_start || { echo "not ok - broker"; exit 1; }
+D=$RIG_DIR/creds
+mkdir -p "$D"
+make_ca "$D"
+make_repo_key "$D" ec ec && make_repo_key "$D" fk ec || { echo "not ok - keys"; exit 1; }
+echo 1234 >"$D/pin"
+LEASE_TTL=6 write_policy "$D/short.policy"
+LEASE_TTL=10 write_policy "$D/ten.policy"
+add() { broker credential add "$@" >/dev/null; }
+add ec --kind repository --policy "$D/short.policy" --key "$D/ec.key" --chain "$D/ec.chain" --pin-file "$D/pin" &&
+add fk --kind repository --policy "$D/ten.policy" --key "$D/fk.key" --chain "$D/fk.chain" --pin-file "$D/pin" ||
+	{ echo "not ok - credentials"; exit 1; }
+module_setup '[{"label": "ec", "credential": "ec", "key_type": "ec"},
+	{"label": "fk", "credential": "fk", "key_type": "ec"}]'
+unset OPENSSL_CONF # the engine configuration is for nginx, not our programs
+M=$BIN/attest11.so
+S=$RIG_DIR/state
+export A11_MODULE=$M
+metric() { curl -sf --cacert "$BROKER_DIR/tls.crt" "$BROKER_URL/metrics" | awk -v k="$1" '$1 == k {print $2}'; }
+wait_for() { for _ in $(seq $(($3 * 10))); do grep -q "$2" "$1" && return 0; sleep 0.1; done; return 1; }
+# since FILE LINE PATTERN SECONDS: PATTERN in FILE after its first LINE lines
+since() { for _ in $(seq $(($4 * 10))); do tail -n +$(($2 + 1)) "$1" | grep -q "$3" && return 0; sleep 0.1; done; return 1; }
+
+# --- a damaged salt in the lease file: re-attest, no DA strike -------------
+da_failures() { tpm2_getcap -T "$A11_TCTI" properties-variable | awk '/TPM2_PT_LOCKOUT_COUNTER/ {print $2}'; }
+da() { tpm2_dictionarylockout -T "$A11_TCTI" "$@" >/dev/null 2>&1; }
+login() { pkcs11-tool --module "$M" --token-label ec -O --login --pin "$1" 2>&1; }
+ok "a login leaves the lease in the state dir" bash -c "
+	pkcs11-tool --module $M --token-label ec -O --login --pin 1234 >/dev/null 2>&1 && [ -f $S/ec.lease ]"
+# Failures forgiven only after 600 s here, so that a strike stays visible.
+da -s -n 1000 -t 600 -l 1 && da -c
+sed -i -E 's/"salt":"A/"salt":"#/; s/"salt":"[^A#]/"salt":"A/; s/"salt":"#/"salt":"B/' "$S/ec.lease"
+da0=$(da_failures) attest0=$(metric attest11_attestations_total)
+login 1234 >"$RIG_DIR/salt.out"
+ok "a lease file with a damaged salt: the right PIN logs in (by attesting afresh)" \
+	grep -q 'Private Key Object' "$RIG_DIR/salt.out"
+ok "... with one attestation" bash -c "[ \$(( $(metric attest11_attestations_total) - $attest0 )) = 1 ]"
+ok "... and no dictionary-attack failure in the TPM (was $da0)" bash -c "[ \"\$(tpm2_getcap -T '$A11_TCTI' properties-variable | awk '/TPM2_PT_LOCKOUT_COUNTER/ {print \$2}')\" = '$da0' ]"
+ok "the module said why it did not use the file" grep -q 'fail their check value' "$RIG_DIR/salt.out"
+ok "the file holds a good lease again: the right PIN opens it, broker down" bash -c "
+	kill -STOP $BROKER_PID; o=\$(pkcs11-tool --module $M --token-label ec -O --login --pin 1234 2>&1); kill -CONT $BROKER_PID
+	echo \"\$o\" | grep -q 'Private Key Object'"
+da -c && da -s -n 1000 -t 1 -l 1
+
+# --- fork() while a renewal waits for a stopped broker ----------------------
+# 10 s lease: the renewal is due 6.7 s after the login; fork at 8 s.
+"$BIN/tests/integ/p11_fork" fk 1234 8 20 >"$RIG_DIR/fork.out" 2>"$RIG_DIR/fork.err" &
+FORK=$!
+echo $FORK >>"$RIG_DIR/pids"
+wait_for "$RIG_DIR/fork.out" 'logged in' 10 && kill -STOP "$BROKER_PID"
+wait_for "$RIG_DIR/fork.out" 'fork ms' 30
+kill -CONT "$BROKER_PID"
+wait "$FORK"
+ok "fork() during a renewal stuck on the broker returns at once ($(sed -n 's/^fork ms //p' "$RIG_DIR/fork.out") ms)" \
+	bash -c "awk '\$1 == \"fork\" && \$3 < 1000 {ok=1} END {exit !ok}' $RIG_DIR/fork.out"
+ok "the renewal completes on a new TPM connection once the broker runs again" \
+	grep -qx 'renewed after fork' "$RIG_DIR/fork.out"
+ok "and the key signs" grep -qx 'sign rv=0x0' "$RIG_DIR/fork.out"
+
+# --- the TPM restarts, then is reset, under a signing process --------------
+rm -f "$S/ec.lease"
+"$BIN/tests/integ/p11_lease" ec 1234 90 2 >"$RIG_DIR/sign.out" 2>"$RIG_DIR/sign.err" &
+SIGN=$!
+echo $SIGN >>"$RIG_DIR/pids"
+wait_for "$RIG_DIR/sign.out" 'lease expires' 10
+sleep 1
+mark=$(wc -l <"$RIG_DIR/sign.out")
+rig_swtpm_restart
+ok "swtpm restarted (a TPM Reset): signing resumes by itself within 30 s, no logout" \
+	since "$RIG_DIR/sign.out" "$mark" 'sign rv=0x0 (was' 30
+sleep 2
+mark=$(wc -l <"$RIG_DIR/sign.out")
+swtpm_ioctl --tcp "127.0.0.1:$((RIG_SWTPM_PORT + 1))" -i >/dev/null &&
+	tpm2_startup -c -T "$A11_TCTI" >/dev/null 2>&1
+ok "TPM_Init + TPM2_Startup(CLEAR) (a reset in place): signing resumes within 30 s" \
+	since "$RIG_DIR/sign.out" "$mark" 'sign rv=0x0 (was' 30
+ok "the module said it reconnected" grep -q 'reconnecting and loading the key again' "$RIG_DIR/sign.err"
+kill "$SIGN" 2>/dev/null; wait "$SIGN" 2>/dev/null
+if [ -n "${A11_KEEP:-}" ]; then cp -r "$RIG_DIR" "$A11_KEEP"; fi # for a post-mortem
