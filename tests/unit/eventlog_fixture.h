@@ -149,7 +149,7 @@ static inline void lb_spec(struct lb *b, const uint16_t *algs, uint32_t n)
 	lb_le(b, 16 + 4 + 4 + 4 + 4 * n + 1, 4);
 	lb_bytes(b, "Spec ID Event03", 16);
 	lb_le(b, 0, 4);                       /* platformClass */
-	lb_le(b, 0x02000000u, 4);             /* minor 0, major 2, errata 0, uintnSize 2 */
+	lb_le(b, 0x02000200u, 4);             /* minor 0, major 2, errata 0, uintnSize 2 */
 	lb_le(b, n, 4);
 	for (uint32_t i = 0; i < n; i++) {
 		lb_le(b, algs[i], 2);
