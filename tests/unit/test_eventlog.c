@@ -76,36 +76,50 @@ static void quote_of(const struct tool_pcrs *t, TPML_PCR_SELECTION *sel,
 	}
 }
 
-static void test_check_quote(void **state)
-{
+/* A real log, opened, and a quote of the PCRs tpm2_eventlog replays. */
+struct quoted {
 	TPML_PCR_SELECTION sel;
 	struct a11_pcr_values vals;
-	struct evlog_mismatch bad = { 0, 0 };
 	struct tool_pcrs t;
 	struct evlog log;
+	uint8_t *buf;
 	size_t len;
-	uint8_t *buf = log_read("rhel8-uefi.bin", &len);
+};
+
+static void quoted_log(const char *name, struct quoted *q)
+{
+	q->buf = log_read(name, &q->len);
+	tool_replay(name, &q->t);
+	quote_of(&q->t, &q->sel, &q->vals);
+	assert_int_equal(evlog_open(&q->log, q->buf, q->len), A11_OK);
+}
+
+static void test_check_quote(void **state)
+{
+	static struct quoted q;
+	TPML_PCR_SELECTION *const sel = &q.sel;
+	struct a11_pcr_values *const vals = &q.vals;
+	struct evlog_mismatch bad = { 0, 0 };
+	const struct evlog *log = &q.log;
 
 	(void)state;
-	tool_replay("rhel8-uefi.bin", &t);
-	assert_int_equal(evlog_open(&log, buf, len), A11_OK);
-	quote_of(&t, &sel, &vals);
-	assert_int_equal(evlog_check_quote(&log, &sel, &vals, 0xffffff, &bad), A11_OK);
-	vals.v[7].buffer[5] ^= 1; /* the eighth selected value: PCR 7 */
-	assert_int_equal(evlog_check_quote(&log, &sel, &vals, 0xffffff, &bad),
+	quoted_log("rhel8-uefi.bin", &q);
+	assert_int_equal(evlog_check_quote(log, sel, vals, 0xffffff, &bad), A11_OK);
+	vals->v[7].buffer[5] ^= 1; /* the eighth selected value: PCR 7 */
+	assert_int_equal(evlog_check_quote(log, sel, vals, 0xffffff, &bad),
 			 A11_ERR_EVENTLOG_MISMATCH);
 	assert_int_equal(bad.pcr, 7);
 	assert_int_equal(bad.alg, TPM2_ALG_SHA256);
 	/* A PCR the mask leaves out is not judged. */
-	assert_int_equal(evlog_check_quote(&log, &sel, &vals, 0xffffff & ~0x80u, &bad), A11_OK);
-	vals.count--; /* values that do not fit the selection */
-	assert_int_equal(evlog_check_quote(&log, &sel, &vals, 0xffffff, &bad), A11_ERR_ARG);
-	vals.count += 2;
-	assert_int_equal(evlog_check_quote(&log, &sel, &vals, 0xffffff, &bad), A11_ERR_ARG);
-	vals.count--;
-	sel.pcrSelections[0].hash = TPM2_ALG_SHA512; /* a bank the log lacks */
-	assert_int_equal(evlog_check_quote(&log, &sel, &vals, 0xffffff, &bad), A11_ERR_UNSUPPORTED);
-	free(buf);
+	assert_int_equal(evlog_check_quote(log, sel, vals, 0xffffff & ~0x80u, &bad), A11_OK);
+	vals->count--; /* values that do not fit the selection */
+	assert_int_equal(evlog_check_quote(log, sel, vals, 0xffffff, &bad), A11_ERR_ARG);
+	vals->count += 2;
+	assert_int_equal(evlog_check_quote(log, sel, vals, 0xffffff, &bad), A11_ERR_ARG);
+	vals->count--;
+	sel->pcrSelections[0].hash = TPM2_ALG_SHA512; /* a bank the log lacks */
+	assert_int_equal(evlog_check_quote(log, sel, vals, 0xffffff, &bad), A11_ERR_UNSUPPORTED);
+	free(q.buf);
 }
 
 /* The first event of pcr in the log. */
@@ -126,32 +140,30 @@ static struct evlog_event first_in(const struct evlog *log, uint32_t pcr, uint32
  * their PCR, so a quote of the real PCRs refuses the log, naming it. */
 static void test_tampered_log_refused(void **state)
 {
-	TPML_PCR_SELECTION sel;
-	struct a11_pcr_values vals;
+	static struct quoted q;
 	struct evlog_mismatch bad = { 0, 0 };
-	struct tool_pcrs t;
-	struct evlog log;
+	struct evlog *const log = &q.log;
 	struct evlog_event ev;
+	uint8_t *buf;
 	size_t len;
-	uint8_t *buf = log_read("cos-101-amd-sev.bin", &len);
 
 	(void)state;
-	tool_replay("cos-101-amd-sev.bin", &t);
-	quote_of(&t, &sel, &vals);
-	assert_int_equal(evlog_open(&log, buf, len), A11_OK);
-	ev = first_in(&log, 7, EV_EFI_VARIABLE_DRIVER_CONFIG);
+	quoted_log("cos-101-amd-sev.bin", &q);
+	buf = q.buf;
+	len = q.len;
+	ev = first_in(log, 7, EV_EFI_VARIABLE_DRIVER_CONFIG);
 	((uint8_t *)evlog_event_digest(&ev, TPM2_ALG_SHA256)->d)[3] ^= 0x40;
-	assert_int_equal(evlog_open(&log, buf, len), A11_OK);
-	assert_int_equal(evlog_check_quote(&log, &sel, &vals, 0xffffff, &bad),
+	assert_int_equal(evlog_open(log, buf, len), A11_OK);
+	assert_int_equal(evlog_check_quote(log, &q.sel, &q.vals, 0xffffff, &bad),
 			 A11_ERR_EVENTLOG_MISMATCH);
 	assert_int_equal(bad.pcr, 7);
 	((uint8_t *)evlog_event_digest(&ev, TPM2_ALG_SHA256)->d)[3] ^= 0x40;
-	assert_int_equal(evlog_check_quote(&log, &sel, &vals, 0xffffff, &bad), A11_OK);
+	assert_int_equal(evlog_check_quote(log, &q.sel, &q.vals, 0xffffff, &bad), A11_OK);
 
-	ev = first_in(&log, 4, EV_EFI_BOOT_SERVICES_APPLICATION);
+	ev = first_in(log, 4, EV_EFI_BOOT_SERVICES_APPLICATION);
 	memmove(buf + ev.off, buf + ev.off + ev.len, len - ev.off - ev.len);
-	assert_int_equal(evlog_open(&log, buf, len - ev.len), A11_OK);
-	assert_int_equal(evlog_check_quote(&log, &sel, &vals, 0xffffff, &bad),
+	assert_int_equal(evlog_open(log, buf, len - ev.len), A11_OK);
+	assert_int_equal(evlog_check_quote(log, &q.sel, &q.vals, 0xffffff, &bad),
 			 A11_ERR_EVENTLOG_MISMATCH);
 	assert_int_equal(bad.pcr, 4);
 	free(buf);
