@@ -33,6 +33,7 @@ CFLAGS += $(call pc,cflags,$(sort $(BROKER_PKGS) $(ATTESTER_PKGS) p11-kit-1))
 
 COMMON_SRC := $(wildcard src/common/*.c)
 WIRE_SRC := $(wildcard src/wire/*.c)
+EVENTLOG_SRC := $(wildcard src/eventlog/*.c)
 TPM_SRC := $(wildcard src/tpm/*.c)
 PROTO_SRC := $(wildcard src/proto/*.c)
 BROKER_SRC := $(filter-out src/broker/main.c,$(wildcard src/broker/*.c))
@@ -43,6 +44,8 @@ obj = $(patsubst %.c,$(O)/%.o,$(1))
 
 LIBCOMMON := $(O)/libcommon.a
 LIBWIRE := $(O)/libwire.a
+# Event log parser and replayer: OpenSSL and src/common only (the broker's verifier).
+LIBEVENTLOG := $(O)/libeventlog.a
 LIBTPM := $(O)/libtpm.a
 LIBPROTO := $(O)/libproto.a
 LIBBROKER := $(O)/libbroker.a
@@ -69,7 +72,7 @@ PKCS11DIR ?= $(PREFIX)/lib/$(MULTIARCH)/pkcs11
 P11KITDIR ?= $(PREFIX)/share/p11-kit/modules
 
 .PHONY: all deps check tests clean install demo bench
-all: $(LIBCOMMON) $(LIBWIRE) $(LIBTPM) $(LIBPROTO) $(LIBBROKER) $(LIBATTESTER) $(LIBSIMHOST) \
+all: $(LIBCOMMON) $(LIBWIRE) $(LIBEVENTLOG) $(LIBTPM) $(LIBPROTO) $(LIBBROKER) $(LIBATTESTER) $(LIBSIMHOST) \
 	$(BROKER) $(CLI) $(LOAD) $(MODULE)
 
 $(O)/%.o: %.c
@@ -78,6 +81,7 @@ $(O)/%.o: %.c
 
 $(LIBCOMMON): $(call obj,$(COMMON_SRC))
 $(LIBWIRE): $(call obj,$(WIRE_SRC))
+$(LIBEVENTLOG): $(call obj,$(EVENTLOG_SRC))
 $(LIBTPM): $(call obj,$(TPM_SRC))
 $(LIBPROTO): $(call obj,$(PROTO_SRC))
 $(LIBBROKER): $(call obj,$(BROKER_SRC))
@@ -117,7 +121,7 @@ $(MODULE): $(call obj,$(P11_SRC)) $(LIBATTESTER) $(LIBPROTO) $(LIBTPM) $(LIBWIRE
 # Unit tests run without a TPM; integration tests get every layer. The
 # simulated host (src/simhost) links only proto, wire and common.
 $(O)/tests/unit/%: $(O)/tests/unit/%.o $(TESTLIB) $(LIBP11) $(LIBATTESTER) $(LIBBROKER) \
-		$(LIBSIMHOST) $(LIBPROTO) $(LIBTPM) $(LIBWIRE) $(LIBCOMMON)
+		$(LIBSIMHOST) $(LIBPROTO) $(LIBTPM) $(LIBWIRE) $(LIBEVENTLOG) $(LIBCOMMON)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_ALL) -lcmocka
 $(O)/tests/integ/%: $(O)/tests/integ/%.o $(TESTLIB) $(LIBP11) $(LIBATTESTER) $(LIBBROKER) \
 		$(LIBPROTO) $(LIBTPM) $(LIBWIRE) $(LIBCOMMON)

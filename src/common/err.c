@@ -21,6 +21,8 @@ static const struct {
 	[A11_ERR_ATTRIBUTES] = { "attributes", "object attributes are not acceptable" },
 	[A11_ERR_EKCERT] = { "ekcert", "EK certificate does not chain to a trusted CA" },
 	[A11_ERR_EKCERT_KEY] = { "ekcert_key", "EK certificate key differs from the EK" },
+	[A11_ERR_EVENTLOG_MISMATCH] = { "eventlog_mismatch",
+					"the event log does not replay to the quoted PCR values" },
 	[A11_ERR_TPM] = { "tpm", "TPM command failed" },
 	[A11_ERR_TPM_COMM] = { "tpm_comm", "cannot communicate with the TPM" },
 	[A11_ERR_TPM_AUTH] = { "tpm_auth", "TPM authorization failed (wrong PIN)" },

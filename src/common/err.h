@@ -21,6 +21,7 @@ typedef enum {
 	A11_ERR_ATTRIBUTES,    /* object attributes are not the required ones */
 	A11_ERR_EKCERT,        /* EK certificate does not chain to a trusted CA */
 	A11_ERR_EKCERT_KEY,    /* EK certificate key differs from the EK public */
+	A11_ERR_EVENTLOG_MISMATCH, /* event log does not replay to the PCRs, or an event's digest is not of its data */
 	/* The TPM and its transport. */
 	A11_ERR_TPM,           /* any other TPM response code */
 	A11_ERR_TPM_COMM,      /* cannot reach the TPM (TCTI) */
