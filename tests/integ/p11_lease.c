@@ -19,23 +19,14 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../../include/attest11/pkcs11.h"
+#include "p11_driver.h"
 
-static CK_FUNCTION_LIST_PTR f;
 static CK_SLOT_ID slot;
 static const char *pin;
 static double t0, seconds;
 static atomic_long signatures, failures, renewals;
 static atomic_int most_threads;
 static pthread_mutex_t out_lock = PTHREAD_MUTEX_INITIALIZER;
-
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static void say(const char *fmt, unsigned long a, unsigned long b)
 {
@@ -45,38 +36,6 @@ static void say(const char *fmt, unsigned long a, unsigned long b)
 	putchar('\n');
 	fflush(stdout);
 	pthread_mutex_unlock(&out_lock);
-}
-
-static int find_slot(const char *label)
-{
-	CK_SLOT_ID slots[16];
-	CK_ULONG n = 16;
-	CK_TOKEN_INFO ti;
-	size_t len = strlen(label);
-
-	if (f->C_GetSlotList(CK_TRUE, slots, &n) != CKR_OK)
-		return -1;
-	for (CK_ULONG i = 0; i < n; i++)
-		if (f->C_GetTokenInfo(slots[i], &ti) == CKR_OK &&
-		    strncmp((char *)ti.label, label, len) == 0 && ti.label[len] == ' ') {
-			slot = slots[i];
-			return 0;
-		}
-	return -1;
-}
-
-static CK_OBJECT_HANDLE private_key(CK_SESSION_HANDLE h)
-{
-	CK_OBJECT_CLASS cls = CKO_PRIVATE_KEY;
-	CK_ATTRIBUTE t[] = { { CKA_CLASS, &cls, sizeof(cls) } };
-	CK_OBJECT_HANDLE o = CK_INVALID_HANDLE;
-	CK_ULONG n = 0;
-
-	if (f->C_FindObjectsInit(h, t, 1) == CKR_OK) {
-		f->C_FindObjects(h, &o, 1, &n);
-		f->C_FindObjectsFinal(h);
-	}
-	return n == 1 ? o : CK_INVALID_HANDLE;
 }
 
 /* The attestation result the module shows only once verified. */
@@ -91,14 +50,6 @@ static void say_ear(CK_SESSION_HANDLE h)
 	else
 		printf("ear absent (rv=0x%lx)\n", rv);
 	fflush(stdout);
-}
-
-static CK_ULONG lease_expires(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE k)
-{
-	CK_ULONG v = 0;
-	CK_ATTRIBUTE a = { CKA_ATTEST11_LEASE_EXPIRES, &v, sizeof(v) };
-
-	return f->C_GetAttributeValue(h, k, &a, 1) == CKR_OK ? v : 0;
 }
 
 /* Threads of this process (the module's renewal thread must be gone). */
@@ -181,7 +132,7 @@ int main(int argc, char **argv)
 	if (argc < 4 || n < 1 || n > 8 || lib == NULL ||
 	    (get = (CK_C_GetFunctionList)dlsym(lib, "C_GetFunctionList")) == NULL ||
 	    get(&f) != CKR_OK || f->C_Initialize((CK_VOID_PTR)&os) != CKR_OK ||
-	    find_slot(argv[1]) != 0) {
+	    (slot = find_slot(argv[1])) == (CK_SLOT_ID)-1) {
 		fprintf(stderr, "usage: A11_MODULE=SO p11_lease LABEL PIN SECONDS [THREADS]\n");
 		return 2;
 	}
