@@ -10,7 +10,6 @@
 #include "internal.h"
 #include "state.h"
 
-#define TOKEN_AAD "attest11 token v1"
 
 void attester_key_policy(const struct release *rel, struct tpm_policy *p)
 {
@@ -48,7 +47,7 @@ a11_err attester_unseal(struct tpm *t, struct attester_result *r)
 		return A11_ERR_PROTOCOL;
 	if ((e = tpm_unseal(t, &r->key, &key)) != A11_OK)
 		return e;
-	e = key.size == WIRE_AEAD_KEY ? wire_aead_open(key.buffer, TOKEN_AAD, r->rel.token_ct,
+	e = key.size == WIRE_AEAD_KEY ? wire_aead_open(key.buffer, PROTO_TOKEN_AAD, r->rel.token_ct,
 						      r->rel.token_ct_len, &r->token,
 						      &r->token_len)
 				      : A11_ERR_PROTOCOL;

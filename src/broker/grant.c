@@ -16,7 +16,6 @@
 #include "grant.h"
 #include "privkey.h"
 
-#define TOKEN_AAD "attest11 token v1"
 
 void grant_secret_aad(const char *credential, char *aad, size_t cap)
 {
@@ -140,7 +139,7 @@ static enum refusal grant_token(const struct grant_input *in, struct release *ou
 	if (r == A11_OK)
 		r = wrap(in, NULL, key, sizeof(key), out);
 	if (r == A11_OK)
-		r = wire_aead_seal(key, TOKEN_AAD, tok, len, &out->token_ct, &out->token_ct_len);
+		r = wire_aead_seal(key, PROTO_TOKEN_AAD, tok, len, &out->token_ct, &out->token_ct_len);
 	OPENSSL_cleanse(key, sizeof(key));
 	if (tok != NULL)
 		OPENSSL_cleanse(tok, len);

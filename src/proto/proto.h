@@ -27,6 +27,9 @@
 #define PROTO_CERT_MAX 8192
 #define PROTO_TOKEN_MAX 8192
 #define PROTO_POLICY_REF_LEN 32
+/* AES-GCM's associated data for a token released under a sealed key
+ * (docs/protocol.md, "token"). */
+#define PROTO_TOKEN_AAD "attest11 token v1"
 /* The EAR profile the broker's Verifier signs (docs/protocol.md,
  * "Attestation result"); src/broker/ear.h's EAR_PROFILE is the same. */
 #define PROTO_EAR_PROFILE "tag:github.com,2023:veraison/ear"

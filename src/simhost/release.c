@@ -22,7 +22,6 @@
 #define TRY(x) do { if ((r = (x)) != A11_OK) goto out; } while (0)
 
 /* grant.c's associated data of a token sealed under the released key. */
-#define TOKEN_AAD "attest11 token v1"
 
 static a11_err fail(a11_err r, const char *what)
 {
@@ -201,7 +200,7 @@ static a11_err token_opens(const struct release *rel, const TPMT_SENSITIVE *s)
 	a11_err r = A11_ERR_CRYPTO;
 
 	if (s->sensitive.bits.size == WIRE_AEAD_KEY)
-		r = wire_aead_open(s->sensitive.bits.buffer, TOKEN_AAD, rel->token_ct,
+		r = wire_aead_open(s->sensitive.bits.buffer, PROTO_TOKEN_AAD, rel->token_ct,
 				   rel->token_ct_len, &tok, &len);
 	if (tok != NULL)
 		OPENSSL_cleanse(tok, len);
