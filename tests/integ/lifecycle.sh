@@ -2,7 +2,7 @@
 # Credentials over time (docs/protocol.md, "Leases"): the TPM itself ends
 # a lease, renewal keeps signatures flowing, revocation stops them at the
 # lease's end, one attestation per host, public objects before login, and
-# certificate files that follow renewals. Leases here last 6 to 8 s.
+# certificate files that follow renewals. Leases here last 6 to 12 s.
 . "$(dirname "$0")/../lib.sh"
 rig_start >/dev/null 2>&1 && rig_abrmd >/dev/null 2>&1 || { echo "not ok - rig"; exit 1; }
 broker_setup && broker_start || { echo "not ok - broker"; exit 1; }
@@ -13,7 +13,7 @@ make_ca "$D"
 make_repo_key "$D" ec ec && make_repo_key "$D" server ec || { echo "not ok - keys"; exit 1; }
 echo 1234 >"$D/pin"
 LEASE_TTL=6 write_policy "$D/short.policy"
-LEASE_TTL=8 write_policy "$D/mint.policy" ', "workload_id": "spiffe://test.example/mint"'
+LEASE_TTL=12 write_policy "$D/mint.policy" ', "workload_id": "spiffe://test.example/mint"'
 write_policy "$D/long.policy"
 add() { broker credential add "$@" >/dev/null; }
 add ec --kind repository --policy "$D/short.policy" --key "$D/ec.key" --chain "$D/ec.chain" --pin-file "$D/pin" &&
@@ -208,7 +208,7 @@ echo $WATCH >>"$RIG_DIR/pids"
 serial() { echo | openssl s_client -connect "127.0.0.1:$NGINX_PORT_mint" 2>/dev/null | openssl x509 -noout -serial; }
 first=$(serial)
 fails=0
-for _ in $(seq 150); do # ~15 s: two renewals of an 8 s lease (the certificate's CN is mint)
+for _ in $(seq 200); do # ~20 s: two renewals of a 12 s lease (the certificate's CN is mint): 4 s of margin for renewal + watch + reload
 	curl -sSf --cacert "$D/ca.crt" --resolve "mint:$NGINX_PORT_mint:127.0.0.1" \
 		"https://mint:$NGINX_PORT_mint/" >/dev/null 2>>"$RIG_DIR/curl.err" ||
 		fails=$((fails + 1))
