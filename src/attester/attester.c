@@ -12,7 +12,9 @@
 #include "../wire/pin.h"
 #include "../wire/policy.h"
 #include "client.h"
-#include "internal.h"
+#include "check.h"
+#include "ear.h"
+#include "released_key.h"
 
 #define TRY(x) do { if ((r = (x)) != A11_OK) goto out; } while (0)
 

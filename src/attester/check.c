@@ -12,7 +12,7 @@
 #include "../wire/attest.h"
 #include "../wire/key.h"
 #include "../wire/policy.h"
-#include "internal.h"
+#include "check.h"
 
 /* The broker's approval runs lease_ttl (at most PROTO_LEASE_TTL_MAX s)
  * of TPM clock from the quote. */

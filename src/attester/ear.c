@@ -13,7 +13,7 @@
 #include "../common/log.h"
 #include "../proto/json.h"
 #include "../wire/attest.h"
-#include "internal.h"
+#include "ear.h"
 
 #define JWK_MAX 4096
 #define HEADER_MAX 1024

@@ -7,7 +7,7 @@
 #include "../wire/aead.h"
 #include "../wire/pin.h"
 #include "../wire/policy.h"
-#include "internal.h"
+#include "released_key.h"
 #include "state.h"
 
 

@@ -6,8 +6,11 @@
 #include <string.h>
 
 #include "../common/log.h"
-#include "api.h"
+#include "find.h"
+#include "init.h"
+#include "ops_entry.h"
 #include "session.h"
+#include "slot.h"
 
 #define EXPORT __attribute__((visibility("default")))
 

@@ -2,8 +2,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "find.h"
+#include "locks.h"
 #include "object.h"
-#include "api.h"
 #include "session.h"
 
 CK_RV p11_find_init(CK_SESSION_HANDLE h, CK_ATTRIBUTE_PTR tmpl, CK_ULONG n)
@@ -18,7 +19,7 @@ CK_RV p11_find_init(CK_SESSION_HANDLE h, CK_ATTRIBUTE_PTR tmpl, CK_ULONG n)
 		session_put(s);
 		return CKR_ARGUMENTS_BAD;
 	}
-	p11_lock(&mod.lock);
+	lock_mod();
 	t = s->token;
 	if (s->finding) {
 		rv = CKR_OPERATION_ACTIVE;
@@ -35,7 +36,7 @@ CK_RV p11_find_init(CK_SESSION_HANDLE h, CK_ATTRIBUTE_PTR tmpl, CK_ULONG n)
 				s->found[s->n_found++] = t->objects[i]->handle;
 		s->finding = rv == CKR_OK;
 	}
-	p11_unlock(&mod.lock);
+	unlock_mod();
 	session_put(s);
 	return rv;
 }
@@ -90,10 +91,10 @@ CK_RV p11_get_attribute_value(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE oh, CK_ATTRI
 		session_put(s);
 		return CKR_ARGUMENTS_BAD;
 	}
-	p11_lock(&mod.lock);
+	lock_mod();
 	o = object_find_inlock(s, oh);
 	rv = o ? object_get_attrs(o, tmpl, n) : CKR_OBJECT_HANDLE_INVALID;
-	p11_unlock(&mod.lock);
+	unlock_mod();
 	session_put(s);
 	return rv;
 }
@@ -106,7 +107,7 @@ CK_RV p11_get_object_size(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE oh, CK_ULONG_PTR
 
 	if (rv != CKR_OK)
 		return rv;
-	p11_lock(&mod.lock);
+	lock_mod();
 	o = object_find_inlock(s, oh);
 	if (o == NULL)
 		rv = CKR_OBJECT_HANDLE_INVALID;
@@ -114,7 +115,7 @@ CK_RV p11_get_object_size(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE oh, CK_ULONG_PTR
 		rv = CKR_ARGUMENTS_BAD;
 	else
 		*size = object_size(o);
-	p11_unlock(&mod.lock);
+	unlock_mod();
 	session_put(s);
 	return rv;
 }

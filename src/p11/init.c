@@ -1,7 +1,6 @@
-/* C_Initialize, C_Finalize, C_GetInfo, and what fork() does to them.
+/* C_Initialize, C_Finalize, C_GetInfo (fork(): src/p11/fork.c).
  * C_Initialize reads the configuration and nothing else: no TPM, no
  * network, so processes that load every p11-kit module stay fast. */
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,44 +9,16 @@
 #include "../common/log.h"
 #include "../common/version.h"
 #include "config.h"
-#include "mutex.h"
+#include "fork.h"
+#include "init.h"
+#include "locks.h"
 #include "object.h"
-#include "ops.h"
-#include "p11.h"
+#include "renew.h"
 #include "session.h"
+#include "token_lease.h"
+#include "token_login.h"
 
 struct p11_global mod;
-
-static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
-/* A fork child's copies of the parent's HTTPS clients: never used (libcurl
- * handles do not cross fork()) and never closed (that would end the TLS
- * session on the parent's socket); kept reachable, not leaked. */
-static struct client *orphan_http[P11_MAX_TOKENS];
-
-/* In a fork child the parent's TPM connections, sessions and mutexes are
- * not ours: forget them (never finalize: that would talk on the parent's
- * connection) and demand a new C_Initialize, as PKCS#11 §5.1 allows. */
-static void child_after_fork(void)
-{
-	token_after_fork_child();
-	if (!mod.initialized)
-		return;
-	mod.forked = true;
-	renew_forget();
-	p11_mutex_forget(&mod.lock);
-	for (size_t i = 0; i < mod.n_tokens; i++) {
-		p11_mutex_forget(&mod.tokens[i].renew_lock);
-		p11_mutex_forget(&mod.tokens[i].tpm_lock);
-		mod.tokens[i].tpm = NULL;
-		orphan_http[i] = mod.tokens[i].http;
-		mod.tokens[i].http = NULL;
-	}
-}
-
-static void register_atfork(void)
-{
-	pthread_atfork(token_before_fork, token_after_fork_parent, child_after_fork);
-}
 
 bool p11_ready(void)
 {
@@ -84,7 +55,9 @@ static void drop_state(void)
 	for (size_t i = 0; i < mod.n_tokens; i++) {
 		struct p11_token *t = &mod.tokens[i];
 
+		lock_mod(); /* forgotten: a no-op, but object_detach_inlock checks */
 		object_detach_inlock(t);
+		unlock_mod();
 		release_clear(&t->cred.rel);
 		if (t->cred.token != NULL)
 			OPENSSL_cleanse(t->cred.token, t->cred.token_len);
@@ -125,7 +98,7 @@ CK_RV p11_initialize(CK_VOID_PTR args)
 		return rv;
 	if (mod.initialized && !mod.forked)
 		return CKR_CRYPTOKI_ALREADY_INITIALIZED;
-	pthread_once(&atfork_once, register_atfork);
+	fork_watch();
 	if (mod.forked)
 		drop_state();
 	p11_mutex_use(a);
@@ -159,7 +132,9 @@ CK_RV p11_finalize(CK_VOID_PTR reserved)
 			token_logout(t);
 		tpm_close(t->tpm);
 		attester_http_close(&t->http);
+		lock_mod();
 		object_detach_inlock(t);
+		unlock_mod();
 		release_clear(&t->cred.rel);
 		p11_mutex_destroy(&t->renew_lock);
 		p11_mutex_destroy(&t->tpm_lock);
@@ -169,7 +144,6 @@ CK_RV p11_finalize(CK_VOID_PTR reserved)
 	return CKR_OK;
 }
 
-/* Space-padded, not NUL-terminated: PKCS#11 text fields. */
 void p11_pad(CK_UTF8CHAR *dst, size_t n, const char *src)
 {
 	size_t len = strlen(src);

@@ -4,7 +4,6 @@
 #include <pthread.h>
 #include <stdlib.h>
 
-#include "p11.h"
 #include "mutex.h"
 
 static CK_C_INITIALIZE_ARGS app; /* app.CreateMutex != NULL: use app's */
@@ -48,7 +47,7 @@ void p11_mutex_destroy(struct p11_mutex *mx)
 
 /* A mutex that failed to initialize is a no-op: C_Initialize refuses to
  * finish in that case, so this only matters during teardown. */
-void p11_lock(struct p11_mutex *mx)
+void p11_mutex_lock(struct p11_mutex *mx)
 {
 	if (mx->m == NULL)
 		return;
@@ -58,7 +57,7 @@ void p11_lock(struct p11_mutex *mx)
 		pthread_mutex_lock(mx->m);
 }
 
-void p11_unlock(struct p11_mutex *mx)
+void p11_mutex_unlock(struct p11_mutex *mx)
 {
 	if (mx->m == NULL)
 		return;

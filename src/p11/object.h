@@ -24,5 +24,8 @@ bool object_matches(const struct p11_object *o, const CK_ATTRIBUTE *tmpl, CK_ULO
 /* C_GetAttributeValue semantics for one object (PKCS#11 §5.7). */
 CK_RV object_get_attrs(const struct p11_object *o, CK_ATTRIBUTE_PTR tmpl, CK_ULONG n);
 CK_ULONG object_size(const struct p11_object *o);
+const CK_ATTRIBUTE *object_attr(const struct p11_object *o, CK_ATTRIBUTE_TYPE type);
+/* The object h as session s may see it, or NULL. */
+struct p11_object *object_find_inlock(struct p11_session *s, CK_OBJECT_HANDLE h);
 
 #endif

@@ -4,7 +4,7 @@
  * and ops_ec.c; mechanism tables and parameters live in ops_mech.c.
  *
  * Rules kept here for every kind of operation:
- *  - the arguments are checked here and nowhere else (crypto.c only finds
+ *  - the arguments are checked here and nowhere else (ops_entry.c only finds
  *    the session and key): a NULL pointer with a non-zero length is
  *    CKR_ARGUMENTS_BAD, an empty signature is a signature of the wrong
  *    length (CKR_SIGNATURE_LEN_RANGE);

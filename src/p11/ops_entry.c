@@ -5,10 +5,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "locks.h"
 #include "object.h"
 #include "ops.h"
-#include "api.h"
+#include "ops_entry.h"
 #include "session.h"
+#include "token_tpm.h"
 
 /* Copy what an operation needs out of the key object (mod.lock held). */
 static CK_RV key_of_inlock(struct p11_session *s, CK_OBJECT_HANDLE h, struct p11_key *k)
@@ -42,13 +44,13 @@ CK_RV p11_op_init(CK_SESSION_HANDLE h, enum p11_op_kind kind, CK_MECHANISM_PTR m
 	if (rv != CKR_OK)
 		return rv;
 	if (kind != OP_DIGEST) {
-		p11_lock(&mod.lock);
+		lock_mod();
 		rv = key_of_inlock(s, key, &k);
 		/* ops_init takes its own reference on k.pub before we unlock:
 		 * a logout can then free the object but not the key. */
 		if (rv == CKR_OK)
 			rv = ops_init(&s->op, kind, m, &k);
-		p11_unlock(&mod.lock);
+		unlock_mod();
 	} else {
 		rv = ops_init(&s->op, kind, m, NULL);
 	}

@@ -5,6 +5,7 @@
 #define A11_P11_OPS_INT_H
 
 #include "ops.h"
+#include "token_tpm.h"
 
 /* Data a raw mechanism (CKM_RSA_PKCS, CKM_RSA_PKCS_PSS, CKM_ECDSA) may
  * collect through *Update: its input is a digest or a DigestInfo, so

@@ -5,9 +5,11 @@
 #include <openssl/crypto.h>
 
 #include "../wire/pin.h"
+#include "init.h"
+#include "locks.h"
 #include "ops.h"
-#include "api.h"
 #include "session.h"
+#include "token_login.h"
 
 struct p11_token *token_of_slot(CK_SLOT_ID slot)
 {
@@ -28,7 +30,7 @@ CK_RV session_get(CK_SESSION_HANDLE h, struct p11_session **out)
 	*out = NULL;
 	if (!p11_ready())
 		return CKR_CRYPTOKI_NOT_INITIALIZED;
-	p11_lock(&mod.lock);
+	lock_mod();
 	for (size_t i = 0; i < mod.n_sessions; i++)
 		if (mod.sessions[i]->handle == h && !mod.sessions[i]->closed) {
 			*out = mod.sessions[i];
@@ -36,7 +38,7 @@ CK_RV session_get(CK_SESSION_HANDLE h, struct p11_session **out)
 			rv = CKR_OK;
 			break;
 		}
-	p11_unlock(&mod.lock);
+	unlock_mod();
 	return rv;
 }
 
@@ -57,9 +59,9 @@ void session_put(struct p11_session *s)
 {
 	if (s == NULL)
 		return;
-	p11_lock(&mod.lock);
+	lock_mod();
 	put_inlock(s);
-	p11_unlock(&mod.lock);
+	unlock_mod();
 }
 
 CK_RV p11_open_session(CK_SLOT_ID slot, CK_FLAGS flags, CK_SESSION_HANDLE_PTR out)
@@ -79,10 +81,10 @@ CK_RV p11_open_session(CK_SLOT_ID slot, CK_FLAGS flags, CK_SESSION_HANDLE_PTR ou
 		return CKR_HOST_MEMORY;
 	s->token = t;
 	s->flags = flags & (CKF_SERIAL_SESSION | CKF_RW_SESSION);
-	p11_lock(&mod.lock);
+	lock_mod();
 	v = realloc(mod.sessions, (mod.n_sessions + 1) * sizeof(*v));
 	if (v == NULL) {
-		p11_unlock(&mod.lock);
+		unlock_mod();
 		free(s);
 		return CKR_HOST_MEMORY;
 	}
@@ -90,7 +92,7 @@ CK_RV p11_open_session(CK_SLOT_ID slot, CK_FLAGS flags, CK_SESSION_HANDLE_PTR ou
 	s->handle = mod.next_handle++;
 	mod.sessions[mod.n_sessions++] = s;
 	*out = s->handle;
-	p11_unlock(&mod.lock);
+	unlock_mod();
 	return CKR_OK;
 }
 
@@ -120,10 +122,10 @@ CK_RV p11_close_session(CK_SESSION_HANDLE h)
 	if (rv != CKR_OK)
 		return rv;
 	t = s->token;
-	p11_lock(&mod.lock);
+	lock_mod();
 	left = close_inlock(s);
 	put_inlock(s);
-	p11_unlock(&mod.lock);
+	unlock_mod();
 	/* PKCS#11 §5.6: closing the last session logs the token out. */
 	if (!left && t->logged_in)
 		token_logout(t);
@@ -134,14 +136,14 @@ void sessions_close_all(struct p11_token *t)
 {
 	bool was = false;
 
-	p11_lock(&mod.lock);
+	lock_mod();
 	for (size_t i = mod.n_sessions; i-- > 0;) {
 		struct p11_session *s = mod.sessions[i];
 		if ((t == NULL || s->token == t) && !s->closed)
 			close_inlock(s);
 	}
 	was = t != NULL && t->logged_in;
-	p11_unlock(&mod.lock);
+	unlock_mod();
 	if (was)
 		token_logout(t);
 }
@@ -179,7 +181,7 @@ CK_RV p11_get_session_info(CK_SESSION_HANDLE h, CK_SESSION_INFO_PTR info)
 		session_put(s);
 		return CKR_ARGUMENTS_BAD;
 	}
-	p11_lock(&mod.lock);
+	lock_mod();
 	rw = s->flags & CKF_RW_SESSION;
 	user = s->token->logged_in;
 	info->slotID = s->token->slot;
@@ -188,7 +190,7 @@ CK_RV p11_get_session_info(CK_SESSION_HANDLE h, CK_SESSION_INFO_PTR info)
 	info->state = user ? (rw ? CKS_RW_USER_FUNCTIONS : CKS_RO_USER_FUNCTIONS)
 			   : (rw ? CKS_RW_PUBLIC_SESSION : CKS_RO_PUBLIC_SESSION);
 	put_inlock(s);
-	p11_unlock(&mod.lock);
+	unlock_mod();
 	return CKR_OK;
 }
 
@@ -199,9 +201,9 @@ static CK_RV login_other(struct p11_token *t, CK_USER_TYPE user)
 {
 	bool user_in;
 
-	p11_lock(&mod.lock);
+	lock_mod();
 	user_in = t->logged_in;
-	p11_unlock(&mod.lock);
+	unlock_mod();
 	return user == CKU_SO && user_in ? CKR_USER_ANOTHER_ALREADY_LOGGED_IN
 					 : CKR_USER_TYPE_INVALID;
 }

@@ -4,9 +4,6 @@
 
 #include "p11.h"
 
-bool p11_ready(void);
-void p11_pad(CK_UTF8CHAR *dst, size_t n, const char *src);
-
 /* A live session with a reference taken; session_put gives it back. */
 CK_RV session_get(CK_SESSION_HANDLE h, struct p11_session **out);
 void session_put(struct p11_session *s);
@@ -16,8 +13,11 @@ void sessions_close_all(struct p11_token *t);
 void sessions_drop_all(void);
 struct p11_token *token_of_slot(CK_SLOT_ID slot);
 
-CK_RV p11_initialize(CK_VOID_PTR args);
-CK_RV p11_finalize(CK_VOID_PTR reserved);
-CK_RV p11_get_info(CK_INFO_PTR info);
+CK_RV p11_open_session(CK_SLOT_ID slot, CK_FLAGS flags, CK_SESSION_HANDLE_PTR out);
+CK_RV p11_close_session(CK_SESSION_HANDLE h);
+CK_RV p11_close_all_sessions(CK_SLOT_ID slot);
+CK_RV p11_get_session_info(CK_SESSION_HANDLE h, CK_SESSION_INFO_PTR info);
+CK_RV p11_login(CK_SESSION_HANDLE h, CK_USER_TYPE user, CK_UTF8CHAR_PTR pin, CK_ULONG len);
+CK_RV p11_logout(CK_SESSION_HANDLE h);
 
 #endif

@@ -5,9 +5,11 @@
 #include <openssl/evp.h>
 
 #include "../wire/pin.h"
+#include "init.h"
+#include "locks.h"
 #include "ops.h"
-#include "api.h"
 #include "session.h"
+#include "slot.h"
 
 CK_RV p11_get_slot_list(CK_BBOOL present, CK_SLOT_ID_PTR list, CK_ULONG_PTR count)
 {
@@ -59,19 +61,19 @@ static void serial(const struct p11_token *t, CK_UTF8CHAR out[16])
 }
 
 /* What the module knows of the TPM's dictionary-attack counter since it
- * last refused a PIN (src/p11/lease.c): one TPM-wide counter, so every
+ * last refused a PIN (src/p11/token_lease.c): one TPM-wide counter, so every
  * token shows it. */
 static CK_FLAGS pin_flags(void)
 {
 	CK_FLAGS f = 0;
 
-	p11_lock(&mod.lock);
+	lock_mod();
 	if (mod.da_known && mod.da.in_lockout)
 		f = CKF_USER_PIN_LOCKED;
 	else if (mod.da_known && mod.da.failures > 0)
 		f = CKF_USER_PIN_COUNT_LOW |
 		    (mod.da.failures + 1 == mod.da.max_tries ? CKF_USER_PIN_FINAL_TRY : 0);
-	p11_unlock(&mod.lock);
+	unlock_mod();
 	return f;
 }
 

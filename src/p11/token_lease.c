@@ -8,8 +8,11 @@
 
 #include "../attester/state.h"
 #include "../common/log.h"
+#include "locks.h"
 #include "object.h"
-#include "p11.h"
+#include "token_lease.h"
+#include "token_login.h"
+#include "token_tpm.h"
 
 /* How long a process waits for another one's attestation. */
 static long lock_timeout_ms(void)
@@ -26,15 +29,15 @@ static bool sharing(void)
  * counter is the TPM's, not the token's: a lockout refuses every PIN of
  * every key on the host, so say which it was and when it recovers (the
  * state is kept for C_GetTokenInfo's flags, src/p11/slot.c). */
-static CK_RV pin_refused(struct p11_token *t, a11_err r)
+static CK_RV pin_refused_intpm(struct p11_token *t, a11_err r)
 {
 	struct tpm_da da;
 	bool known = tpm_da_state(t->tpm, &da) == A11_OK;
 
-	p11_lock(&mod.lock);
+	lock_mod();
 	mod.da = da;
 	mod.da_known = known;
-	p11_unlock(&mod.lock);
+	unlock_mod();
 	if (r == A11_ERR_TPM_LOCKOUT || (known && da.in_lockout)) {
 		log_warn("token %s: the TPM is in dictionary-attack lockout (%u failed authorizations, "
 			 "%u allowed): it refuses every PIN of every key on this host until it "
@@ -49,12 +52,14 @@ static CK_RV pin_refused(struct p11_token *t, a11_err r)
 	return CKR_PIN_INCORRECT;
 }
 
-CK_RV lease_open_cached(struct p11_token *t, const char *pin, bool *found)
+CK_RV lease_open_cached_intpm(struct p11_token *t, const char *pin, bool *found)
 {
 	const struct attester_config ac = token_attester_conf(t, pin);
 	struct host_lease hl = { 0 };
 	a11_err r;
 
+	lock_assert(LOCK_FLOCK);
+	lock_assert(LOCK_TPM);
 	*found = false;
 	if (!sharing())
 		return CKR_OK;
@@ -80,14 +85,14 @@ CK_RV lease_open_cached(struct p11_token *t, const char *pin, bool *found)
 	 * lease is of no use and a fresh attestation decides. */
 	if (r == A11_ERR_TPM_AUTH || r == A11_ERR_TPM_LOCKOUT) {
 		*found = true;
-		return pin_refused(t, r);
+		return pin_refused_intpm(t, r);
 	}
 	log_info("token %s: the host's lease is not usable (%s); attesting", t->conf->label,
 		 a11_strerror(r));
 	return CKR_OK;
 }
 
-static a11_err save(struct p11_token *t)
+static a11_err save_intpm(struct p11_token *t)
 {
 	struct host_lease hl;
 	a11_err r;
@@ -104,10 +109,12 @@ static a11_err save(struct p11_token *t)
 /* The host's other processes open the file without the network: write
  * nothing that fails the checks a release gets (the exchange checked it;
  * this is the last gate before others trust it). */
-a11_err lease_share(struct p11_token *t)
+a11_err lease_share_intpm(struct p11_token *t)
 {
 	a11_err r;
 
+	lock_assert(LOCK_FLOCK);
+	lock_assert(LOCK_TPM);
 	if (!sharing())
 		return A11_OK;
 	if ((r = attester_check_certs(&t->cred.rel, attester_key_public(&t->cred))) != A11_OK) {
@@ -115,15 +122,14 @@ a11_err lease_share(struct p11_token *t)
 			  t->conf->label, t->cred.rel.lease);
 		return r;
 	}
-	return save(t);
+	return save_intpm(t);
 }
 
 /* The share of the lease computed without overflow whatever the numbers
  * (the decoder bounds them too): len / 100 * p + len % 100 * p / 100 never
  * exceeds len, so the result stays inside [approved, expires]. */
-int64_t lease_renew_due(const struct p11_token *t)
+int64_t lease_renew_due(const struct release *rel)
 {
-	const struct release *rel = &t->cred.rel;
 	int64_t from = rel->lease_approved, len, pct = mod.conf.renew_at_percent;
 
 	if (from < 0 || rel->lease_expires <= from || pct < 0 || pct > 100)
@@ -147,9 +153,9 @@ void lease_show_public(struct p11_token *t)
 	}
 	attester_from_host(&hl, r);
 	if (object_build(t, r, false, &objs, &n) == CKR_OK) {
-		p11_lock(&mod.lock);
+		lock_mod();
 		object_attach_inlock(t, objs, n);
-		p11_unlock(&mod.lock);
+		unlock_mod();
 	}
 	host_lease_clear(&hl);
 	release_clear(&r->rel);
@@ -157,10 +163,11 @@ void lease_show_public(struct p11_token *t)
 	free(r);
 }
 
-a11_err lease_lock(const struct p11_token *t, int *fd)
+a11_err lease_flock(const struct p11_token *t, int *fd)
 {
 	a11_err r;
 
+	lock_note(LOCK_FLOCK);
 	*fd = -1;
 	if (!sharing())
 		return A11_OK;
@@ -171,26 +178,29 @@ a11_err lease_lock(const struct p11_token *t, int *fd)
 	return r;
 }
 
-void lease_unlock(int fd)
+void lease_unflock(int fd)
 {
 	if (fd >= 0)
 		state_unlock(fd);
+	unlock_note(LOCK_FLOCK);
 }
 
 /* Another process renewed the lease already: take its approval. */
-static a11_err adopt_shared(struct p11_token *t)
+static a11_err adopt_shared_inflock(struct p11_token *t)
 {
 	struct host_lease hl = { 0 };
-	a11_err r = state_load(mod.conf.state_dir, t->conf->credential, &hl);
+	a11_err r;
 
+	lock_assert(LOCK_FLOCK);
+	r = state_load(mod.conf.state_dir, t->conf->credential, &hl);
 	if (r == A11_OK && (strcmp(hl.rel.lease, t->cred.rel.lease) != 0 ||
 			    hl.rel.lease_approved <= t->cred.rel.lease_approved))
 		r = A11_ERR_NOT_FOUND;
 	if (r == A11_OK) {
-		token_tpm_enter(t);
-		r = token_open_tpm(t) == CKR_OK ? attester_adopt_from(t->tpm, &t->cred, &hl.rel)
+		lock_tpm(t);
+		r = token_tpm_open_intpm(t) == CKR_OK ? attester_adopt_from(t->tpm, &t->cred, &hl.rel)
 						: A11_ERR_TPM_COMM;
-		token_tpm_leave(t);
+		unlock_tpm(t);
 		if (r == A11_OK)
 			log_info("token %s: lease %s renewed by another process, until %lld",
 				 t->conf->label, t->cred.rel.lease,
@@ -211,13 +221,13 @@ static struct tpm *enter_cb(void *arg)
 {
 	struct renew_ctx *c = arg;
 
-	token_tpm_enter(c->t);
+	lock_tpm(c->t);
 	return c->t->tpm_gen == c->gen ? c->t->tpm : NULL;
 }
 
 static void leave_cb(void *arg)
 {
-	token_tpm_leave(((struct renew_ctx *)arg)->t);
+	unlock_tpm(((struct renew_ctx *)arg)->t);
 }
 
 /* Other threads keep signing, and fork() drops the connection whenever it
@@ -232,11 +242,11 @@ static a11_err renew_once(struct p11_token *t, struct renew_ctx *ctx)
 	ac.tpm_enter = enter_cb;
 	ac.tpm_leave = leave_cb;
 	ac.tpm_arg = ctx;
-	token_tpm_enter(t);
-	rv = token_open_tpm(t);
+	lock_tpm(t);
+	rv = token_tpm_open_intpm(t);
 	tpm = t->tpm;
 	ctx->gen = t->tpm_gen;
-	token_tpm_leave(t);
+	unlock_tpm(t);
 	return rv == CKR_OK ? attester_renew(tpm, &ac, &t->cred) : A11_ERR_TPM_COMM;
 }
 
@@ -246,30 +256,31 @@ static bool connection_lost(struct p11_token *t, const struct renew_ctx *ctx, a1
 {
 	bool lost;
 
-	token_tpm_enter(t);
-	lost = t->tpm_gen != ctx->gen || token_tpm_recover(t, r);
-	token_tpm_leave(t);
+	lock_tpm(t);
+	lost = t->tpm_gen != ctx->gen || token_tpm_recover_intpm(t, r);
+	unlock_tpm(t);
 	return lost;
 }
 
-a11_err lease_renew(struct p11_token *t)
+a11_err lease_renew_inrenew(struct p11_token *t)
 {
 	struct renew_ctx ctx = { .t = t };
 	a11_err r;
 	int fd;
 
-	if (lease_lock(t, &fd) == A11_OK && sharing() && adopt_shared(t) == A11_OK) {
-		lease_unlock(fd);
+	lock_assert(LOCK_RENEW);
+	if (lease_flock(t, &fd) == A11_OK && sharing() && adopt_shared_inflock(t) == A11_OK) {
+		lease_unflock(fd);
 		return A11_OK;
 	}
 	r = renew_once(t, &ctx);
 	if (r != A11_OK && connection_lost(t, &ctx, r))
 		r = renew_once(t, &ctx);
 	if (r == A11_OK) {
-		token_tpm_enter(t);
-		lease_share(t);
-		token_tpm_leave(t);
+		lock_tpm(t);
+		lease_share_intpm(t);
+		unlock_tpm(t);
 	}
-	lease_unlock(fd);
+	lease_unflock(fd);
 	return r;
 }

@@ -2,7 +2,7 @@
  * (started by tests/integ/soundness.sh; BROKER_URL, BROKER_CA, A11_TCTI,
  * BROKER_ADMIN: the admin command line, PIN: the ca-pin credential's PIN,
  * ALLOW_NONE: a policy file whose allow-list leaves this TPM out). */
-#include "../../src/attester/internal.h"
+#include "../../src/attester/released_key.h"
 #include "../../src/wire/pin.h"
 #include "../../src/wire/policy.h"
 #include "forge_fixture.h"

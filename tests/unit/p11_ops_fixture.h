@@ -1,7 +1,7 @@
 /* A software stand-in for the TPM behind src/p11/ops*.c, and helpers,
  * for test_p11_ops.c and test_p11_ops_checks.c. Each includes it once: it
  * defines token_sign and token_decrypt, so the linker never pulls
- * src/p11/token.c out of libp11.a.
+ * src/p11/token_tpm.c out of libp11.a.
  *
  * It does what TPM2_Sign and TPM2_RSA_Decrypt do with a key of scheme
  * NULL, with a software private key:
@@ -14,7 +14,7 @@
  * and it enforces the TPM's input rules (a digest is exactly the size of
  * the hash it names; ciphertext is exactly the modulus size) with
  * assertions, and records which command each operation became. The real
- * TPM path (token.c, policy sessions, swtpm) is covered by the
+ * TPM path (token_tpm.c, policy sessions, swtpm) is covered by the
  * integration tests. */
 #ifndef A11_TEST_P11_OPS_FIXTURE_H
 #define A11_TEST_P11_OPS_FIXTURE_H
@@ -30,6 +30,7 @@
 #include <openssl/x509.h>
 
 #include "../../src/p11/ops.h"
+#include "../../src/p11/token_tpm.h"
 #include "../testlib.h"
 
 static struct {
@@ -161,7 +162,7 @@ CK_RV token_decrypt(const struct p11_key *key, TPM2_ALG_ID scheme, TPMI_ALG_HASH
 	ok = EVP_PKEY_decrypt(ctx, out->buffer, &len, in->buffer, in->size) == 1;
 	EVP_PKEY_CTX_free(ctx);
 	out->size = (UINT16)(ok ? len : 0);
-	/* What token.c makes of TPM_RC_VALUE (bad padding, value >= n). */
+	/* What token_tpm.c makes of TPM_RC_VALUE (bad padding, value >= n). */
 	return ok ? CKR_OK : CKR_ENCRYPTED_DATA_INVALID;
 }
 
@@ -193,7 +194,7 @@ static inline void fx_key_free(struct fx_key *k)
 	EVP_PKEY_free(k->pub);
 }
 
-/* The p11_key crypto.c would build for the object; selects k in the TPM. */
+/* The p11_key ops_entry.c would build for the object; selects k in the TPM. */
 static inline struct p11_key fx_p11(const struct fx_key *k, CK_OBJECT_CLASS cls)
 {
 	fake_tpm.priv = k->priv;

@@ -8,7 +8,7 @@
 #include <openssl/hmac.h>
 
 #include "ear_fixture.h"
-#include "../../src/attester/internal.h"
+#include "../../src/attester/ear.h"
 
 static void nonce_of(const struct ear *e, TPM2B_DATA *n)
 {

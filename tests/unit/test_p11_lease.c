@@ -1,5 +1,5 @@
 /* The module's side of a lease that a hostile broker shaped
- * (src/p11/lease.c): the renewal time stays inside the lease whatever the
+ * (src/p11/token_lease.c): the renewal time stays inside the lease whatever the
  * numbers, and nothing that fails validation reaches the state directory,
  * where the host's other processes would trust it without the network. */
 #include <stdint.h>
@@ -8,7 +8,8 @@
 #include "cert_fixture.h"
 #include "proto_fixture.h"
 #include "tmpdir_fixture.h"
-#include "../../src/p11/p11.h"
+#include "../../src/p11/locks.h"
+#include "../../src/p11/token_lease.h"
 
 static struct p11_token_conf tconf = { .label = "web", .credential = "web" };
 
@@ -21,7 +22,7 @@ static int64_t due(int64_t approved, int64_t expires, long percent)
 	t.cred.rel.lease_approved = approved;
 	t.cred.rel.lease_expires = expires;
 	mod.conf.renew_at_percent = percent;
-	return lease_renew_due(&t);
+	return lease_renew_due(&t.cred.rel);
 }
 
 /* No overflow (UBSan aborts on one) and the time within the lease. */
@@ -86,19 +87,24 @@ static void test_share_only_valid(void **state)
 	assert_non_null(other);
 	tmpdir_make(&d);
 	snprintf(mod.conf.state_dir, sizeof(mod.conf.state_dir), "%s", d.path);
+	/* What a login holds when it shares (src/p11/locks.h); one thread. */
+	lock_note(LOCK_FLOCK);
+	lock_note(LOCK_TPM);
 	released(&t, key, key);
 	t.cred.rel.certs[0][0] = 0x31; /* garbage DER */
-	assert_int_not_equal(lease_share(&t), A11_OK);
+	assert_int_not_equal(lease_share_intpm(&t), A11_OK);
 	assert_false(shared(&d));
 	release_clear(&t.cred.rel);
 	released(&t, other, key);      /* a certificate for another key */
-	assert_int_not_equal(lease_share(&t), A11_OK);
+	assert_int_not_equal(lease_share_intpm(&t), A11_OK);
 	assert_false(shared(&d));
 	release_clear(&t.cred.rel);
 	released(&t, key, key);
-	assert_int_equal(lease_share(&t), A11_OK);
+	assert_int_equal(lease_share_intpm(&t), A11_OK);
 	assert_true(shared(&d));
 	release_clear(&t.cred.rel);
+	unlock_note(LOCK_TPM);
+	unlock_note(LOCK_FLOCK);
 	tmpdir_remove(&d);
 	mod.conf.state_dir[0] = '\0';
 	EVP_PKEY_free(key);

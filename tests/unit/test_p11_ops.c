@@ -4,7 +4,7 @@
  * Decryption, error handling and ops_init's checks: test_p11_ops_checks.c.
  *
  * The TPM is the software stand-in of p11_ops_fixture.h (it defines
- * token_sign/token_decrypt; the real TPM path through token.c is covered
+ * token_sign/token_decrypt; the real TPM path through token_tpm.c is covered
  * by the integration tests). Every signature is also checked with plain
  * OpenSSL calls on the public key, independently of ops_verify, and
  * deterministic ones (PKCS#1 v1.5) byte for byte against OpenSSL's. */

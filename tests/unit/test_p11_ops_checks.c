@@ -5,7 +5,7 @@
  * mismatches and CKA_ALLOWED_MECHANISMS.
  *
  * The TPM is the software stand-in of p11_ops_fixture.h; the real TPM
- * path through token.c is covered by the integration tests. */
+ * path through token_tpm.c is covered by the integration tests. */
 #include "p11_ops_fixture.h"
 
 /* Encrypt pt to rsa with OpenSSL: PKCS#1 v1.5 when md is NULL, else OAEP. */

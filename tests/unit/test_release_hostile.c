@@ -12,7 +12,7 @@
 
 #include "cert_fixture.h"
 #include "proto_decode.h"
-#include "../../src/attester/internal.h"
+#include "../../src/attester/check.h"
 #include "../../src/wire/key.h"
 #include "../../src/wire/policy.h"
 

@@ -1,0 +1,151 @@
+/* C_Login: the host's lease from the state directory if another process
+ * left a live one, else a fresh attested release from the broker; then
+ * the token's objects. C_Logout: the key flushed, the public objects
+ * kept. Lock order: src/p11/locks.h. */
+#include <openssl/crypto.h>
+
+#include "../common/log.h"
+#include "ckr.h"
+#include "locks.h"
+#include "object.h"
+#include "renew.h"
+#include "token_lease.h"
+#include "token_login.h"
+#include "token_tpm.h"
+
+struct attester_config token_attester_conf(struct p11_token *t, const char *pin)
+{
+	return (struct attester_config){
+		.broker_url = mod.conf.broker, .ca_file = mod.conf.ca_file,
+		.credential = t->conf->credential, .pin = pin,
+		.connect_timeout_ms = mod.conf.connect_timeout_ms, .timeout_ms = mod.conf.timeout_ms,
+		.ek = t->conf->ek, .wrap_to_ek = t->conf->wrap_to_ek,
+		.ear_key = mod.conf.ear_key[0] != '\0' ? mod.conf.ear_key : NULL,
+		.http = &t->http,
+	};
+}
+
+static CK_RV attest_intpm(struct p11_token *t, const char *pin)
+{
+	const struct attester_config ac = token_attester_conf(t, pin);
+	a11_err r = attester_run(t->tpm, &ac, &t->cred);
+
+	if (r == A11_ERR_REFUSED) {
+		log_error("token %s: the broker refused credential %s: %s (%s)", t->conf->label,
+			  t->conf->credential, t->cred.refusal, t->cred.detail);
+		return ckr_of_refusal(t->cred.refusal);
+	}
+	if (r != A11_OK) {
+		log_error("token %s: login failed: %s", t->conf->label, a11_strerror(r));
+		return ckr_of_err(r);
+	}
+	log_info("token %s: credential %s released, lease %s; attestation %.1f ms", t->conf->label,
+		 t->conf->credential, t->cred.rel.lease,
+		 t->cred.ms.challenge + t->cred.ms.tpm_evidence + t->cred.ms.evidence +
+			 t->cred.ms.import);
+	return CKR_OK;
+}
+
+/* The host's lease if another process left a live one, else a fresh
+ * attestation; its objects; and only then, with everything checked and
+ * shown, the lease shared with the host's other processes: a release
+ * that fails on the way is never written for them to trust. Under the
+ * flock, so that while one process attests the others wait and then find
+ * its lease. */
+static CK_RV obtain_intpm(struct p11_token *t, const char *pin)
+{
+	bool found = false, fresh = false;
+	CK_RV rv;
+
+	lock_assert(LOCK_FLOCK);
+	rv = lease_open_cached_intpm(t, pin, &found);
+	if (!found && rv == CKR_OK)
+		fresh = (rv = attest_intpm(t, pin)) == CKR_OK;
+	if (rv == CKR_OK && (rv = token_show_intpm(t, true)) != CKR_OK)
+		attester_result_clear(t->tpm, &t->cred);
+	if (rv == CKR_OK && fresh)
+		lease_share_intpm(t);
+	return rv;
+}
+
+/* Objects for the token's current state: all of them while logged in,
+ * the public ones of the last lease otherwise. */
+CK_RV token_show_intpm(struct p11_token *t, bool logged_in)
+{
+	struct p11_object **objs = NULL;
+	size_t n = 0;
+	CK_RV rv;
+
+	lock_assert(LOCK_TPM);
+	if ((rv = object_build(t, &t->cred, logged_in, &objs, &n)) != CKR_OK)
+		return rv;
+	lock_mod();
+	object_attach_inlock(t, objs, n);
+	if (t->logged_in != logged_in)
+		t->generation++;
+	t->logged_in = logged_in;
+	t->renew_due = logged_in ? lease_renew_due(&t->cred.rel) : 0;
+	t->renew_failures = 0;
+	if (logged_in)          /* the PIN worked: no failure since (CKF_USER_PIN_*) */
+		mod.da_known = false;
+	unlock_mod();
+	return CKR_OK;
+}
+
+static bool logged_in(struct p11_token *t)
+{
+	bool in;
+
+	lock_mod();
+	in = t->logged_in;
+	unlock_mod();
+	return in;
+}
+
+CK_RV token_login(struct p11_token *t, const char *pin)
+{
+	CK_RV rv = CKR_USER_ALREADY_LOGGED_IN;
+	int fd;
+
+	lock_renew(t);
+	if (!logged_in(t)) {
+		lease_flock(t, &fd);
+		lock_tpm(t);
+		/* A connection a TPM fault left dead (or a reset TPM) would
+		 * fail every login: check it first. */
+		if (t->tpm != NULL && tpm_check_alive(t->tpm) != A11_OK)
+			token_tpm_drop_intpm(t, false);
+		if ((rv = token_tpm_open_intpm(t)) == CKR_OK)
+			rv = obtain_intpm(t, pin);
+		unlock_tpm(t);
+		lease_unflock(fd);
+	}
+	unlock_renew(t);
+	if (rv == CKR_OK)
+		renew_start();
+	return rv;
+}
+
+CK_RV token_logout(struct p11_token *t)
+{
+	CK_RV rv = CKR_OK;
+
+	lock_renew(t);
+	lock_tpm(t);
+	if (!logged_in(t))
+		rv = CKR_USER_NOT_LOGGED_IN;
+	/* The certificates stay visible; the key is flushed from the TPM and
+	 * the authValue and token cleansed. */
+	if (rv == CKR_OK && token_show_intpm(t, false) != CKR_OK) {
+		lock_mod();
+		object_detach_inlock(t);
+		t->logged_in = false;
+		t->generation++;
+		unlock_mod();
+	}
+	if (rv == CKR_OK)
+		attester_result_clear(t->tpm, &t->cred);
+	unlock_tpm(t);
+	unlock_renew(t);
+	return rv;
+}
