@@ -8,6 +8,7 @@
 
 #include "../common/log.h"
 #include "../wire/key.h"
+#include "locks.h"
 #include "object.h"
 #include "ops.h"
 
@@ -368,6 +369,7 @@ static bool same_object(const struct p11_object *a, const struct p11_object *b)
  * renewal, keeps a valid handle to it. */
 void object_attach_inlock(struct p11_token *t, struct p11_object **objs, size_t n)
 {
+	lock_assert(LOCK_MOD);
 	for (size_t i = 0; i < n; i++) {
 		objs[i]->handle = 0;
 		for (size_t j = 0; j < t->n_objects && objs[i]->handle == 0; j++)
@@ -386,6 +388,7 @@ void object_attach_inlock(struct p11_token *t, struct p11_object **objs, size_t 
 
 void object_detach_inlock(struct p11_token *t)
 {
+	lock_assert(LOCK_MOD);
 	for (size_t i = 0; i < t->n_objects; i++)
 		object_free(t->objects[i]); /* NULL-safe */
 	free(t->objects);
@@ -403,6 +406,7 @@ const CK_ATTRIBUTE *object_attr(const struct p11_object *o, CK_ATTRIBUTE_TYPE ty
 
 bool object_visible_inlock(const struct p11_session *s, const struct p11_object *o)
 {
+	lock_assert(LOCK_MOD);
 	return !o->private_obj || s->token->logged_in;
 }
 
@@ -410,6 +414,7 @@ struct p11_object *object_find_inlock(struct p11_session *s, CK_OBJECT_HANDLE h)
 {
 	struct p11_token *t = s->token;
 
+	lock_assert(LOCK_MOD);
 	for (size_t i = 0; i < t->n_objects; i++)
 		if (t->objects[i]->handle == h)
 			return object_visible_inlock(s, t->objects[i]) ? t->objects[i] : NULL;

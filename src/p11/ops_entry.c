@@ -18,6 +18,7 @@ static CK_RV key_of_inlock(struct p11_session *s, CK_OBJECT_HANDLE h, struct p11
 	struct p11_object *o = object_find_inlock(s, h);
 	const CK_ATTRIBUTE *type, *allowed;
 
+	lock_assert(LOCK_MOD);
 	if (o == NULL)
 		return CKR_KEY_HANDLE_INVALID;
 	type = object_attr(o, CKA_KEY_TYPE);

@@ -45,6 +45,7 @@ CK_RV session_get(CK_SESSION_HANDLE h, struct p11_session **out)
 /* With mod.lock held: drop a reference; the last one of a closed session frees it. */
 static void put_inlock(struct p11_session *s)
 {
+	lock_assert(LOCK_MOD);
 	if (--s->refs > 0 || !s->closed)
 		return;
 	for (size_t i = 0; i < mod.n_sessions; i++)
@@ -103,6 +104,7 @@ static bool close_inlock(struct p11_session *s)
 	struct p11_token *t = s->token;
 	bool left = false;
 
+	lock_assert(LOCK_MOD);
 	s->closed = true;
 	s->refs++;
 	put_inlock(s);
