@@ -61,6 +61,8 @@ struct p11_token {
 	struct tpm *tpm;              /* opened at first use */
 	unsigned tpm_gen;             /* bumped when tpm is dropped */
 	struct attester_result cred;  /* valid while logged_in */
+	struct attester_result *loading; /* a login's release while the attester
+				       * loads it (fork flushes it too) */
 	/* Under renew_lock: */
 	struct client *http;          /* the broker's HTTPS client */
 	/* Under mod.lock: */

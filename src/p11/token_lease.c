@@ -210,61 +210,9 @@ static a11_err adopt_shared_inflock(struct p11_token *t)
 	return r;
 }
 
-/* The renewal's view of the token's connection: the one it began on
- * (gen), or NULL once that was dropped (a fork, a TPM fault). */
-struct renew_ctx {
-	struct p11_token *t;
-	unsigned gen;
-};
-
-static struct tpm *enter_cb(void *arg)
-{
-	struct renew_ctx *c = arg;
-
-	lock_tpm(c->t);
-	return c->t->tpm_gen == c->gen ? c->t->tpm : NULL;
-}
-
-static void leave_cb(void *arg)
-{
-	unlock_tpm(((struct renew_ctx *)arg)->t);
-}
-
-/* Other threads keep signing, and fork() drops the connection whenever it
- * likes: the attester takes tpm_lock only for its TPM commands, never
- * across the network. */
-static a11_err renew_once(struct p11_token *t, struct renew_ctx *ctx)
-{
-	struct attester_config ac = token_attester_conf(t, NULL);
-	struct tpm *tpm;
-	CK_RV rv;
-
-	ac.tpm_enter = enter_cb;
-	ac.tpm_leave = leave_cb;
-	ac.tpm_arg = ctx;
-	lock_tpm(t);
-	rv = token_tpm_open_intpm(t);
-	tpm = t->tpm;
-	ctx->gen = t->tpm_gen;
-	unlock_tpm(t);
-	return rv == CKR_OK ? attester_renew(tpm, &ac, &t->cred) : A11_ERR_TPM_COMM;
-}
-
-/* Did the renewal fail because its connection went away (dropped by a
- * fork or a signer's recovery, or found dead now)? Then try again. */
-static bool connection_lost(struct p11_token *t, const struct renew_ctx *ctx, a11_err r)
-{
-	bool lost;
-
-	lock_tpm(t);
-	lost = t->tpm_gen != ctx->gen || token_tpm_recover_intpm(t, r);
-	unlock_tpm(t);
-	return lost;
-}
-
 a11_err lease_renew_inrenew(struct p11_token *t)
 {
-	struct renew_ctx ctx = { .t = t };
+	struct attester_config ac = token_attester_conf(t, NULL);
 	a11_err r;
 	int fd;
 
@@ -273,9 +221,8 @@ a11_err lease_renew_inrenew(struct p11_token *t)
 		lease_unflock(fd);
 		return A11_OK;
 	}
-	r = renew_once(t, &ctx);
-	if (r != A11_OK && connection_lost(t, &ctx, r))
-		r = renew_once(t, &ctx);
+	/* Other threads keep signing meanwhile: see token_exchange. */
+	r = token_exchange(t, &ac, &t->cred, attester_renew, false);
 	if (r == A11_OK) {
 		lock_tpm(t);
 		lease_share_intpm(t);

@@ -2,6 +2,7 @@
  * left a live one, else a fresh attested release from the broker; then
  * the token's objects. C_Logout: the key flushed, the public objects
  * kept. Lock order: src/p11/locks.h. */
+#include <stdlib.h>
 #include <openssl/crypto.h>
 
 #include "../common/log.h"
@@ -25,11 +26,24 @@ struct attester_config token_attester_conf(struct p11_token *t, const char *pin)
 	};
 }
 
-static CK_RV attest_intpm(struct p11_token *t, const char *pin)
+/* A fresh attestation into t->cred. The attester holds tpm_lock only
+ * around its TPM commands (token_exchange): a fork() by another thread
+ * during the broker's round trips does not wait for them. */
+static CK_RV attest_inflock(struct p11_token *t, const char *pin)
 {
-	const struct attester_config ac = token_attester_conf(t, pin);
-	a11_err r = attester_run(t->tpm, &ac, &t->cred);
+	struct attester_config ac = token_attester_conf(t, pin);
+	struct attester_result *res = calloc(1, sizeof(*res));
+	a11_err r;
 
+	lock_assert(LOCK_FLOCK);
+	if (res == NULL)
+		return CKR_HOST_MEMORY;
+	r = token_exchange(t, &ac, res, attester_run, true);
+	lock_tpm(t);
+	t->cred = *res;         /* moved; failed: cleared but for the refusal */
+	unlock_tpm(t);
+	OPENSSL_cleanse(res, sizeof(*res));
+	free(res);
 	if (r == A11_ERR_REFUSED) {
 		log_error("token %s: the broker refused credential %s: %s (%s)", t->conf->label,
 			  t->conf->credential, t->cred.refusal, t->cred.detail);
@@ -46,25 +60,34 @@ static CK_RV attest_intpm(struct p11_token *t, const char *pin)
 	return CKR_OK;
 }
 
-/* The host's lease if another process left a live one, else a fresh
- * attestation; its objects; and only then, with everything checked and
- * shown, the lease shared with the host's other processes: a release
- * that fails on the way is never written for them to trust. Under the
- * flock, so that while one process attests the others wait and then find
- * its lease. */
-static CK_RV obtain_intpm(struct p11_token *t, const char *pin)
+/* The host's lease if another process left a live one (TPM only), else
+ * a fresh attestation; its objects; and only then, with everything
+ * checked and shown, the lease shared with the host's other processes: a
+ * release that fails on the way is never written for them to trust.
+ * Under the flock, so that while one process attests the others wait
+ * and then find its lease. */
+static CK_RV obtain_inflock(struct p11_token *t, const char *pin)
 {
-	bool found = false, fresh = false;
+	bool found = false;
 	CK_RV rv;
 
 	lock_assert(LOCK_FLOCK);
-	rv = lease_open_cached_intpm(t, pin, &found);
-	if (!found && rv == CKR_OK)
-		fresh = (rv = attest_intpm(t, pin)) == CKR_OK;
+	lock_tpm(t);
+	/* A connection a TPM fault left dead (or a reset TPM) would fail
+	 * every login: check it first. */
+	if (t->tpm != NULL && tpm_check_alive(t->tpm) != A11_OK)
+		token_tpm_drop_intpm(t, false);
+	if ((rv = token_tpm_open_intpm(t)) == CKR_OK)
+		rv = lease_open_cached_intpm(t, pin, &found);
+	unlock_tpm(t);
+	if (rv == CKR_OK && !found)
+		rv = attest_inflock(t, pin);
+	lock_tpm(t);
 	if (rv == CKR_OK && (rv = token_show_intpm(t, true)) != CKR_OK)
 		attester_result_clear(t->tpm, &t->cred);
-	if (rv == CKR_OK && fresh)
+	if (rv == CKR_OK && !found)
 		lease_share_intpm(t);
+	unlock_tpm(t);
 	return rv;
 }
 
@@ -110,14 +133,7 @@ CK_RV token_login(struct p11_token *t, const char *pin)
 	lock_renew(t);
 	if (!logged_in(t)) {
 		lease_flock(t, &fd);
-		lock_tpm(t);
-		/* A connection a TPM fault left dead (or a reset TPM) would
-		 * fail every login: check it first. */
-		if (t->tpm != NULL && tpm_check_alive(t->tpm) != A11_OK)
-			token_tpm_drop_intpm(t, false);
-		if ((rv = token_tpm_open_intpm(t)) == CKR_OK)
-			rv = obtain_intpm(t, pin);
-		unlock_tpm(t);
+		rv = obtain_inflock(t, pin);
 		lease_unflock(fd);
 	}
 	unlock_renew(t);

@@ -36,10 +36,15 @@ void token_tpm_drop_intpm(struct p11_token *t, bool flush)
 	lock_assert(LOCK_TPM);
 	if (t->tpm == NULL)
 		return;
-	if (flush)
+	if (flush) {
 		attester_unload(t->tpm, &t->cred);
-	else
+		if (t->loading != NULL)
+			attester_unload(t->tpm, t->loading);
+	} else {
 		attester_forget_loaded(&t->cred);
+		if (t->loading != NULL)
+			attester_forget_loaded(t->loading);
+	}
 	tpm_close(t->tpm);
 	t->tpm = NULL;
 	t->tpm_gen++;
@@ -63,6 +68,60 @@ bool token_tpm_recover_intpm(struct p11_token *t, a11_err r)
 		 "loading the key again", t->conf->label);
 	token_tpm_drop_intpm(t, false);
 	return token_tpm_open_intpm(t) == CKR_OK;
+}
+
+/* An exchange's view of the token's connection: the one it began on
+ * (gen), or NULL once that was dropped (a fork, a TPM fault). */
+struct exchange {
+	struct p11_token *t;
+	unsigned gen;
+	struct attester_result *loading;
+};
+
+static struct tpm *exchange_enter(void *arg)
+{
+	struct exchange *x = arg;
+
+	lock_tpm(x->t);
+	if (x->t->tpm_gen != x->gen)
+		return NULL;
+	/* Published only now: the attester cleared res before its first
+	 * TPM command, outside the lock. */
+	x->t->loading = x->loading;
+	return x->t->tpm;
+}
+
+static void exchange_leave(void *arg)
+{
+	unlock_tpm(((struct exchange *)arg)->t);
+}
+
+a11_err token_exchange(struct p11_token *t, struct attester_config *ac, struct attester_result *res,
+		       a11_err (*fn)(struct tpm *, const struct attester_config *,
+				     struct attester_result *),
+		       bool loading)
+{
+	struct exchange x = { .t = t, .loading = loading ? res : NULL };
+	a11_err r = A11_OK;
+	bool again = true;
+
+	ac->tpm_enter = exchange_enter;
+	ac->tpm_leave = exchange_leave;
+	ac->tpm_arg = &x;
+	for (int tries = 0; tries < 2 && again; tries++) {
+		struct tpm *tpm;
+
+		lock_tpm(t);
+		tpm = token_tpm_open_intpm(t) == CKR_OK ? t->tpm : NULL;
+		x.gen = t->tpm_gen;
+		unlock_tpm(t);
+		r = tpm != NULL ? fn(tpm, ac, res) : A11_ERR_TPM_COMM;
+		lock_tpm(t);
+		t->loading = NULL;
+		again = r != A11_OK && (t->tpm_gen != x.gen || token_tpm_recover_intpm(t, r));
+		unlock_tpm(t);
+	}
+	return r;
 }
 
 /* Is the key of this operation still the one of the current login? Then

@@ -16,6 +16,20 @@ void token_tpm_drop_intpm(struct p11_token *t, bool flush);
  * open another. True if the caller should retry. */
 bool token_tpm_recover_intpm(struct p11_token *t, a11_err r);
 
+/* An exchange with the broker on t's TPM: fn (attester_run for a login,
+ * attester_renew for a renewal) into res, with tpm_lock held only around
+ * its TPM commands, never across the network, so that fork() and other
+ * users of the TPM go on meanwhile. loading: res is a login's new result,
+ * which the attester loads objects into, shown to fork() as t->loading
+ * while in the TPM so that it flushes them too (a renewal's res is
+ * t->cred, which fork() knows). If the
+ * connection went away meanwhile (dropped by a fork or a recovery, or
+ * found dead now), the exchange runs once more on a new one. */
+a11_err token_exchange(struct p11_token *t, struct attester_config *ac, struct attester_result *res,
+		       a11_err (*fn)(struct tpm *, const struct attester_config *,
+				     struct attester_result *),
+		       bool loading);
+
 /* Take tpm_lock, check that the token is still logged in at
  * key->generation (else CKR_USER_NOT_LOGGED_IN), load the key again if a
  * fork or a TPM fault unloaded it, run the key's policy session, call the

@@ -23,9 +23,11 @@ static const struct {
 
 void tpm_key_release(struct tpm *t, struct tpm_key *k)
 {
+	if (t == NULL) /* the connection is gone (a fork dropped it): its handles too */
+		k->session = k->tr = ESYS_TR_NONE;
 	if (k->session != ESYS_TR_NONE && k->session != 0)
 		tpm_session_end(t, k->session);
-	if (t->dead) /* nothing to flush, and no answer to wait for */
+	if (t != NULL && t->dead) /* nothing to flush, and no answer to wait for */
 		k->session = k->tr = ESYS_TR_NONE;
 	if (k->tr != ESYS_TR_NONE && k->tr != 0) {
 		if (k->transient)

@@ -63,6 +63,8 @@ struct tpm_key {
 				   * has used it (size 0: Esys's is current) */
 };
 
+/* Flush k (a transient) or close its handle, end its session, cleanse
+ * it. t NULL: the connection is gone, and its handles with it. */
 void tpm_key_release(struct tpm *t, struct tpm_key *k);
 
 /* The digest a trial session reaches with policy p (PCRs at their current

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Faults (issue 12): a damaged lease file costs no dictionary-attack
-# strike, fork() never waits for a renewal's network, and signing resumes
+# strike, fork() never waits for a renewal's or a login's network, and signing resumes
 # by itself after the TPM restarts or is reset (no logout).
 . "$(dirname "$0")/../lib.sh"
 rig_start >/dev/null 2>&1 && rig_abrmd >/dev/null 2>&1 || { echo "not ok - rig"; exit 1; }
@@ -76,6 +76,34 @@ ok "fork() during a renewal stuck on the broker returns at once ($(sed -n 's/^fo
 ok "the renewal completes on a new TPM connection once the broker runs again" \
 	grep -qx 'renewed after fork' "$RIG_DIR/fork.out"
 ok "and the key signs" grep -qx 'sign rv=0x0' "$RIG_DIR/fork.out"
+
+# --- fork() while a login waits for a stopped broker -----------------------
+# No lease file: the login attests. Once its connection to the stopped
+# broker is up (the kernel accepts it; the TLS handshake waits), the
+# driver forks: fork() must return while the broker is still stopped,
+# before the login does (it holds the TPM only around TPM commands).
+rm -f "$S/fk.lease"
+mkfifo "$RIG_DIR/go"
+kill -STOP "$BROKER_PID"
+"$BIN/tests/integ/p11_login_fork" fk 1234 <"$RIG_DIR/go" >"$RIG_DIR/lfork.out" 2>"$RIG_DIR/lfork.err" &
+LFORK=$!
+echo $LFORK >>"$RIG_DIR/pids"
+exec 7>"$RIG_DIR/go"
+port=${BROKER_URL##*:}
+on_network() { ss -tnpH state established "( dport = :$port )" | grep -q "pid=$LFORK,"; }
+wait_for "$RIG_DIR/lfork.out" 'login started' 10
+for _ in $(seq 100); do on_network && break; sleep 0.1; done
+ok "the login is waiting for the stopped broker" on_network
+(echo go >&7) 2>/dev/null # a subshell: a driver that died costs a check, not the script
+wait_for "$RIG_DIR/lfork.out" '^forked' 30
+stopped=$(awk '{print $3}' "/proc/$BROKER_PID/stat") # T: still stopped
+kill -CONT "$BROKER_PID"
+exec 7>&-
+wait "$LFORK"; echo "# p11_login_fork exited $?"
+ok "fork() during a login stuck on the broker returns before the login, broker still stopped" \
+	bash -c "[ '$stopped' = T ] && awk '/^forked/ {f=NR} /^login rv/ {l=NR} END {exit !(f && l && f < l)}' $RIG_DIR/lfork.out"
+ok "the login completes once the broker runs again" grep -qx 'login rv=0x0' "$RIG_DIR/lfork.out"
+ok "and the key signs" grep -qx 'sign rv=0x0' "$RIG_DIR/lfork.out"
 
 # --- the TPM restarts, then is reset, under a signing process --------------
 rm -f "$S/ec.lease"

@@ -1,7 +1,8 @@
 /* What the PKCS#11 driver programs of the integration tests share
  * (p11_lease.c, p11_fork.c): the module's function list, a monotonic
  * clock, a slot by token label, the private key, its lease expiry.
- * Header-only (static): each driver is its own program. */
+ * Header-only (static inline): each driver is its own program and uses
+ * what it needs. */
 #ifndef A11_TEST_P11_DRIVER_H
 #define A11_TEST_P11_DRIVER_H
 
@@ -12,7 +13,7 @@
 
 static CK_FUNCTION_LIST_PTR f;
 
-static double now(void)
+static inline double now(void)
 {
 	struct timespec ts;
 
@@ -21,7 +22,7 @@ static double now(void)
 }
 
 /* The slot of the token labelled label, or (CK_SLOT_ID)-1. */
-static CK_SLOT_ID find_slot(const char *label)
+static inline CK_SLOT_ID find_slot(const char *label)
 {
 	CK_SLOT_ID slots[16];
 	CK_ULONG n = 16;
@@ -37,7 +38,7 @@ static CK_SLOT_ID find_slot(const char *label)
 	return (CK_SLOT_ID)-1;
 }
 
-static CK_OBJECT_HANDLE private_key(CK_SESSION_HANDLE h)
+static inline CK_OBJECT_HANDLE private_key(CK_SESSION_HANDLE h)
 {
 	CK_OBJECT_CLASS cls = CKO_PRIVATE_KEY;
 	CK_ATTRIBUTE t[] = { { CKA_CLASS, &cls, sizeof(cls) } };
@@ -51,7 +52,7 @@ static CK_OBJECT_HANDLE private_key(CK_SESSION_HANDLE h)
 	return n == 1 ? o : CK_INVALID_HANDLE;
 }
 
-static CK_ULONG lease_expires(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE k)
+static inline CK_ULONG lease_expires(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE k)
 {
 	CK_ULONG v = 0;
 	CK_ATTRIBUTE a = { CKA_ATTEST11_LEASE_EXPIRES, &v, sizeof(v) };
