@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs every test binary and script and ends with "N passed, N failed".
+# Runs the static checks, every test binary and script and ends with "N passed, N failed".
 # Unit tests run as they are; the store suites run a second time against
 # a private PostgreSQL cluster (tests/rig/pg.sh); integration tests run
 # against a private swtpm from tests/rig (one rig for the C suites, torn
@@ -59,6 +59,9 @@ run_script() {
 		echo "ok   $name ($p checks)"
 	fi
 }
+
+# Static checks of the sources (tests/static: who may include whom).
+for t in tests/static/*.sh; do [ -f "$t" ] && run_script "$t"; done
 
 for t in "$O"/tests/unit/test_*; do [ -x "$t" ] && run_cmocka "$t"; done
 
