@@ -23,6 +23,7 @@ struct run {
 	struct tpm *t;                /* NULL once the connection was dropped */
 	struct client *http;          /* *c->http, or own_http */
 	struct client *own_http;      /* c->http NULL: this exchange's */
+	bool http_failed;             /* a request failed in the client itself */
 	const struct attester_config *c;
 	struct attester_result *res;  /* receives the release */
 	struct attester_result *cur;  /* renewal: the live key; else NULL */
@@ -73,6 +74,7 @@ static a11_err post(struct run *x, const char *path, char *json, struct client_r
 		return A11_ERR_NOMEM;
 	snprintf(url, sizeof(url), "%s%s", x->c->broker_url, path);
 	r = client_post(x->http, url, json, resp);
+	x->http_failed = r != A11_OK;
 	OPENSSL_cleanse(json, strlen(json)); /* the evidence request carries the PIN's proof */
 	free(json);
 	if (r != A11_OK || resp->status == 200)
@@ -408,8 +410,9 @@ static a11_err exchange(struct run *x, struct attester_timing *ms)
 		  ms->challenge, ms->tpm_evidence, ms->evidence, ms->import);
 out:
 	/* A client that failed may be stuck in a bad state: the next exchange
-	 * opens a new one. */
-	if (r != A11_OK && x->http != NULL && x->c->http != NULL)
+	 * opens a new one. A TPM failure (a dropped connection) or a refusal
+	 * leaves it alone: the broker connection is not the TPM's. */
+	if (x->http_failed && x->http != NULL && x->c->http != NULL)
 		attester_http_close(x->c->http);
 	x->http = NULL;
 	if (x->ek != NULL) {

@@ -94,15 +94,23 @@ on_network() { ss -tnpH state established "( dport = :$port )" | grep -q "pid=$L
 wait_for "$RIG_DIR/lfork.out" 'login started' 10
 for _ in $(seq 100); do on_network && break; sleep 0.1; done
 ok "the login is waiting for the stopped broker" on_network
+# The local port of the login's HTTPS connection.
+lport() { ss -tnpH state established "( dport = :$port )" | awk -v p="pid=$LFORK," 'index($0, p) {n = split($3, a, ":"); print a[n]}'; }
+port1=$(lport)
 (echo go >&7) 2>/dev/null # a subshell: a driver that died costs a check, not the script
 wait_for "$RIG_DIR/lfork.out" '^forked' 30
 stopped=$(awk '{print $3}' "/proc/$BROKER_PID/stat") # T: still stopped
 kill -CONT "$BROKER_PID"
+wait_for "$RIG_DIR/lfork.out" '^login rv' 30
+port2=$(lport)
+(echo go >&7) 2>/dev/null
 exec 7>&-
 wait "$LFORK"; echo "# p11_login_fork exited $?"
 ok "fork() during a login stuck on the broker returns before the login, broker still stopped" \
 	bash -c "[ '$stopped' = T ] && awk '/^forked/ {f=NR} /^login rv/ {l=NR} END {exit !(f && l && f < l)}' $RIG_DIR/lfork.out"
 ok "the login completes once the broker runs again" grep -qx 'login rv=0x0' "$RIG_DIR/lfork.out"
+ok "... starting over on a new TPM connection but its HTTPS connection (port $port1, then $port2)" \
+	bash -c "[ -n '$port1' ] && [ '$port1' = '$port2' ]"
 ok "and the key signs" grep -qx 'sign rv=0x0' "$RIG_DIR/lfork.out"
 
 # --- the TPM restarts, then is reset, under a signing process --------------

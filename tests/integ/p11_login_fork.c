@@ -4,9 +4,10 @@
  * starts C_Login in a thread (no lease in the state dir: it attests),
  * prints "login started", reads one line from stdin (the script's word
  * that the login is on the network), forks (the child exits at once),
- * prints "forked", waits for the login and prints "login rv=0x..", then
- * signs and prints "sign rv=0x..". The order of "forked" and "login rv"
- * says whether fork() waited for the login. */
+ * prints "forked", waits for the login and prints "login rv=0x..", reads
+ * another line (the script looks at the login's HTTPS connection
+ * meanwhile), then signs and prints "sign rv=0x..". The order of "forked"
+ * and "login rv" says whether fork() waited for the login. */
 #include <dlfcn.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -72,6 +73,8 @@ int main(int argc, char **argv)
 	if (pid > 0)
 		waitpid(pid, NULL, 0);
 	pthread_join(th, NULL);
+	if (fgets(line, sizeof(line), stdin) == NULL)
+		return 2;
 	printf("sign rv=0x%lx\n", sign(private_key(h)));
 	f->C_Logout(h);
 	f->C_Finalize(NULL);
