@@ -56,11 +56,14 @@ struct p11_token {
 	CK_SLOT_ID slot;
 	const struct p11_token_conf *conf;
 	struct p11_mutex renew_lock;  /* a login, logout or renewal (locks.h) */
-	struct p11_mutex tpm_lock;    /* the fields below it say which it guards */
+	struct p11_mutex tpm_lock;    /* the TPM connection (locks.h) */
 	/* Under tpm_lock: */
 	struct tpm *tpm;              /* opened at first use */
 	unsigned tpm_gen;             /* bumped when tpm is dropped */
-	struct attester_result cred;  /* valid while logged_in */
+	/* Valid while logged_in. Written with tpm_lock held (its release also
+	 * with renew_lock: a login, renewal or logout); read under tpm_lock,
+	 * or its release under renew_lock (a renewal between TPM commands). */
+	struct attester_result cred;
 	struct attester_result *loading; /* a login's release while the attester
 				       * loads it (fork flushes it too) */
 	/* Under renew_lock: */

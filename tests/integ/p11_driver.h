@@ -1,11 +1,14 @@
 /* What the PKCS#11 driver programs of the integration tests share
- * (p11_lease.c, p11_fork.c): the module's function list, a monotonic
- * clock, a slot by token label, the private key, its lease expiry.
+ * (p11_lease.c, p11_fork.c, p11_login_fork.c): the module's function
+ * list, a monotonic clock, a slot by token label, a session, the private
+ * key, its lease expiry, a signature.
  * Header-only (static inline): each driver is its own program and uses
  * what it needs. */
 #ifndef A11_TEST_P11_DRIVER_H
 #define A11_TEST_P11_DRIVER_H
 
+#include <dlfcn.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -58,6 +61,33 @@ static inline CK_ULONG lease_expires(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE k)
 	CK_ATTRIBUTE a = { CKA_ATTEST11_LEASE_EXPIRES, &v, sizeof(v) };
 
 	return f->C_GetAttributeValue(h, k, &a, 1) == CKR_OK ? v : 0;
+}
+
+/* $A11_MODULE loaded and initialized (OS locking), and a session on the
+ * token labelled label: 0, else -1. */
+static inline int p11_session(const char *label, CK_SESSION_HANDLE *h)
+{
+	CK_C_INITIALIZE_ARGS os = { .flags = CKF_OS_LOCKING_OK };
+	CK_C_GetFunctionList get;
+	CK_SLOT_ID slot;
+	void *lib = getenv("A11_MODULE") ? dlopen(getenv("A11_MODULE"), RTLD_NOW) : NULL;
+
+	if (lib == NULL || (get = (CK_C_GetFunctionList)dlsym(lib, "C_GetFunctionList")) == NULL ||
+	    get(&f) != CKR_OK || f->C_Initialize((CK_VOID_PTR)&os) != CKR_OK ||
+	    (slot = find_slot(label)) == (CK_SLOT_ID)-1)
+		return -1;
+	return f->C_OpenSession(slot, CKF_SERIAL_SESSION, NULL, NULL, h) == CKR_OK ? 0 : -1;
+}
+
+/* One ECDSA signature of a fixed digest with k. */
+static inline CK_RV sign_once(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE k)
+{
+	CK_MECHANISM m = { CKM_ECDSA, NULL, 0 };
+	CK_BYTE digest[32] = { 1 }, sig[256];
+	CK_ULONG len = sizeof(sig);
+	CK_RV rv = f->C_SignInit(h, &m, k);
+
+	return rv == CKR_OK ? f->C_Sign(h, digest, sizeof(digest), sig, &len) : rv;
 }
 
 #endif

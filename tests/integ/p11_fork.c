@@ -8,7 +8,6 @@
  * shows to move (the renewal, done on a reopened TPM connection once the
  * broker runs again), signs, and prints "renewed after fork" and
  * "sign rv=0x..". */
-#include <dlfcn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,16 +17,6 @@
 
 #include "p11_driver.h"
 
-
-static CK_RV sign(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE k)
-{
-	CK_MECHANISM m = { CKM_ECDSA, NULL, 0 };
-	CK_BYTE digest[32] = { 1 }, sig[256];
-	CK_ULONG len = sizeof(sig);
-	CK_RV rv = f->C_SignInit(h, &m, k);
-
-	return rv == CKR_OK ? f->C_Sign(h, digest, sizeof(digest), sig, &len) : rv;
-}
 
 /* fork() in the parent, timed; the child leaves at once, untouched. */
 static double timed_fork(void)
@@ -45,20 +34,12 @@ static double timed_fork(void)
 
 int main(int argc, char **argv)
 {
-	CK_C_INITIALIZE_ARGS os = { .flags = CKF_OS_LOCKING_OK };
-	CK_C_GetFunctionList get;
 	CK_SESSION_HANDLE h;
 	CK_OBJECT_HANDLE k;
 	CK_ULONG before;
-	CK_SLOT_ID slot;
-	void *lib = getenv("A11_MODULE") ? dlopen(getenv("A11_MODULE"), RTLD_NOW) : NULL;
 	double t0 = now(), until;
 
-	if (argc != 5 || lib == NULL ||
-	    (get = (CK_C_GetFunctionList)dlsym(lib, "C_GetFunctionList")) == NULL ||
-	    get(&f) != CKR_OK || f->C_Initialize((CK_VOID_PTR)&os) != CKR_OK ||
-	    (slot = find_slot(argv[1])) == (CK_SLOT_ID)-1 ||
-	    f->C_OpenSession(slot, CKF_SERIAL_SESSION, NULL, NULL, &h) != CKR_OK ||
+	if (argc != 5 || p11_session(argv[1], &h) != 0 ||
 	    f->C_Login(h, CKU_USER, (CK_UTF8CHAR_PTR)argv[2], strlen(argv[2])) != CKR_OK ||
 	    (k = private_key(h)) == CK_INVALID_HANDLE) {
 		fprintf(stderr, "usage: A11_MODULE=SO p11_fork LABEL PIN FORK_AT RENEW_WAIT "
@@ -76,7 +57,7 @@ int main(int argc, char **argv)
 		usleep(100000);
 	if (lease_expires(h, k) != before)
 		printf("renewed after fork\n");
-	printf("sign rv=0x%lx\n", sign(h, k));
+	printf("sign rv=0x%lx\n", sign_once(h, k));
 	f->C_Logout(h);
 	f->C_Finalize(NULL);
 	return 0; /* no dlclose: the module's OpenSSL context lives until exit */

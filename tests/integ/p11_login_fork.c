@@ -8,7 +8,6 @@
  * another line (the script looks at the login's HTTPS connection
  * meanwhile), then signs and prints "sign rv=0x..". The order of "forked"
  * and "login rv" says whether fork() waited for the login. */
-#include <dlfcn.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,31 +30,13 @@ static void *login(void *arg)
 	return NULL;
 }
 
-static CK_RV sign(CK_OBJECT_HANDLE k)
-{
-	CK_MECHANISM m = { CKM_ECDSA, NULL, 0 };
-	CK_BYTE digest[32] = { 1 }, sig[256];
-	CK_ULONG len = sizeof(sig);
-	CK_RV rv = f->C_SignInit(h, &m, k);
-
-	return rv == CKR_OK ? f->C_Sign(h, digest, sizeof(digest), sig, &len) : rv;
-}
-
 int main(int argc, char **argv)
 {
-	CK_C_INITIALIZE_ARGS os = { .flags = CKF_OS_LOCKING_OK };
-	CK_C_GetFunctionList get;
-	CK_SLOT_ID slot;
 	pthread_t th;
 	pid_t pid;
 	char line[16];
-	void *lib = getenv("A11_MODULE") ? dlopen(getenv("A11_MODULE"), RTLD_NOW) : NULL;
 
-	if (argc != 3 || lib == NULL ||
-	    (get = (CK_C_GetFunctionList)dlsym(lib, "C_GetFunctionList")) == NULL ||
-	    get(&f) != CKR_OK || f->C_Initialize((CK_VOID_PTR)&os) != CKR_OK ||
-	    (slot = find_slot(argv[1])) == (CK_SLOT_ID)-1 ||
-	    f->C_OpenSession(slot, CKF_SERIAL_SESSION, NULL, NULL, &h) != CKR_OK) {
+	if (argc != 3 || p11_session(argv[1], &h) != 0) {
 		fprintf(stderr, "usage: A11_MODULE=SO p11_login_fork LABEL PIN\n");
 		return 2;
 	}
@@ -75,7 +56,7 @@ int main(int argc, char **argv)
 	pthread_join(th, NULL);
 	if (fgets(line, sizeof(line), stdin) == NULL)
 		return 2;
-	printf("sign rv=0x%lx\n", sign(private_key(h)));
+	printf("sign rv=0x%lx\n", sign_once(h, private_key(h)));
 	f->C_Logout(h);
 	f->C_Finalize(NULL);
 	return 0; /* no dlclose: the module's OpenSSL context lives until exit */
