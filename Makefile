@@ -9,7 +9,7 @@ DEBS := build-essential pkg-config clang libssl-dev libtss2-dev \
 	libjansson-dev libcurl4-openssl-dev libmicrohttpd-dev libsqlite3-dev \
 	libpq-dev postgresql \
 	libcjose-dev libcmocka-dev p11-kit libp11-kit-dev opensc \
-	libengine-pkcs11-openssl nginx curl dbus openssl man-db libtpm2-pkcs11-1
+	libengine-pkcs11-openssl nginx curl dbus openssl man-db libtpm2-pkcs11-1 softhsm2
 
 WARN := -Wall -Wextra -Werror -Wshadow -Wwrite-strings -Wmissing-prototypes \
 	-Wstrict-prototypes -Wformat=2 -Wno-format-nonliteral
@@ -149,8 +149,12 @@ BENCH := $(O)/tests/bench/bench
 $(BENCH): $(O)/tests/bench/bench.o $(LIBBROKER) $(LIBTPM) $(LIBWIRE) $(LIBCOMMON)
 	$(CC) $(LDFLAGS) -o $@ $^ $(call pc,libs,$(sort $(TPM_PKGS) $(BROKER_PKGS))) -lpthread
 
+# One process's start, phase by phase: links libc alone (tests/bench/start.c).
+$(O)/tests/bench/start: $(O)/tests/bench/start.o
+	$(CC) $(LDFLAGS) -o $@ $^
+
 bench: deps
-	@$(MAKE) --no-print-directory all $(BENCH)
+	@$(MAKE) --no-print-directory all $(BENCH) $(O)/tests/bench/start
 	@O=$(O) tests/bench/bench.sh
 
 deps:
