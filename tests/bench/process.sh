@@ -67,12 +67,12 @@ phases() { # phases NAME WRAPPER MODULE TOKEN
 	for i in $(seq "$RUNS"); do "$2" "$BIN/tests/bench/start" "$3" "$4" 1234; done |
 		sed -n 's/^RESULT //p' >"$PT/phases.$1"
 	printf '  %-12s' "$1"
-	for k in dlopen init login sign; do
+	for k in dlopen init login sign fini; do
 		printf ' %s %5s' "$k" "$(sed -n "s/.*${k}_ms=\([0-9.]*\).*/\1/p" "$PT/phases.$1" | median)"
 	done
 	echo
 }
-printf 'phases (ms, median of %s): dlopen, C_Initialize, C_OpenSession+C_Login, find+C_Sign\n' "$RUNS"
+printf 'phases (ms, median of %s): dlopen, C_Initialize, C_OpenSession+C_Login, find+C_Sign, C_Finalize\n' "$RUNS"
 phases attest11 a11p "$M" ec
 phases tpm2-pkcs11 t2p "$T2" t2
 [ -n "$SH" ] && phases softhsm shp "$SH" sh
