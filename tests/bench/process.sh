@@ -6,8 +6,11 @@
 # interleaved runs per signer: attest11.so on a cached host lease, Debian's
 # tpm2-pkcs11 on the same swtpm through the same tpm2-abrmd, SoftHSM (a
 # software key: the floor of a module that does nothing). Then the phases
-# of attest11's run (tests/bench/start.c).
+# of each run (tests/bench/start.c). BENCH_BEFORE=PATH: another build's
+# attest11.so (e.g. an older commit's) as one more interleaved signer, on
+# the same host lease.
 RUNS=${BENCH_RUNS:-15}
+BEFORE=${BENCH_BEFORE:-}
 PT=$RIG_DIR/process; mkdir -p "$PT"
 head -c 32 /dev/urandom >"$PT/digest"
 median() { sort -n | awk '{ v[NR] = $1 } END { if (NR) printf "%.1f", v[int((NR + 1) / 2)] }'; }
@@ -49,9 +52,10 @@ whole() {
 		echo "process: $1 failed to sign" >&2
 	fi
 }
-rm -f "$PT/attest11" "$PT/tpm2-pkcs11" "$PT/softhsm"
+rm -f "$PT/attest11" "$PT/before" "$PT/tpm2-pkcs11" "$PT/softhsm"
 for _ in $(seq "$RUNS"); do
 	whole attest11 "$M" ec a11p
+	[ -n "$BEFORE" ] && whole before "$BEFORE" ec a11p
 	whole tpm2-pkcs11 "$T2" t2 t2p
 	[ -n "$SH" ] && whole softhsm "$SH" sh shp
 done
@@ -59,6 +63,8 @@ printf '\nOne whole process: pkcs11-tool --login --sign, ECDSA P-256, median of 
 a=$(median <"$PT/attest11"); t=$(median <"$PT/tpm2-pkcs11"); s=
 [ -n "$SH" ] && s=$(median <"$PT/softhsm")
 printf '  attest11.so (cached host lease)  %7s ms\n' "${a:--}"
+[ -n "$BEFORE" ] && printf '  %s  %7s ms   this/before = %s\n' "$BEFORE" \
+	"$(median <"$PT/before")" "$(ratio "$a" "$(median <"$PT/before")")"
 printf '  tpm2-pkcs11 (same TPM, abrmd)    %7s ms   attest11/tpm2-pkcs11 = %s\n' "${t:--}" "$(ratio "$a" "$t")"
 printf '  SoftHSM (software key)           %7s ms   attest11/SoftHSM = %s\n' "${s:--}" "$(ratio "$a" "$s")"
 # The phases, in a driver that links libc alone (tests/bench/start.c).
@@ -74,5 +80,6 @@ phases() { # phases NAME WRAPPER MODULE TOKEN
 }
 printf 'phases (ms, median of %s): dlopen, C_Initialize, C_OpenSession+C_Login, find+C_Sign, C_Finalize\n' "$RUNS"
 phases attest11 a11p "$M" ec
+[ -n "$BEFORE" ] && phases before a11p "$BEFORE" ec
 phases tpm2-pkcs11 t2p "$T2" t2
 [ -n "$SH" ] && phases softhsm shp "$SH" sh
