@@ -17,10 +17,13 @@ broker credential add ec --kind repository --policy "$D/policy" --key "$D/ec.key
 TOKENS='[{"label": "ec", "credential": "ec", "key_type": "ec"}]'
 module_setup "$TOKENS"
 unset OPENSSL_CONF
-# login NAME SO [CONF]: p11_netload's report in $RIG_DIR/NAME.out, its log in .err
+# login NAME SO [CONF]: p11_netload's report and exit code in
+# $RIG_DIR/NAME.out (under SANITIZE=1 a leak or error makes it non-zero),
+# its log in .err
 login() {
 	ATTEST11_CONF=${3:-$ATTEST11_CONF} A11_MODULE=$2 "$BIN/tests/integ/p11_netload" 1234 \
 		>"$RIG_DIR/$1.out" 2>"$RIG_DIR/$1.err"
+	echo "exit $?" >>"$RIG_DIR/$1.out"
 }
 says() { grep -qx "$2" "$RIG_DIR/$1.out"; }
 M=$BIN/attest11.so
@@ -30,10 +33,12 @@ login attest "$M"
 ok "an attesting login succeeds" says attest "login rv=0x0"
 ok "an attesting login loads attest11-net.so" says attest "net yes"
 ok "an attesting login loads libcurl" says attest "curl yes"
+ok "... and its process ends cleanly" says attest "exit 0"
 login cached "$M"
 ok "a login on the host's cached lease succeeds" says cached "login rv=0x0"
 ok "a login on the cached lease loads no attest11-net.so" says cached "net no"
 ok "a login on the cached lease loads no libcurl" says cached "curl no"
+ok "... and its process ends cleanly" says cached "exit 0"
 
 # Without the state dir every login attests: the module alone in a directory.
 NOSTATE=$RIG_DIR/nostate.conf
@@ -42,6 +47,7 @@ mkdir -p "$RIG_DIR/alone" "$RIG_DIR/abi"
 cp "$M" "$RIG_DIR/alone/attest11.so" && cp "$M" "$RIG_DIR/abi/attest11.so"
 login missing "$RIG_DIR/alone/attest11.so" "$NOSTATE"
 ok "no attest11-net.so beside the module: CKR_DEVICE_ERROR" says missing "login rv=0x30"
+ok "... the process ends cleanly" says missing "exit 0"
 ok "... and the log names the file" grep -q "cannot load $RIG_DIR/alone/attest11-net.so" "$RIG_DIR/missing.err"
 cc -shared -fPIC -O2 $(pkg-config --cflags tss2-esys) -o "$RIG_DIR/abi/attest11-net.so" tests/rig/net_wrong_abi.c
 login abi "$RIG_DIR/abi/attest11.so" "$NOSTATE"
