@@ -9,7 +9,7 @@ DEBS := build-essential pkg-config clang libssl-dev libtss2-dev \
 	libjansson-dev libcurl4-openssl-dev libmicrohttpd-dev libsqlite3-dev \
 	libpq-dev postgresql \
 	libcjose-dev libcmocka-dev p11-kit libp11-kit-dev opensc \
-	libengine-pkcs11-openssl nginx curl dbus openssl man-db libtpm2-pkcs11-1
+	libengine-pkcs11-openssl nginx curl dbus openssl man-db libtpm2-pkcs11-1 softhsm2
 
 WARN := -Wall -Wextra -Werror -Wshadow -Wwrite-strings -Wmissing-prototypes \
 	-Wstrict-prototypes -Wformat=2 -Wno-format-nonliteral
@@ -37,8 +37,10 @@ EVENTLOG_SRC := $(wildcard src/eventlog/*.c)
 TPM_SRC := $(wildcard src/tpm/*.c)
 PROTO_SRC := $(wildcard src/proto/*.c)
 BROKER_SRC := $(filter-out src/broker/main.c,$(wildcard src/broker/*.c))
-ATTESTER_SRC := $(wildcard src/attester/*.c)
-P11_SRC := $(wildcard src/p11/*.c)
+# net_entry.c is attest11-net.so's alone, netload.c attest11.so's alone:
+# the programs and tests link client.c itself.
+ATTESTER_SRC := $(filter-out src/attester/net_entry.c,$(wildcard src/attester/*.c))
+P11_SRC := $(filter-out src/p11/netload.c,$(wildcard src/p11/*.c))
 SIMHOST_SRC := $(wildcard src/simhost/*.c)
 obj = $(patsubst %.c,$(O)/%.o,$(1))
 
@@ -53,6 +55,7 @@ LIBATTESTER := $(O)/libattester.a
 LIBP11 := $(O)/libp11.a
 LIBSIMHOST := $(O)/libsimhost.a
 MODULE := $(O)/attest11.so
+NETOBJ := $(O)/attest11-net.so
 LIBS_BROKER := $(call pc,libs,$(BROKER_PKGS)) -lpthread
 LIBS_ALL := $(call pc,libs,$(sort $(BROKER_PKGS) $(ATTESTER_PKGS))) -lpthread
 BROKER := $(O)/attest11-broker
@@ -73,7 +76,7 @@ P11KITDIR ?= $(PREFIX)/share/p11-kit/modules
 
 .PHONY: all deps check tests clean install demo bench
 all: $(LIBCOMMON) $(LIBWIRE) $(LIBEVENTLOG) $(LIBTPM) $(LIBPROTO) $(LIBBROKER) $(LIBATTESTER) $(LIBSIMHOST) \
-	$(BROKER) $(CLI) $(LOAD) $(MODULE)
+	$(BROKER) $(CLI) $(LOAD) $(MODULE) $(NETOBJ)
 
 $(O)/%.o: %.c
 	@mkdir -p $(@D)
@@ -112,11 +115,20 @@ $(LOAD): $(call obj,$(LOAD_SRC)) $(O)/src/attester/client.o $(LIBSIMHOST) $(LIBP
 # The module exports only the PKCS#11 getters (src/p11/attest11.map).
 # -z nodelete: dlclose never unmaps it, so a renewal thread left running by
 # an application that unloads without C_Finalize wakes in mapped code
-# (docs/pkcs11.md, "Threads and fork").
-$(MODULE): $(call obj,$(P11_SRC)) $(LIBATTESTER) $(LIBPROTO) $(LIBTPM) $(LIBWIRE) $(LIBCOMMON) \
-		src/p11/attest11.map
+# (docs/pkcs11.md, "Threads and fork"). No libcurl: the HTTPS client is
+# attest11-net.so, which src/p11/netload.c loads from beside the module
+# when the broker must be reached (docs/pkcs11.md, "The network object").
+MODULE_OBJ := $(call obj,$(P11_SRC) src/p11/netload.c \
+	$(filter-out src/attester/client.c,$(ATTESTER_SRC)))
+$(MODULE): $(MODULE_OBJ) $(LIBPROTO) $(LIBTPM) $(LIBWIRE) $(LIBCOMMON) src/p11/attest11.map
 	$(CC) -shared $(LDFLAGS) -Wl,--version-script=src/p11/attest11.map -Wl,-z,defs -Wl,-z,nodelete \
-		-o $@ $(filter %.o %.a,$^) $(call pc,libs,$(ATTESTER_PKGS)) -lpthread
+		-o $@ $(filter %.o %.a,$^) $(call pc,libs,$(TPM_PKGS) $(PROTO_PKGS)) -lpthread
+
+# attest11-net.so: client.c and libcurl, one export (src/attester/net.map).
+$(NETOBJ): $(call obj,src/attester/client.c src/attester/net_entry.c) $(LIBCOMMON) \
+		src/attester/net.map
+	$(CC) -shared $(LDFLAGS) -Wl,--version-script=src/attester/net.map -Wl,-z,defs \
+		-o $@ $(filter %.o %.a,$^) $(call pc,libs,libcurl) -lpthread
 
 # Unit tests run without a TPM; integration tests get every layer. The
 # simulated host (src/simhost) links only proto, wire and common.
@@ -149,8 +161,12 @@ BENCH := $(O)/tests/bench/bench
 $(BENCH): $(O)/tests/bench/bench.o $(LIBBROKER) $(LIBTPM) $(LIBWIRE) $(LIBCOMMON)
 	$(CC) $(LDFLAGS) -o $@ $^ $(call pc,libs,$(sort $(TPM_PKGS) $(BROKER_PKGS))) -lpthread
 
+# One process's start, phase by phase: links libc alone (tests/bench/start.c).
+$(O)/tests/bench/start: $(O)/tests/bench/start.o
+	$(CC) $(LDFLAGS) -o $@ $^
+
 bench: deps
-	@$(MAKE) --no-print-directory all $(BENCH)
+	@$(MAKE) --no-print-directory all $(BENCH) $(O)/tests/bench/start
 	@O=$(O) tests/bench/bench.sh
 
 deps:
@@ -170,6 +186,7 @@ install: all
 		$(DESTDIR)$(PREFIX)/share/man/man5 $(DESTDIR)$(PREFIX)/share/man/man8 \
 		$(DESTDIR)$(PREFIX)/share/doc/attest11/examples
 	install -m 0644 $(MODULE) $(DESTDIR)$(PKCS11DIR)/attest11.so
+	install -m 0644 $(NETOBJ) $(DESTDIR)$(PKCS11DIR)/attest11-net.so
 	install -m 0644 p11-kit/attest11.module $(DESTDIR)$(P11KITDIR)/attest11.module
 	install -m 0755 $(CLI) $(DESTDIR)$(PREFIX)/bin/attest11
 	install -m 0755 $(BROKER) $(DESTDIR)$(PREFIX)/sbin/attest11-broker

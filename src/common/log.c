@@ -28,6 +28,12 @@ void a11_log_set_level(enum a11_log_level l)
 	level = l;
 }
 
+enum a11_log_level a11_log_get_level(void)
+{
+	pthread_once(&once, read_env);
+	return (enum a11_log_level)level;
+}
+
 void a11_log(enum a11_log_level l, const char *func, const char *fmt, ...)
 {
 	static const char *const tags[] = { "ERROR", "WARN", "INFO", "DEBUG" };

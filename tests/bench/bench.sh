@@ -6,7 +6,9 @@
 # tpm2-pkcs11; what single TPM commands cost through that TCTI; and
 # C_Login latency, a full attestation split into its steps; the broker's
 # capacity under attest11-load (simulated hosts, no TPM).
-# BENCH_ONLY=login or BENCH_ONLY=capacity: those figures alone. The broker is broker_setup's
+# one whole pkcs11-tool process (log in on a cached host lease, sign once)
+# beside tpm2-pkcs11 and SoftHSM (tests/bench/process.sh).
+# BENCH_ONLY=login, capacity or process: those figures alone. The broker is broker_setup's
 # (tests/lib.sh): the same settings as the tests.
 . "$(dirname "$0")/../lib.sh"
 SECS=${BENCH_SECONDS:-5}
@@ -111,4 +113,8 @@ fi
 
 if [ -z "${BENCH_ONLY:-}" ] || [ "$BENCH_ONLY" = capacity ]; then
 	. tests/bench/capacity.sh
+fi
+
+if [ -z "${BENCH_ONLY:-}" ] || [ "$BENCH_ONLY" = process ]; then
+	. tests/bench/process.sh
 fi
