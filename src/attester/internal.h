@@ -9,6 +9,10 @@
 void attester_key_policy(const struct release *rel, struct tpm_policy *p);
 /* Repository and token: TPM2_Import + Load of rel's blob under r->parent. */
 a11_err attester_import(struct tpm *t, struct attester_result *r);
+/* The event log at path, malloc'd into *out (src/attester/evlog.c):
+ * A11_ERR_NOT_FOUND if there is none; A11_ERR_IO (not a regular file,
+ * unreadable) or A11_ERR_PARSE (empty, over PROTO_EVENTLOG_MAX), logged. */
+a11_err attester_read_eventlog(const char *path, uint8_t **out, size_t *len);
 /* The key the credential is wrapped to: the EK itself, or the SRK. */
 /* r's parent: the EK (c->wrap_to_ek) or the SRK of type r->srk_alg. */
 a11_err attester_load_parent(struct tpm *t, const struct attester_config *c,

@@ -101,7 +101,8 @@ static int serve(const struct broker_config *c, const char *port_file)
 {
 	struct broker b = { .nonce_ttl = c->nonce_ttl };
 	const struct http_config hc = { c->listen, c->port, c->tls_cert, c->tls_key, c->threads,
-					PROTO_MAX_BODY, c->timeout };
+					PROTO_MAX_BODY, "/v1/evidence", PROTO_EVIDENCE_MAX_BODY,
+					c->timeout };
 	struct http_server *srv = NULL;
 	sigset_t set;
 	int rc = 1;

@@ -107,4 +107,8 @@ bool evlog_next(struct evlog_iter *it, struct evlog_event *ev);
 /* The event's digest for alg, NULL if the log has no such bank. */
 const struct evlog_digest *evlog_event_digest(const struct evlog_event *ev, uint16_t alg);
 
+/* "EV_EFI_BOOT_SERVICES_APPLICATION", ...; "EV_UNKNOWN" for a type not
+ * named above. For refusals and reviewable policy fragments. */
+const char *evlog_type_name(uint32_t type);
+
 #endif
