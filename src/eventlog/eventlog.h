@@ -22,7 +22,7 @@
 
 #include "../common/err.h"
 
-/* Limits (docs/eventlog.md). Real firmware logs are 15-40 KiB with
+/* Limits (docs/operations.md, "Event policies"). Real firmware logs are 15-40 KiB with
  * 25-110 events; the largest event is a db or dbx variable (tens of KiB). */
 #define EVLOG_MAX_BYTES (1024u * 1024u)  /* whole log */
 #define EVLOG_MAX_EVENTS 4096u           /* records, the Spec ID event included */

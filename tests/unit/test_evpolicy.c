@@ -270,7 +270,7 @@ static void test_dbx(void **state)
 	snprintf(rule, sizeof(rule), "{\"dbx_contains\":[\"%s\"]}", hex);
 	assert_int_equal(run_json(&f, rule), REF_EVENTLOG_POLICY);
 	has(&f, "PCR 7 event ");
-	has(&f, "EV_EFI_VARIABLE_DRIVER_CONFIG: dbx lacks revocation 0");
+	has(&f, "EV_EFI_VARIABLE_DRIVER_CONFIG: dbx lacks dbx_contains entry 0");
 	has(&f, "(rule dbx_contains)");
 	assert_int_equal(f.ear.tv[AR_HARDWARE], AR_CONTRAINDICATED);
 	free(f.log);
