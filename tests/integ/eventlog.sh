@@ -18,39 +18,6 @@ LOGS=tests/data/eventlogs
 mkdir -p "$D"
 make_ca "$D" && make_repo_key "$D" web ec || { echo "not ok - keys"; exit 1; }
 
-# events LOG: one line per record of the log, from tpm2_eventlog:
-# "NUM OFFSET LENGTH PCR TYPE SHA256". The first record is a TCG_PCR_EVENT
-# (32 bytes + data); the others TCG_PCR_EVENT2: 12 bytes, each digest with
-# its algorithm id, the data size and the data.
-events() {
-	tpm2_eventlog "$1" 2>/dev/null | awk '
-	BEGIN { sz["sha1"] = 20; sz["sha256"] = 32; sz["sha384"] = 48; sz["sha512"] = 64; sz["sm3_256"] = 32 }
-	function flush() {
-		if (num == "") return
-		len = num == 0 ? 32 + size : 12 + dig + 4 + size
-		print num, off + 0, len, pcr, type, (sha == "" ? "-" : sha)
-		off += len
-	}
-	/^- EventNum:/ { flush(); num = $3; dig = 0; sha = ""; alg = "" }
-	/^  PCRIndex:/ { pcr = $2 }
-	/^  EventType:/ { type = $2 }
-	/^  - AlgorithmId:/ { alg = $3; dig += 2 + sz[alg] }
-	/^    Digest:/ { if (alg == "sha256") { sha = $2; gsub(/"/, "", sha) } }
-	/^  EventSize:/ { size = $2 }
-	/^pcrs:/ { flush(); num = "" }
-	END { flush() }'
-}
-
-# boot LOG: a fresh TPM (a TPM Reset: PCRs back to their reset values)
-# whose SHA-256 PCRs hold what the firmware of LOG extended.
-boot() {
-	rig_swtpm_restart || return 1
-	events "$1" | while read -r _ _ _ pcr type sha; do
-		[ "$type" = EV_NO_ACTION ] && continue
-		tpm2_pcrextend -T "$A11_TCTI" "$pcr:sha256=$sha" >/dev/null || exit 1
-	done
-}
-
 # pcrs_match LOG: the TPM's SHA-256 PCRs 0-9 and 14 are tpm2_eventlog's
 # replay of LOG (those it names; the rest are still zero).
 pcrs_match() {
@@ -90,7 +57,7 @@ broker_start || { echo "not ok - broker start"; exit 1; }
 
 for f in "$LOGS"/*.bin; do
 	n=$(basename "$f" .bin)
-	ok "$n: booted into a fresh swtpm" boot "$f"
+	ok "$n: booted into a fresh swtpm" evlog_boot "$f"
 	ok "$n: the TPM's PCRs 0-9, 14 are tpm2_eventlog's replay" pcrs_match "$f"
 	ok "$n: released: the broker's replay equals the quoted PCRs, every rule holds" \
 		attest "$n" --eventlog "$f"
@@ -105,9 +72,9 @@ ok "cos: kernel command line allowed: the configuration claim affirms" \
 
 # --- refusals, on a host booted from the RHEL log ---------------------------
 RHEL=$LOGS/rhel8-uefi.bin
-boot "$RHEL" >/dev/null 2>&1
+evlog_boot "$RHEL" >/dev/null 2>&1
 # One byte of the SHA-256 digest of event 23 (shim's load) flipped.
-read -r _ off _ pcr _ sha < <(events "$RHEL" | awk '$1 == 23')
+read -r _ off _ pcr _ sha < <(evlog_events "$RHEL" | awk '$1 == 23')
 at=$(od -An -v -tx1 "$RHEL" | tr -d ' \n' | grep -bo "$sha" | head -n1 | cut -d: -f1)
 cp "$RHEL" "$D/flipped.bin"
 printf "$(printf '\\%03o' $((0x${sha:0:2} ^ 1)))" |
@@ -118,10 +85,10 @@ said r.out
 ok "... naming the bank and the PCR" grep -q "bank sha256 PCR $pcr" "$D/r.out"
 refused eventlog_mismatch "a log from another machine" attest rhel8-uefi --eventlog "$LOGS/cos-101-amd-sev.bin"
 # Event 26 (grub's load) cut out of the log.
-read -r _ off len _ < <(events "$RHEL" | awk '$1 == 26')
+read -r _ off len _ < <(evlog_events "$RHEL" | awk '$1 == 26')
 { head -c "$off" "$RHEL"; tail -c +$((off + len + 1)) "$RHEL"; } >"$D/removed.bin"
 ok "the log without event 26 still parses (one record shorter)" \
-	test "$(events "$D/removed.bin" | wc -l)" = $(($(events "$RHEL" | wc -l) - 1))
+	test "$(evlog_events "$D/removed.bin" | wc -l)" = $(($(evlog_events "$RHEL" | wc -l) - 1))
 refused eventlog_mismatch "an event removed" attest rhel8-uefi --eventlog "$D/removed.bin"
 said r.out
 ok "... naming PCR 4" grep -q 'bank sha256 PCR 4' "$D/r.out"
@@ -142,7 +109,7 @@ ok "the CLI says it had none to send" grep -q "asks for the boot's event log" "$
 
 # --- secure boot off, on a host booted from the Ubuntu log ------------------
 UBUNTU=$LOGS/ubuntu-2104-no-secure-boot.bin
-boot "$UBUNTU" >/dev/null 2>&1
+evlog_boot "$UBUNTU" >/dev/null 2>&1
 ok "a policy like Ubuntu's own, but requiring secure boot" \
 	credential need-sb "$UBUNTU" '.eventlog.secure_boot = true'
 refused eventlog_policy "secure boot off when the policy requires it" attest need-sb --eventlog "$UBUNTU"
