@@ -26,13 +26,12 @@ struct fx {
 	char detail[256];
 };
 
-static void fx_load(struct fx *f, const char *name)
+/* f->log (malloc'd, f->len) as the quote: its SHA-256 replay. */
+static void fx_quote(struct fx *f)
 {
 	struct evlog log;
 	struct evlog_bank b;
 
-	memset(f, 0, sizeof(*f));
-	f->log = log_read(name, &f->len);
 	evpolicy_default_selection(&f->sel);
 	assert_int_equal(evlog_open(&log, f->log, f->len), A11_OK);
 	assert_int_equal(evlog_replay(&log, TPM2_ALG_SHA256, &b), A11_OK);
@@ -42,6 +41,13 @@ static void fx_load(struct fx *f, const char *name)
 		f->vals.v[f->vals.count].size = 32;
 		memcpy(f->vals.v[f->vals.count++].buffer, b.pcr[pcr], 32);
 	}
+}
+
+static void fx_load(struct fx *f, const char *name)
+{
+	memset(f, 0, sizeof(*f));
+	f->log = log_read(name, &f->len);
+	fx_quote(f);
 }
 
 static enum refusal run_json(struct fx *f, const char *rules)
@@ -276,6 +282,63 @@ static void test_dbx(void **state)
 	free(f.log);
 }
 
+/* A PCR 7 UEFI_VARIABLE_DATA event, its digest of its data. */
+static void sb_var(struct lb *b, bool global, const char *name, uint8_t value)
+{
+	static const uint8_t g_global[16] = { 0x61, 0xdf, 0xe4, 0x8b, 0xca, 0x93, 0xd2, 0x11,
+					      0xaa, 0x0d, 0x00, 0xe0, 0x98, 0x03, 0x2b, 0x8c };
+	static const uint8_t g_db[16] = { 0xcb, 0xb2, 0x19, 0xd7, 0x3a, 0x3d, 0x96, 0x45,
+					  0xa3, 0xbc, 0xda, 0xd0, 0x0e, 0x67, 0x65, 0x6f };
+	struct lb d = { 0 };
+
+	lb_bytes(&d, global ? g_global : g_db, 16);
+	lb_le(&d, strlen(name), 8);
+	lb_le(&d, 1, 8);
+	for (const char *c = name; *c; c++)
+		lb_le(&d, (uint8_t)*c, 2);
+	lb_bytes(&d, &value, 1);
+	lb_event(b, 7, EV_EFI_VARIABLE_DRIVER_CONFIG, d.p, d.len);
+	free(d.p);
+}
+
+/* Secure boot needs SecureBoot = 01 and each of PK, KEK, db, dbx
+ * measured: a synthetic log missing one is refused, naming it. */
+static void test_secure_boot_keys(void **state)
+{
+	static const char *const keys[] = { "PK", "KEK", "db", "dbx" };
+	static const uint16_t sha256[] = { TPM2_ALG_SHA256 };
+	char want[64];
+	struct fx f;
+
+	(void)state;
+	for (int skip = -2; skip < 4; skip++) {
+		struct lb b;
+
+		lb_spec(&b, sha256, 1);
+		if (skip != -2)
+			sb_var(&b, true, "SecureBoot", 1);
+		for (int k = 0; k < 4; k++)
+			if (k != skip)
+				sb_var(&b, k < 2, keys[k], 0x5a);
+		lb_event(&b, 7, EV_SEPARATOR, "\0\0\0\0", 4);
+		memset(&f, 0, sizeof(f));
+		f.log = b.p;
+		f.len = b.len;
+		fx_quote(&f);
+		if (skip == -1) {
+			assert_int_equal(run_json(&f, "{\"secure_boot\":true}"), REF_NONE);
+		} else {
+			assert_int_equal(run_json(&f, "{\"secure_boot\":true}"), REF_EVENTLOG_POLICY);
+			snprintf(want, sizeof(want), "%s%s measured in PCR 7 (rule secure_boot)",
+				 skip == -2 ? "no SecureBoot variable" : keys[skip],
+				 skip == -2 ? "" : " not");
+			has(&f, want);
+			assert_int_equal(f.ear.tv[AR_HARDWARE], AR_CONTRAINDICATED);
+		}
+		free(b.p);
+	}
+}
+
 /* A rule judges events whose digests the replay proved: an event's data
  * changed without its digest is caught where the data is what is hashed
  * (SecureBoot's value). */
@@ -342,6 +405,7 @@ int main(void)
 		cmocka_unit_test(test_replay),
 		cmocka_unit_test(test_required_invalid),
 		cmocka_unit_test(test_secure_boot),
+		cmocka_unit_test(test_secure_boot_keys),
 		cmocka_unit_test(test_boot_applications),
 		cmocka_unit_test(test_kernel_cmdlines),
 		cmocka_unit_test(test_dbx),
