@@ -260,7 +260,6 @@ static a11_err get_eventlog(json_t *o, struct evidence_req *m)
 {
 	json_t *v = json_object_get(o, "eventlog");
 	size_t cap = json_string_length(v) / 4 * 3;
-	a11_err r;
 
 	if (v == NULL)
 		return A11_OK;
@@ -270,9 +269,8 @@ static a11_err get_eventlog(json_t *o, struct evidence_req *m)
 		cap = PROTO_EVENTLOG_MAX;
 	if ((m->eventlog = malloc(cap)) == NULL)
 		return A11_ERR_NOMEM;
-	r = b64_decode(json_string_value(v), json_string_length(v), m->eventlog, cap,
-		       &m->eventlog_len);
-	return r == A11_OK && m->eventlog_len == 0 ? A11_ERR_PARSE : r;
+	return b64_decode(json_string_value(v), json_string_length(v), m->eventlog, cap,
+			  &m->eventlog_len);
 }
 
 void evidence_req_clear(struct evidence_req *m)

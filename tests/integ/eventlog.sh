@@ -131,6 +131,10 @@ ln -s "$PWD/$UBUNTU" "$D/link.bin"
 ok "a symlink is not followed" \
 	fails_saying "event log $D/link.bin: Too many levels of symbolic links" \
 	attest ubuntu-2104-no-secure-boot --eventlog "$D/link.bin"
+mkfifo "$D/fifo.bin"
+ok "a FIFO is not read (nor waited on)" \
+	fails_saying "event log $D/fifo.bin: Success (a regular file" \
+	attest ubuntu-2104-no-secure-boot --eventlog "$D/fifo.bin"
 ok "a challenge of 100 KB is refused before it is read (413)" bash -c \
 	"head -c 100000 /dev/zero | tr '\\0' x >$D/big.json
 	 [ \"\$(curl -s -o /dev/null -w '%{http_code}' --cacert $BROKER_DIR/tls.crt \

@@ -215,6 +215,9 @@ static void test_sigdb(void **state)
 	put32(b.p + 20, 0);
 	put32(b.p + 16, 27);                     /* ListSize under the list header */
 	assert_int_equal(evlog_sigdb_sha256(b.p, b.len, count_hash, &n), A11_ERR_PARSE);
+	b.len = 0;
+	sigdb_list(&b, sha256, 0, 48, 1, 0x55);
+	lb_bytes(&b, "0123456789", 10);
 	put32(b.p + 16, 28 + 48 + 10);           /* entries not a whole number */
 	assert_int_equal(evlog_sigdb_sha256(b.p, b.len, count_hash, &n), A11_ERR_PARSE);
 	for (int i = 0; i < 2000; i++) {         /* garbage */

@@ -195,8 +195,8 @@ static void test_evid_eventlog(void **state)
 		char *e = strstr(s, "\"eventlog\":\"") + 12, *q = strchr(e, '"');
 		char *big = malloc(strlen(s) + 8);
 
-		/* Four more base64 characters: three more bytes than the limit allows. */
-		sprintf(big, "%.*sAAAA%s", (int)(q - s), s, q);
+		/* Four more base64 characters: one byte more than the limit allows. */
+		sprintf(big, "%.*sAAAA%s", (int)(e - s), s, e);
 		assert_int_equal(evidence_req_decode(big, strlen(big), b), A11_ERR_PARSE);
 		assert_null(b->eventlog);
 		free(big);
