@@ -37,6 +37,7 @@ a11_err attester_read_eventlog(const char *path, uint8_t **out, size_t *len)
 {
 	struct stat st;
 	uint8_t *buf = NULL;
+	const char *why = NULL;
 	a11_err r = A11_ERR_IO;
 	int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
 
@@ -44,21 +45,19 @@ a11_err attester_read_eventlog(const char *path, uint8_t **out, size_t *len)
 	*len = 0;
 	if (fd < 0 && errno == ENOENT)
 		return A11_ERR_NOT_FOUND;
-	if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
-		goto out;
-	if ((buf = malloc(PROTO_EVENTLOG_MAX + 1)) == NULL) {
+	if (fd < 0 || fstat(fd, &st) != 0)
+		why = strerror(errno);
+	else if (!S_ISREG(st.st_mode))
+		why = "not a regular file";
+	else if ((buf = malloc(PROTO_EVENTLOG_MAX + 1)) == NULL)
 		r = A11_ERR_NOMEM;
-		goto out;
-	}
-	if ((r = read_bounded(fd, buf, len)) == A11_OK) {
+	else if ((r = read_bounded(fd, buf, len)) == A11_OK) {
 		*out = buf;
 		buf = NULL;
-	}
-out:
-	if (r != A11_OK)
-		log_error("event log %s: %s (a regular file of 1 to %d bytes is needed)", path,
-			  r == A11_ERR_IO ? strerror(errno) : "empty or too large",
-			  PROTO_EVENTLOG_MAX);
+	} else
+		why = r == A11_ERR_IO ? strerror(errno) : "empty or over 1 MiB";
+	if (why != NULL)
+		log_error("event log %s: %s", path, why);
 	free(buf);
 	if (fd >= 0)
 		close(fd);
