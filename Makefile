@@ -9,7 +9,7 @@ DEBS := build-essential pkg-config clang libssl-dev libtss2-dev \
 	libjansson-dev libcurl4-openssl-dev libmicrohttpd-dev libsqlite3-dev \
 	libpq-dev postgresql \
 	libcjose-dev libcmocka-dev p11-kit libp11-kit-dev opensc \
-	libengine-pkcs11-openssl nginx curl dbus openssl man-db libtpm2-pkcs11-1 softhsm2
+	libengine-pkcs11-openssl nginx curl dbus openssl man-db libtpm2-pkcs11-1 softhsm2 jq
 
 WARN := -Wall -Wextra -Werror -Wshadow -Wwrite-strings -Wmissing-prototypes \
 	-Wstrict-prototypes -Wformat=2 -Wno-format-nonliteral
@@ -96,7 +96,7 @@ $(O)/%.a:
 	rm -f $@ && $(AR) rcs $@ $^
 
 # The broker never links Esys: its binary gets only broker, proto, wire, common.
-$(BROKER): $(O)/src/broker/main.o $(LIBBROKER) $(LIBPROTO) $(LIBWIRE) $(LIBCOMMON)
+$(BROKER): $(O)/src/broker/main.o $(LIBBROKER) $(LIBPROTO) $(LIBWIRE) $(LIBEVENTLOG) $(LIBCOMMON)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_BROKER)
 
 CLI_SRC := $(wildcard src/cli/*.c)
@@ -136,7 +136,7 @@ $(O)/tests/unit/%: $(O)/tests/unit/%.o $(TESTLIB) $(LIBP11) $(LIBATTESTER) $(LIB
 		$(LIBSIMHOST) $(LIBPROTO) $(LIBTPM) $(LIBWIRE) $(LIBEVENTLOG) $(LIBCOMMON)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_ALL) -lcmocka
 $(O)/tests/integ/%: $(O)/tests/integ/%.o $(TESTLIB) $(LIBP11) $(LIBATTESTER) $(LIBBROKER) \
-		$(LIBPROTO) $(LIBTPM) $(LIBWIRE) $(LIBCOMMON)
+		$(LIBPROTO) $(LIBTPM) $(LIBWIRE) $(LIBEVENTLOG) $(LIBCOMMON)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_ALL) -lcmocka
 
 tests: all $(UNIT_BIN) $(INTEG_BIN)
@@ -158,7 +158,7 @@ demo: deps
 
 # Performance figures (docs/performance.md); never part of `make check`.
 BENCH := $(O)/tests/bench/bench
-$(BENCH): $(O)/tests/bench/bench.o $(LIBBROKER) $(LIBTPM) $(LIBWIRE) $(LIBCOMMON)
+$(BENCH): $(O)/tests/bench/bench.o $(LIBBROKER) $(LIBTPM) $(LIBWIRE) $(LIBEVENTLOG) $(LIBCOMMON)
 	$(CC) $(LDFLAGS) -o $@ $^ $(call pc,libs,$(sort $(TPM_PKGS) $(BROKER_PKGS))) -lpthread
 
 # One process's start, phase by phase: links libc alone (tests/bench/start.c).

@@ -4,8 +4,9 @@
 # holds a credential, nginx demands client certificates, and an unmodified
 # curl authenticates with a key that the broker released only after
 # attestation and that lives only in the TPM. Its lease is renewed and
-# revoked; then the platform changes and the broker refuses. Everything
-# started here is stopped on exit.
+# revoked; then the platform changes and the broker refuses. Last, a host
+# "booted" from a real firmware event log is appraised by its events.
+# Everything started here is stopped on exit.
 . "$(dirname "$0")/lib.sh"
 set -o pipefail
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
@@ -95,5 +96,29 @@ grep -q 'pcr_values' "$D/curl2.log" || die "refusal without the broker's reason"
 say "and the broker's audit log records it:"
 broker audit export | tail -n 1 | grep -o '"event":"[a-z]*","code":"[a-z_]*"' | sed 's/^/   /'
 broker audit verify | sed 's/^/   /'
+
+step "9. Measured boot: a host \"booted\" from a real firmware log, appraised by its events"
+LOG=tests/data/eventlogs/rhel8-uefi.bin
+evlog_boot "$LOG" || die "cannot replay the log into the TPM"
+say "the TPM was reset and given the $(evlog_events "$LOG" | grep -vc EV_NO_ACTION) measurements of a real RHEL 8 boot ($LOG)"
+say "the operator derives the rules from a known-good host's log, and reviews them:"
+broker policy from-eventlog "$LOG" 2>"$D/review" >"$D/rules.json" || die "from-eventlog"
+sed -E -e 's/^/   /' -e 's/([0-9a-f]{8})[0-9a-f]{56}/\1.../' "$D/review" | cut -c1-120
+jq --arg ca "$A11_EK_CA_DIR" '. + {ek_ca: $ca}' "$D/rules.json" >"$D/booted.json" &&
+	broker credential add booted --kind repository --policy "$D/booted.json" \
+		--key "$D/web.key" --chain "$D/web.chain" >/dev/null || die "credential add"
+"$BIN/attest11" attest --tcti "$A11_TCTI" --broker "$BROKER_URL" --ca "$BROKER_DIR/tls.crt" \
+	--credential booted --eventlog "$LOG" >"$D/booted.out" 2>&1 || { cat "$D/booted.out"; die "release"; }
+say "the host sends its log; the broker replays it to the quoted PCRs and judges the events:"
+sed -n 's/^verdict: /   released, EAR verdict: /p' "$D/booted.out"
+jq '.eventlog.boot_applications |= .[:1]' "$D/booted.json" >"$D/shim-only.json" &&
+	broker credential policy booted "$D/shim-only.json" >/dev/null || die "policy"
+say "a policy allowing shim but not this grub:"
+if "$BIN/attest11" attest --tcti "$A11_TCTI" --broker "$BROKER_URL" --ca "$BROKER_DIR/tls.crt" \
+	--credential booted --eventlog "$LOG" >"$D/booted.out" 2>&1; then
+	die "a boot application outside the policy was released"
+fi
+sed -n 's/^refused: /   refused: /p' "$D/booted.out"
+grep -q 'eventlog_policy: PCR 4 event 26' "$D/booted.out" || die "refusal without the event"
 
 step "Done in $(( $(date +%s) - start )) s; stopping swtpm, tpm2-abrmd, broker and nginx"

@@ -88,6 +88,39 @@ attest() {
 		--ca "$BROKER_DIR/tls.crt" --credential "$name" "$@"
 }
 
+# evlog_events LOG: one line per record of the log, from tpm2_eventlog:
+# "NUM OFFSET LENGTH PCR TYPE SHA256". The first record is a TCG_PCR_EVENT
+# (32 bytes + data); the others TCG_PCR_EVENT2: 12 bytes, each digest with
+# its algorithm id, the data size and the data.
+evlog_events() {
+	tpm2_eventlog "$1" 2>/dev/null | awk '
+	BEGIN { sz["sha1"] = 20; sz["sha256"] = 32; sz["sha384"] = 48; sz["sha512"] = 64; sz["sm3_256"] = 32 }
+	function flush() {
+		if (num == "") return
+		len = num == 0 ? 32 + size : 12 + dig + 4 + size
+		print num, off + 0, len, pcr, type, (sha == "" ? "-" : sha)
+		off += len
+	}
+	/^- EventNum:/ { flush(); num = $3; dig = 0; sha = ""; alg = "" }
+	/^  PCRIndex:/ { pcr = $2 }
+	/^  EventType:/ { type = $2 }
+	/^  - AlgorithmId:/ { alg = $3; dig += 2 + sz[alg] }
+	/^    Digest:/ { if (alg == "sha256") { sha = $2; gsub(/"/, "", sha) } }
+	/^  EventSize:/ { size = $2 }
+	/^pcrs:/ { flush(); num = "" }
+	END { flush() }'
+}
+
+# evlog_boot LOG: a fresh TPM (a TPM Reset: PCRs back to their reset values)
+# whose SHA-256 PCRs hold what the firmware of LOG extended.
+evlog_boot() {
+	rig_swtpm_restart || return 1
+	evlog_events "$1" | while read -r _ _ _ pcr type sha; do
+		[ "$type" = EV_NO_ACTION ] && continue
+		tpm2_pcrextend -T "$A11_TCTI" "$pcr:sha256=$sha" >/dev/null || exit 1
+	done
+}
+
 # A repository credential: a leaf key + certificate under a private CA.
 #   make_repo_key DIR NAME ec|rsa  -> DIR/NAME.key, NAME.crt, NAME.chain
 make_ca() {

@@ -14,6 +14,7 @@
 #include "client.h"
 #include "check.h"
 #include "ear.h"
+#include "evlog.h"
 #include "released_key.h"
 
 #define TRY(x) do { if ((r = (x)) != A11_OK) goto out; } while (0)
@@ -245,6 +246,23 @@ static a11_err renewal_objects(struct run *x)
 	return r;
 }
 
+/* The broker's policy appraises how the host booted: the log goes along,
+ * if there is one (without, the broker refuses and says so). */
+static a11_err attach_eventlog(struct run *x)
+{
+	a11_err r;
+
+	if (!x->cresp.eventlog)
+		return A11_OK;
+	r = x->c->eventlog ? attester_read_eventlog(x->c->eventlog, &x->ev.eventlog,
+						      &x->ev.eventlog_len)
+			   : A11_ERR_NOT_FOUND;
+	if (r == A11_ERR_NOT_FOUND)
+		log_warn("the broker asks for the boot's event log; %s: none is sent",
+			 x->c->eventlog ? x->c->eventlog : "no eventlog configured");
+	return r == A11_ERR_NOT_FOUND ? A11_OK : r;
+}
+
 static a11_err evidence(struct run *x)
 {
 	TPM2B_DATA nonce = { .size = x->cresp.nonce.size };
@@ -261,6 +279,7 @@ static a11_err evidence(struct run *x)
 	memcpy(x->ev.quote.data, att.attestationData, att.size);
 	x->ev.quote.len = att.size;
 	TRY(x->cur ? renewal_objects(x) : fresh_objects(x));
+	TRY(attach_eventlog(x));
 	log_info("AK activated with the EK, quote over %u PCR values%s%s", x->ev.pcrs.count,
 		 x->ev.has_parent ? ", SRK certified" : "",
 		 x->ev.has_key ? ", TPM-born key certified" : "");
@@ -440,6 +459,7 @@ static struct run *run_new(struct tpm *t, const struct attester_config *c,
 static void run_free(struct run *x)
 {
 	attester_http_close(&x->own_http);
+	evidence_req_clear(&x->ev);
 	OPENSSL_cleanse(x, sizeof(*x));
 	free(x);
 }

@@ -12,6 +12,10 @@
 #include "../proto/proto.h"
 #include "../tpm/tpm.h"
 
+/* Where Linux shows the firmware's event log (attest11.conf "eventlog",
+ * `attest11 attest --eventlog`). */
+#define ATTESTER_EVENTLOG_DEFAULT "/sys/kernel/security/tpm0/binary_bios_measurements"
+
 struct attester_config {
 	const char *broker_url;       /* "https://broker:8443" */
 	const char *ca_file;          /* PEM bundle that signs the broker's TLS certificate */
@@ -21,6 +25,8 @@ struct attester_config {
 	long timeout_ms;              /* per request; 0: 15000 */
 	enum tpm_ek_kind ek;          /* which EK identifies this TPM */
 	bool wrap_to_ek;              /* skip the SRK; the broker wraps to the EK */
+	const char *eventlog;         /* the firmware event log, sent when the challenge asks
+				       * for it; NULL or an absent file: none is sent */
 	const char *ear_key;          /* the broker's public EAR JWK file, or NULL: the
 				       * EAR stays unverified (rel.ear_verified false) */
 	/* The caller's HTTPS client to the broker, kept between exchanges

@@ -20,5 +20,7 @@ int admin_lease_revoke(void *ctx, int argc, char **argv);
 int admin_audit_verify(void *ctx, int argc, char **argv);
 int admin_audit_export(void *ctx, int argc, char **argv);
 int admin_master_key_rotate(void *ctx, int argc, char **argv);
+/* src/broker/admin_evlog.c */
+int admin_policy_from_eventlog(void *ctx, int argc, char **argv);
 
 #endif

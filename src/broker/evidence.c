@@ -423,7 +423,9 @@ void flow_evidence(struct broker *b, const struct http_request *req, struct http
 		flow_reply(resp, release_encode(&c->rel));
 	} else {
 		log_warn("evidence for %s refused: %s", c->ss.credential, refusal_code(ref));
-		flow_refuse(resp, ref);
+		/* Only the event log's verdicts carry a detail: which event. */
+		flow_refuse_detail(resp, ref, c->ap.refusal == ref && c->ap.detail[0] ? c->ap.detail
+											: NULL);
 	}
 out:
 	if (c != NULL) {
@@ -434,7 +436,7 @@ out:
 		OPENSSL_cleanse(c, sizeof(*c));
 	}
 	if (ev != NULL)
-		OPENSSL_cleanse(ev, sizeof(*ev));
+		evidence_req_clear(ev);
 	free(c);
 	free(ev);
 }

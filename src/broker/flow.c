@@ -36,9 +36,14 @@ void flow_hex(const uint8_t *in, size_t len, char *out, size_t cap)
 
 void flow_refuse(struct http_response *resp, enum refusal r)
 {
+	flow_refuse_detail(resp, r, NULL);
+}
+
+void flow_refuse_detail(struct http_response *resp, enum refusal r, const char *detail)
+{
 	resp->status = refusal_status(r);
 	resp->content_type = "application/problem+json";
-	resp->body = problem_encode(refusal_code(r), refusal_title(r), resp->status, NULL);
+	resp->body = problem_encode(refusal_code(r), refusal_title(r), resp->status, detail);
 	resp->body_len = resp->body ? strlen(resp->body) : 0;
 	resp->outcome = refusal_code(r);
 	metrics_refusal(r);
@@ -214,6 +219,7 @@ static enum refusal challenge(struct broker *b, const struct challenge_req *m,
 	resp->pcr_selection = p->pcr_selection;
 	resp->kind = c.kind;
 	resp->bind_pcrs = p->bind_pcrs;
+	resp->eventlog = p->ev.present;
 	if (c.pin_verifier != NULL) {
 		resp->key_auth = true;
 		memcpy(resp->salt, c.pin_salt, sizeof(resp->salt));

@@ -26,5 +26,7 @@ void flow_challenge(struct broker *b, const struct http_request *req, struct htt
 void flow_evidence(struct broker *b, const struct http_request *req, struct http_response *resp);
 /* A refusal as RFC 9457 problem+json, counted in the metrics. */
 void flow_refuse(struct http_response *resp, enum refusal r);
+/* The same with the problem's detail (NULL: none): what decided it. */
+void flow_refuse_detail(struct http_response *resp, enum refusal r, const char *detail);
 
 #endif

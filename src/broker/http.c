@@ -51,6 +51,8 @@ struct http_server {
 	http_observer observer;
 	void *ctx;
 	size_t max_body;
+	const char *large_path;   /* the caller's, kept for the server's life */
+	size_t large_max_body;
 	unsigned timeout_s;
 	uint16_t port;
 	/* MHD keeps these pointers (documented as "memory pointer", no copy
@@ -70,6 +72,7 @@ struct conn_req {
 	uint8_t *body;
 	size_t len, cap;
 	size_t seen;              /* bytes received, including discarded ones */
+	size_t max_body;          /* this path's limit */
 	bool too_large;           /* over max_body: dropping the rest */
 	bool answered;            /* a response was queued */
 };
@@ -260,30 +263,31 @@ static enum MHD_Result begin(struct http_server *s, struct MHD_Connection *c,
 	clock_gettime(CLOCK_MONOTONIC, &r->start);
 	printable(r->method, sizeof(r->method), method);
 	printable(r->log_path, sizeof(r->log_path), url);
+	r->max_body = s->large_path != NULL && strcmp(url, s->large_path) == 0 ? s->large_max_body
+									       : s->max_body;
 	*con_cls = r;
 	inflight_add(s, 1);
 	if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_POST) != 0)
 		ret = refuse(s, c, r, url, method, true);
-	else if (declared > s->max_body)
+	else if (declared > r->max_body)
 		/* Answered before the body is read; MHD then closes the
 		 * connection. */
 		ret = refuse(s, c, r, url, method, false);
-	else if (declared == 0 || reserve(r, (size_t)declared + 1, s->max_body + 1))
+	else if (declared == 0 || reserve(r, (size_t)declared + 1, r->max_body + 1))
 		ret = MHD_YES;
 out:
 	return ret;
 }
 
 /* A piece of the body (chunked or not). */
-static enum MHD_Result absorb(struct http_server *s, struct conn_req *r,
-			      const char *data, size_t *size)
+static enum MHD_Result absorb(struct conn_req *r, const char *data, size_t *size)
 {
 	enum MHD_Result ret = MHD_NO;
 	size_t n = *size;
 
 	*size = 0;
 	r->seen += n;
-	if (!r->too_large && r->len + n > s->max_body) {
+	if (!r->too_large && r->len + n > r->max_body) {
 		r->too_large = true;
 		if (r->body != NULL)
 			OPENSSL_cleanse(r->body, r->cap);
@@ -292,10 +296,10 @@ static enum MHD_Result absorb(struct http_server *s, struct conn_req *r,
 		r->cap = r->len = 0;
 	}
 	if (r->too_large) {
-		ret = r->seen - s->max_body > DISCARD_SLACK ? MHD_NO : MHD_YES;
+		ret = r->seen - r->max_body > DISCARD_SLACK ? MHD_NO : MHD_YES;
 		goto out;
 	}
-	if (!reserve(r, r->len + n + 1, s->max_body + 1))
+	if (!reserve(r, r->len + n + 1, r->max_body + 1))
 		goto out;
 	memcpy(r->body + r->len, data, n);
 	r->len += n;
@@ -338,7 +342,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	if (r == NULL)
 		ret = begin(s, c, url, method, con_cls);
 	else if (*size != 0)
-		ret = absorb(s, r, data, size);
+		ret = absorb(r, data, size);
 	else if (r->too_large)
 		ret = refuse(s, c, r, url, method, false);
 	else
@@ -506,7 +510,9 @@ a11_err http_start(const struct http_config *cfg, http_handler h, http_observer 
 		*out = NULL;
 	if (cfg == NULL || h == NULL || out == NULL || cfg->bind == NULL ||
 	    cfg->cert_file == NULL || cfg->key_file == NULL || cfg->threads == 0 ||
-	    cfg->max_body == 0 || cfg->max_body >= SIZE_MAX - DISCARD_SLACK)
+	    cfg->max_body == 0 || cfg->max_body >= SIZE_MAX - DISCARD_SLACK ||
+	    (cfg->large_path != NULL && (cfg->large_max_body < cfg->max_body ||
+					 cfg->large_max_body >= SIZE_MAX - DISCARD_SLACK)))
 		goto out;
 	if (!parse_bind(cfg->bind, cfg->port, &ss, &v6)) {
 		log_error("bind address %s is not an IPv4 or IPv6 literal", cfg->bind);
@@ -522,6 +528,8 @@ a11_err http_start(const struct http_config *cfg, http_handler h, http_observer 
 	s->observer = obs;
 	s->ctx = ctx;
 	s->max_body = cfg->max_body;
+	s->large_path = cfg->large_path;
+	s->large_max_body = cfg->large_max_body;
 	s->timeout_s = cfg->timeout_s;
 	if ((e = file_read_all(cfg->cert_file, PEM_MAX, &s->cert, &s->cert_len)) != A11_OK ||
 	    (e = file_read_all(cfg->key_file, PEM_MAX, &s->key, &s->key_len)) != A11_OK ||

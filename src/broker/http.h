@@ -39,6 +39,8 @@ struct http_config {
 	const char *key_file;        /* PEM private key */
 	unsigned threads;            /* pool size, >= 1 */
 	size_t max_body;             /* larger bodies: 413 without reading them */
+	const char *large_path;      /* the one path allowed a larger body, or NULL */
+	size_t large_max_body;       /* ... and its limit (the evidence, with its event log) */
 	unsigned timeout_s;          /* idle connection timeout */
 };
 

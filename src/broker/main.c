@@ -101,7 +101,8 @@ static int serve(const struct broker_config *c, const char *port_file)
 {
 	struct broker b = { .nonce_ttl = c->nonce_ttl };
 	const struct http_config hc = { c->listen, c->port, c->tls_cert, c->tls_key, c->threads,
-					PROTO_MAX_BODY, c->timeout };
+					PROTO_MAX_BODY, "/v1/evidence", PROTO_EVIDENCE_MAX_BODY,
+					c->timeout };
 	struct http_server *srv = NULL;
 	sigset_t set;
 	int rc = 1;
@@ -180,6 +181,9 @@ static const struct cli_cmd cmds[] = {
 	  admin_cred_pin },
 	{ "credential unlock", "NAME", "clear the PIN failure count and lock", 1,
 	  admin_cred_unlock },
+	{ "policy from-eventlog", "LOG",
+	  "print the event rules a known-good host's boot log satisfies, to review", 1,
+	  admin_policy_from_eventlog },
 	{ "lease list", "", "every lease", 0, admin_lease_list },
 	{ "lease revoke", "ID | --credential NAME | --ek EK-HASH",
 	  "revoke a lease, or every lease of a credential or of a TPM", -1, admin_lease_revoke },

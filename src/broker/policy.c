@@ -62,7 +62,7 @@ static int parse_selection(json_t *o, TPML_PCR_SELECTION *sel)
 	return 0;
 }
 
-static int unhex(const char *s, uint8_t *out, size_t len)
+int policy_unhex(const char *s, uint8_t *out, size_t len)
 {
 	/* sscanf's %x alone would also take a sign, spaces or "0x". */
 	if (strlen(s) != 2 * len || strspn(s, "0123456789abcdefABCDEF") != 2 * len)
@@ -98,7 +98,7 @@ static int parse_ref(json_t *o, const TPML_PCR_SELECTION *sel, struct a11_pcr_va
 			snprintf(key, sizeof(key), "%u", pcr);
 			json_t *val = json_object_get(bank, key);
 			if (!json_is_string(val) || v->count >= A11_PCR_MAX_VALUES ||
-			    unhex(json_string_value(val), v->v[v->count].buffer, ds) != 0)
+			    policy_unhex(json_string_value(val), v->v[v->count].buffer, ds) != 0)
 				return bad("pcr_reference: every selected PCR needs a hex digest of its bank's size");
 			v->v[v->count++].size = (UINT16)ds;
 		}
@@ -136,7 +136,7 @@ static int parse_allow(json_t *a, struct policy *p)
 	if (!json_is_array(a) || json_array_size(a) > POLICY_MAX_EK_ALLOW)
 		return bad("ek_allow must be a list of at most 256 SHA-256 hex digests");
 	json_array_foreach(a, i, h) {
-		if (!json_is_string(h) || unhex(json_string_value(h), p->ek_allow[i], 32) != 0)
+		if (!json_is_string(h) || policy_unhex(json_string_value(h), p->ek_allow[i], 32) != 0)
 			return bad("ek_allow: each entry is 64 hex characters");
 		p->ek_allow_count++;
 	}
@@ -183,18 +183,36 @@ static int parse_ar4si(json_t *o, struct policy *p)
 	return 0;
 }
 
+/* An event policy needs the PCRs a firmware log describes: by default
+ * exactly those, else a selection that covers them. */
+static int parse_selection_for(json_t *o, struct policy *p)
+{
+	json_t *sel = json_object_get(o, "pcr_selection");
+
+	if (sel == NULL && p->ev.present) {
+		evpolicy_default_selection(&p->pcr_selection);
+		return 0;
+	}
+	if (parse_selection(sel, &p->pcr_selection) != 0)
+		return -1;
+	if (p->ev.present && !evpolicy_selection_ok(&p->pcr_selection))
+		return bad("eventlog: pcr_selection must cover sha256 PCRs 0-9 and 14");
+	return 0;
+}
+
 static int parse_all(json_t *o, struct policy *p)
 {
 	static const char *const known[] = { "ek_ca", "workload_id", "pcr_selection",
 		"pcr_reference", "ek_allow", "ar4si", "lease_ttl", "pin_max_failures",
-		"pin_iterations", "bind_pcrs", NULL };
+		"pin_iterations", "bind_pcrs", "eventlog", NULL };
 	json_t *bind = json_object_get(o, "bind_pcrs");
 
 	if (!json_is_object(o))
 		return bad("not a JSON object");
 	if (j_conf_known(o, "policy", known) != 0 || get_string(o, "ek_ca", true, p->ek_ca, sizeof(p->ek_ca)) != 0 ||
 	    get_string(o, "workload_id", false, p->workload_id, sizeof(p->workload_id)) != 0 ||
-	    parse_selection(json_object_get(o, "pcr_selection"), &p->pcr_selection) != 0 ||
+	    evpolicy_parse(json_object_get(o, "eventlog"), &p->ev) != 0 ||
+	    parse_selection_for(o, p) != 0 ||
 	    parse_refs(json_object_get(o, "pcr_reference"), p) != 0 ||
 	    parse_allow(json_object_get(o, "ek_allow"), p) != 0 ||
 	    parse_ar4si(json_object_get(o, "ar4si"), p) != 0 ||
@@ -238,5 +256,6 @@ void policy_free(struct policy *p)
 	if (p == NULL)
 		return;
 	free(p->refs);
+	evpolicy_free(&p->ev);
 	free(p);
 }

@@ -12,6 +12,7 @@
 
 #include "../common/err.h"
 #include "../common/pcr.h"
+#include "evpolicy.h"
 
 #define POLICY_MAX_EK_ALLOW 256
 #define POLICY_MAX_REFS 32
@@ -31,11 +32,14 @@ struct policy {
 	/* AR4SI claims that must be affirming (an appraised claim that is
 	 * absent, e.g. executables without reference values, then refuses). */
 	bool require_affirming[8];           /* indexed by enum ar4si_claim */
+	struct evpolicy ev;                  /* rules on the boot's event log */
 };
 
 /* *out is malloc'd; policy_free. A11_ERR_PARSE with a log line naming
  * the member on any invalid input. */
 a11_err policy_parse(const char *json, size_t len, struct policy **out);
 void policy_free(struct policy *p);
+/* Exactly 2 * len hex digits into out: 0, else -1. */
+int policy_unhex(const char *s, uint8_t *out, size_t len);
 
 #endif

@@ -140,5 +140,14 @@ void verifier_appraise(const struct policy *p, const struct verifier_session *s,
 		log_warn("quote refused: %s", a11_strerror(r));
 		return;
 	}
-	out->refusal = appraise_values(p, &ev->pcrs, &out->ear);
+	if ((out->refusal = appraise_values(p, &ev->pcrs, &out->ear)) != REF_NONE || !p->ev.present)
+		return;
+	out->refusal = evpolicy_appraise(&p->ev, &p->pcr_selection, &ev->pcrs, ev->eventlog,
+					 ev->eventlog_len, &out->ear, out->detail,
+					 sizeof(out->detail));
+	if (out->refusal != REF_NONE)
+		log_warn("event log refused: %s: %s; EAR executables=%d configuration=%d "
+			 "hardware=%d", refusal_code(out->refusal), out->detail,
+			 out->ear.tv[AR_EXECUTABLES], out->ear.tv[AR_CONFIGURATION],
+			 out->ear.tv[AR_HARDWARE]);
 }

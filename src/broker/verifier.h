@@ -38,10 +38,12 @@ struct appraisal {
 	struct ear ear;              /* vector, nonce; iat and policy id by caller */
 	TPMS_ATTEST quote;           /* valid once the quote verified */
 	TPM2B_NAME ak_qn;            /* qualified name of the AK */
+	char detail[256];            /* what decided an event-log refusal, "" otherwise */
 };
 
 /* Evidence: credential activation proof, quote over the policy's
- * selection, PCR values against reference values. */
+ * selection, PCR values against reference values, and with event rules
+ * the event log against the quote and the rules (src/broker/evpolicy.h). */
 void verifier_appraise(const struct policy *p, const struct verifier_session *s,
 		       const struct evidence_req *ev, struct appraisal *out);
 

@@ -77,6 +77,7 @@ static int parse(int argc, char **argv, struct args *a)
 		{ "check-sign", no_argument, NULL, 's' }, { "timeout-ms", required_argument, NULL, 'T' },
 		{ "save-key", required_argument, NULL, 'S' },
 		{ "state-dir", required_argument, NULL, 'D' },
+		{ "eventlog", required_argument, NULL, 'E' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int o;
@@ -93,6 +94,7 @@ static int parse(int argc, char **argv, struct args *a)
 		case 's': a->check_sign = 1; break;
 		case 'S': a->save = optarg; break;
 		case 'D': a->state_dir = optarg; break;
+		case 'E': a->c.eventlog = optarg; break;
 		case 'T': a->c.timeout_ms = a->c.connect_timeout_ms = strtol(optarg, NULL, 10); break;
 		default: return -1;
 		}
@@ -320,7 +322,7 @@ static a11_err load_lease(struct tpm *t, const struct args *a, struct attester_r
 
 static int run(int argc, char **argv, bool renewal)
 {
-	struct args a = { .c.ek = TPM_EK_AUTO };
+	struct args a = { .c.ek = TPM_EK_AUTO, .c.eventlog = ATTESTER_EVENTLOG_DEFAULT };
 	struct attester_result res = { 0 };
 	struct tpm *t = NULL;
 	a11_err r;
@@ -412,7 +414,7 @@ static int cert(void *ctx, int argc, char **argv)
 static const struct cli_cmd cmds[] = {
 	{ "attest", "--tcti T --broker URL --ca FILE --credential NAME\n"
 	  "[--pin-file F] [--ek auto|rsa|p256|p384] [--wrap-to-ek] [--check-sign]\n"
-	  "[--save-key PREFIX] [--state-dir DIR] [--timeout-ms MS]",
+	  "[--save-key PREFIX] [--state-dir DIR] [--timeout-ms MS] [--eventlog FILE]",
 	  "attest the TPM to the broker and import the credential it releases", -1, attest },
 	{ "renew", "--state-dir DIR and the options of attest",
 	  "renew the lease kept in DIR by an earlier attest (or the module)", -1, renew },

@@ -108,6 +108,41 @@ a11_err evlog_secure_boot(const struct evlog *log, struct evlog_secure_boot *out
 	return A11_OK;
 }
 
+static const uint8_t guid_cert_sha256[16] = { /* c1c41626-504c-4092-aca9-41f936934328 */
+	0x26, 0x16, 0xc4, 0xc1, 0x4c, 0x50, 0x92, 0x40,
+	0xac, 0xa9, 0x41, 0xf9, 0x36, 0x93, 0x43, 0x28 };
+
+/* EFI_SIGNATURE_LIST: SignatureType, ListSize, HeaderSize, SignatureSize,
+ * the header, then (ListSize - 28 - HeaderSize) / SignatureSize entries of
+ * SignatureOwner (16) + data. */
+a11_err evlog_sigdb_sha256(const uint8_t *value, size_t len,
+			   void (*each)(const uint8_t hash[32], void *arg), void *arg)
+{
+	struct rd r = { value, len, 0 };
+
+	while (r.off < r.len) {
+		const uint8_t *type, *skip, *sig;
+		uint32_t list, hdr, size;
+		struct rd body;
+
+		if (!rd_bytes(&r, 16, &type) || !rd_u32(&r, &list) || !rd_u32(&r, &hdr) ||
+		    !rd_u32(&r, &size) || list < 28 || !rd_bytes(&r, list - 28, &body.p) ||
+		    size <= 16)
+			return A11_ERR_PARSE;
+		body.len = list - 28;
+		body.off = 0;
+		if (!rd_bytes(&body, hdr, &skip) || (body.len - body.off) % size != 0)
+			return A11_ERR_PARSE;
+		if (memcmp(type, guid_cert_sha256, 16) != 0)
+			continue;
+		if (size != 16 + 32)
+			return A11_ERR_PARSE;
+		while (rd_bytes(&body, size, &sig))
+			each(sig + 16, arg);
+	}
+	return A11_OK;
+}
+
 /* Appends a Media File Path node's UTF-16 text (UEFI §10.3.5.4), without
  * its NUL, to out; a longer path is a parse error, not a cut one. */
 static a11_err file_path_node(const uint8_t *p, size_t n, char *out)

@@ -46,6 +46,13 @@ struct evlog_secure_boot {
 a11_err evlog_secure_boot(const struct evlog *log, struct evlog_secure_boot *out,
 			  uint32_t *bad_index);
 
+/* The SHA-256 entries (EFI_CERT_SHA256_GUID) of a signature database
+ * value such as dbx: a sequence of EFI_SIGNATURE_LIST (UEFI §32.4.1).
+ * each(hash, arg) for every one, in order; lists of other types (X.509
+ * certificates) are skipped. A11_ERR_PARSE if malformed. */
+a11_err evlog_sigdb_sha256(const uint8_t *value, size_t len,
+			   void (*each)(const uint8_t hash[32], void *arg), void *arg);
+
 /* UEFI_IMAGE_LOAD_EVENT (PFP §10.2.3). Its digest is the PE image's
  * Authenticode hash, not a hash of this data: a policy judges the digest,
  * the path only names it. */

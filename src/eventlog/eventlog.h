@@ -22,7 +22,7 @@
 
 #include "../common/err.h"
 
-/* Limits (docs/eventlog.md). Real firmware logs are 15-40 KiB with
+/* Limits (docs/operations.md, "Event policies"). Real firmware logs are 15-40 KiB with
  * 25-110 events; the largest event is a db or dbx variable (tens of KiB). */
 #define EVLOG_MAX_BYTES (1024u * 1024u)  /* whole log */
 #define EVLOG_MAX_EVENTS 4096u           /* records, the Spec ID event included */
@@ -106,5 +106,9 @@ bool evlog_next(struct evlog_iter *it, struct evlog_event *ev);
 
 /* The event's digest for alg, NULL if the log has no such bank. */
 const struct evlog_digest *evlog_event_digest(const struct evlog_event *ev, uint16_t alg);
+
+/* "EV_EFI_BOOT_SERVICES_APPLICATION", ...; "EV_UNKNOWN" for a type not
+ * named above. For refusals and reviewable policy fragments. */
+const char *evlog_type_name(uint32_t type);
 
 #endif

@@ -203,3 +203,31 @@ const struct evlog_digest *evlog_event_digest(const struct evlog_event *ev, uint
 			return &ev->dig[j];
 	return NULL;
 }
+
+const char *evlog_type_name(uint32_t type)
+{
+	static const struct {
+		uint32_t type;
+		const char *name;
+	} names[] = {
+		{ EV_POST_CODE, "EV_POST_CODE" }, { EV_NO_ACTION, "EV_NO_ACTION" },
+		{ EV_SEPARATOR, "EV_SEPARATOR" }, { EV_ACTION, "EV_ACTION" },
+		{ EV_S_CRTM_CONTENTS, "EV_S_CRTM_CONTENTS" },
+		{ EV_S_CRTM_VERSION, "EV_S_CRTM_VERSION" }, { EV_IPL, "EV_IPL" },
+		{ EV_NONHOST_INFO, "EV_NONHOST_INFO" },
+		{ EV_EFI_VARIABLE_DRIVER_CONFIG, "EV_EFI_VARIABLE_DRIVER_CONFIG" },
+		{ EV_EFI_VARIABLE_BOOT, "EV_EFI_VARIABLE_BOOT" },
+		{ EV_EFI_BOOT_SERVICES_APPLICATION, "EV_EFI_BOOT_SERVICES_APPLICATION" },
+		{ EV_EFI_BOOT_SERVICES_DRIVER, "EV_EFI_BOOT_SERVICES_DRIVER" },
+		{ EV_EFI_RUNTIME_SERVICES_DRIVER, "EV_EFI_RUNTIME_SERVICES_DRIVER" },
+		{ EV_EFI_GPT_EVENT, "EV_EFI_GPT_EVENT" }, { EV_EFI_ACTION, "EV_EFI_ACTION" },
+		{ EV_EFI_PLATFORM_FIRMWARE_BLOB, "EV_EFI_PLATFORM_FIRMWARE_BLOB" },
+		{ EV_EFI_HANDOFF_TABLES, "EV_EFI_HANDOFF_TABLES" },
+		{ EV_EFI_VARIABLE_AUTHORITY, "EV_EFI_VARIABLE_AUTHORITY" },
+	};
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (names[i].type == type)
+			return names[i].name;
+	return "EV_UNKNOWN";
+}

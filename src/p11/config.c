@@ -128,7 +128,7 @@ static int apply(json_t *o, struct p11_config *c)
 	static const char *const levels[] = { "error", "warn", "info", "debug", NULL };
 	static const char *const known[] = { "broker", "ca_file", "tcti", "connect_timeout_ms",
 		"timeout_ms", "state_dir", "renew_at_percent", "log_level", "ear_key", "tokens",
-		NULL };
+		"eventlog", NULL };
 	json_t *tokens = json_object_get(o, "tokens"), *t;
 	int level = -1;
 	size_t i;
@@ -142,6 +142,7 @@ static int apply(json_t *o, struct p11_config *c)
 	    state_dir(o, c) ||
 	    num(o, "renew_at_percent", 10, 95, &c->renew_at_percent) ||
 	    str(o, "ear_key", false, c->ear_key, sizeof(c->ear_key)) ||
+	    str(o, "eventlog", false, c->eventlog, sizeof(c->eventlog)) ||
 	    choice(o, "log_level", levels, &level))
 		return -1;
 	if (level >= 0 && getenv("ATTEST11_LOG") == NULL)
@@ -171,6 +172,7 @@ CK_RV config_load(const char *path, struct p11_config *c)
 	c->timeout_ms = 15000;
 	snprintf(c->state_dir, sizeof(c->state_dir), "%s", A11_STATE_DIR);
 	c->renew_at_percent = 67;
+	snprintf(c->eventlog, sizeof(c->eventlog), "%s", ATTESTER_EVENTLOG_DEFAULT);
 	if ((o = json_load_file(path, JSON_REJECT_DUPLICATES, &err)) == NULL) {
 		log_error("cannot load %s: line %d: %s", path, err.line, err.text);
 		return CKR_GENERAL_ERROR;

@@ -22,6 +22,7 @@ struct attester_config token_attester_conf(struct p11_token *t, const char *pin)
 		.connect_timeout_ms = mod.conf.connect_timeout_ms, .timeout_ms = mod.conf.timeout_ms,
 		.ek = t->conf->ek, .wrap_to_ek = t->conf->wrap_to_ek,
 		.ear_key = mod.conf.ear_key[0] != '\0' ? mod.conf.ear_key : NULL,
+		.eventlog = mod.conf.eventlog[0] != '\0' ? mod.conf.eventlog : NULL,
 		.http = &t->http,
 	};
 }

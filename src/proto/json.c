@@ -19,8 +19,9 @@ a11_err b64_decode(const char *in, size_t in_len, uint8_t *out, size_t cap, size
 	uint8_t *tmp;
 	int n;
 
-	/* EVP_DecodeBlock skips whitespace and ignores padding: check first. */
-	if (in_len % 4 != 0 || in_len > 4 * ((size_t)PROTO_MAX_BODY / 3 + 1))
+	/* EVP_DecodeBlock skips whitespace and ignores padding: check first;
+	 * nothing longer than cap can need is decoded. */
+	if (in_len % 4 != 0 || in_len / 4 > cap / 3 + 1)
 		return A11_ERR_PARSE;
 	while (pad < 2 && pad < in_len && in[in_len - 1 - pad] == '=')
 		pad++;

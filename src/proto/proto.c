@@ -33,12 +33,12 @@ static a11_err j_name(json_t *o, const char *key, char *out, size_t cap, const c
 }
 
 #define NAME_CHARS "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-"
-static json_t *parse_object(const char *json, size_t len)
+static json_t *parse_object(const char *json, size_t len, size_t max)
 {
 	json_error_t err;
 	json_t *o;
 
-	if (len > PROTO_MAX_BODY)
+	if (len > max)
 		return NULL;
 	o = json_loadb(json, len, JSON_REJECT_DUPLICATES, &err);
 	if (o != NULL && !json_is_object(o)) {
@@ -87,7 +87,7 @@ out:
 
 a11_err challenge_req_decode(const char *json, size_t len, struct challenge_req *m)
 {
-	json_t *o = parse_object(json, len);
+	json_t *o = parse_object(json, len, PROTO_MAX_BODY);
 	a11_err r = o ? A11_OK : A11_ERR_PARSE;
 
 	memset(m, 0, sizeof(*m));
@@ -127,6 +127,8 @@ char *challenge_resp_encode(const struct challenge_resp *m)
 		ka = NULL;
 	}
 	TRY(j_put_anchor(o, "lease_anchor", &m->anchor));
+	if (m->eventlog)
+		TRY(json_object_set_new(o, "eventlog", json_true()) == 0 ? A11_OK : A11_ERR_NOMEM);
 out:
 	json_decref(ka);
 	return dump(o, r);
@@ -134,7 +136,7 @@ out:
 
 a11_err challenge_resp_decode(const char *json, size_t len, struct challenge_resp *m)
 {
-	json_t *o = parse_object(json, len), *ka;
+	json_t *o = parse_object(json, len, PROTO_MAX_BODY), *ka;
 	char kind[16];
 	int64_t v;
 	size_t n;
@@ -163,6 +165,11 @@ a11_err challenge_resp_decode(const char *json, size_t len, struct challenge_res
 		m->key_auth = true;
 	}
 	TRY(j_get_anchor(o, "lease_anchor", &m->anchor));
+	/* Absent: a broker that does not appraise event logs. */
+	if ((ka = json_object_get(o, "eventlog")) != NULL) {
+		TRY(json_is_boolean(ka) ? A11_OK : A11_ERR_PARSE);
+		m->eventlog = json_is_true(ka);
+	}
 	if (m->nonce.size < 16)
 		r = A11_ERR_PARSE;
 out:
@@ -228,6 +235,10 @@ char *evidence_req_encode(const struct evidence_req *m)
 	}
 	if (m->has_pin)
 		TRY(j_put_bytes(o, "pin_auth", m->pin_auth.buffer, m->pin_auth.size));
+	if (m->eventlog != NULL)
+		TRY(m->eventlog_len <= PROTO_EVENTLOG_MAX
+			    ? j_put_bytes(o, "eventlog", m->eventlog, m->eventlog_len)
+			    : A11_ERR_ARG);
 out:
 	return dump(o, r);
 }
@@ -244,9 +255,33 @@ static a11_err get_certified(json_t *o, const char *pub_key, const char *att, co
 	return A11_ERR_PARSE;
 }
 
+/* Optional; when present a non-empty log of at most PROTO_EVENTLOG_MAX. */
+static a11_err get_eventlog(json_t *o, struct evidence_req *m)
+{
+	json_t *v = json_object_get(o, "eventlog");
+	size_t cap = json_string_length(v) / 4 * 3;
+
+	if (v == NULL)
+		return A11_OK;
+	if (!json_is_string(v) || cap == 0)
+		return A11_ERR_PARSE;
+	if (cap > PROTO_EVENTLOG_MAX)
+		cap = PROTO_EVENTLOG_MAX;
+	if ((m->eventlog = malloc(cap)) == NULL)
+		return A11_ERR_NOMEM;
+	return b64_decode(json_string_value(v), json_string_length(v), m->eventlog, cap,
+			  &m->eventlog_len);
+}
+
+void evidence_req_clear(struct evidence_req *m)
+{
+	free(m->eventlog);
+	OPENSSL_cleanse(m, sizeof(*m));
+}
+
 a11_err evidence_req_decode(const char *json, size_t len, struct evidence_req *m)
 {
-	json_t *o = parse_object(json, len);
+	json_t *o = parse_object(json, len, PROTO_EVIDENCE_MAX_BODY);
 	size_t n;
 	a11_err r = o ? A11_OK : A11_ERR_PARSE;
 
@@ -269,11 +304,10 @@ a11_err evidence_req_decode(const char *json, size_t len, struct evidence_req *m
 		TRY(n == WIRE_PIN_AUTH_LEN ? A11_OK : A11_ERR_PARSE);
 		m->pin_auth.size = (UINT16)n;
 	}
+	TRY(get_eventlog(o, m));
 out:
 	json_decref(o);
-	if (r != A11_OK) {
-		OPENSSL_cleanse(&m->pin_auth, sizeof(m->pin_auth));
-		m->has_pin = false;
-	}
+	if (r != A11_OK)
+		evidence_req_clear(m);
 	return r == A11_OK ? A11_OK : A11_ERR_PARSE;
 }

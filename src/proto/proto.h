@@ -17,6 +17,13 @@
 #include "../wire/pin.h"
 
 #define PROTO_MAX_BODY (64 * 1024)
+/* A firmware event log in evidence (docs/protocol.md, "eventlog"): real
+ * ones are 15-40 KiB; the broker's parser takes up to the same 1 MiB
+ * (src/eventlog/eventlog.h). Only the evidence message may carry it, so
+ * only POST /v1/evidence accepts the larger body: the log in base64 plus
+ * everything else. */
+#define PROTO_EVENTLOG_MAX (1024 * 1024)
+#define PROTO_EVIDENCE_MAX_BODY (PROTO_MAX_BODY + 4 * (PROTO_EVENTLOG_MAX / 3 + 1))
 #define PROTO_NAME_MAX 128
 #define PROTO_SESSION_LEN 32       /* hex characters */
 #define PROTO_LEASE_LEN 32         /* hex characters: 16 random bytes */
@@ -89,6 +96,7 @@ struct challenge_resp {
 	uint8_t salt[PROTO_SALT_LEN];
 	uint32_t iterations;
 	struct lease_anchor anchor;          /* the authPolicy a TPM-born key must get */
+	bool eventlog;                       /* the policy appraises the boot's event log */
 };
 
 struct evidence_req {
@@ -104,7 +112,12 @@ struct evidence_req {
 	struct proto_attest key_certify;
 	bool has_pin;
 	TPM2B_AUTH pin_auth;        /* the PIN's proof: its authValue (src/wire/pin.h) */
+	uint8_t *eventlog;          /* malloc'd firmware event log, or NULL (evidence_req_clear) */
+	size_t eventlog_len;        /* <= PROTO_EVENTLOG_MAX */
 };
+
+/* Frees the event log and cleanses the struct. */
+void evidence_req_clear(struct evidence_req *m);
 
 /* What the broker released. Certificates and the token ciphertext are
  * malloc'd; release_clear frees them and cleanses the struct. */

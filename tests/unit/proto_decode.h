@@ -138,7 +138,8 @@ static inline char *fx_evid_base(bool parent, bool key, bool pin)
 	return s;
 }
 
-/* Not JSON, not an object, duplicate keys, truncated by len, over 64 KiB. */
+/* Not JSON, not an object, duplicate keys, truncated by len, over the
+ * message's body limit. */
 static inline void fx_generic_rejects(enum msg k, const char *base, const char *dup_member)
 {
 	static const char *const junk[] = {
@@ -172,11 +173,12 @@ static inline void fx_generic_rejects(enum msg k, const char *base, const char *
 	free(s);
 	free(d);
 	json_decref(root);
-	/* 64 KiB is the limit: exactly that is read, one byte more is not. */
-	s = fx_pad_to(base, PROTO_MAX_BODY);
+	/* 64 KiB is the limit (the evidence's, which may carry an event log,
+	 * is larger): exactly that is read, one byte more is not. */
+	s = fx_pad_to(base, k == M_EVID ? PROTO_EVIDENCE_MAX_BODY : PROTO_MAX_BODY);
 	assert_int_equal(fx_decode(k, s), A11_OK);
 	free(s);
-	s = fx_pad_to(base, PROTO_MAX_BODY + 1);
+	s = fx_pad_to(base, (k == M_EVID ? PROTO_EVIDENCE_MAX_BODY : PROTO_MAX_BODY) + 1);
 	assert_int_equal(fx_decode(k, s), A11_ERR_PARSE);
 	free(s);
 	/* Unknown members are ignored. */

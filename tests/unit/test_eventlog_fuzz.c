@@ -10,9 +10,16 @@ static const char *const names[] = {
 	"cos-101-amd-sev.bin", "arch-linux-workstation.bin",
 };
 
+static void count_hash(const uint8_t hash[32], void *arg)
+{
+	(void)hash;
+	(*(size_t *)arg)++;
+}
+
 /* Everything a policy would run on a log that opened. */
 static void exercise(const struct evlog *log)
 {
+	size_t hashes = 0;
 	static const uint16_t banks[] = { TPM2_ALG_SHA1, TPM2_ALG_SHA256, TPM2_ALG_SHA384 };
 	struct evlog_secure_boot sb;
 	struct evlog_iter it;
@@ -31,7 +38,8 @@ static void exercise(const struct evlog *log)
 
 		(void)evlog_image_load(log, &ev, &img);
 		(void)evlog_grub(&ev, &g);
-		(void)evlog_efi_var(&ev, &v);
+		if (evlog_efi_var(&ev, &v) == A11_OK)
+			(void)evlog_sigdb_sha256(v.value, v.value_len, count_hash, &hashes);
 		(void)evlog_event_data_bound(&ev);
 	}
 }
@@ -150,6 +158,80 @@ static void put32(uint8_t *p, uint32_t v)
 {
 	for (int i = 0; i < 4; i++)
 		p[i] = (uint8_t)(v >> 8 * i);
+}
+
+/* EFI_SIGNATURE_LIST sequences (a dbx's value): a well-formed one yields
+ * its SHA-256 entries; every malformed length is refused; garbage never
+ * reads out of bounds. */
+static void sigdb_list(struct lb *b, const uint8_t *type, uint32_t hdr, uint32_t size,
+		       uint32_t n, uint8_t fill)
+{
+	uint8_t entry[64];
+
+	lb_bytes(b, type, 16);
+	lb_le(b, 28 + hdr + n * size, 4);
+	lb_le(b, hdr, 4);
+	lb_le(b, size, 4);
+	memset(entry, fill, sizeof(entry));
+	lb_bytes(b, entry, hdr);
+	for (uint32_t i = 0; i < n; i++)
+		lb_bytes(b, entry, size);
+}
+
+static void test_sigdb(void **state)
+{
+	static const uint8_t sha256[16] = { 0x26, 0x16, 0xc4, 0xc1, 0x4c, 0x50, 0x92, 0x40,
+					    0xac, 0xa9, 0x41, 0xf9, 0x36, 0x93, 0x43, 0x28 };
+	static const uint8_t x509[16] = { 0xa1, 0x59, 0xc0, 0xa5, 0xe4, 0x94, 0xa7, 0x4a,
+					  0x87, 0xb5, 0xab, 0x15, 0x5c, 0x2b, 0xf0, 0x72 };
+	struct lb b = { 0 };
+	uint64_t seed = 0x5eed;
+	size_t n = 0;
+	uint8_t *p;
+
+	(void)state;
+	sigdb_list(&b, x509, 0, 40, 1, 0x11);   /* skipped: not SHA-256 */
+	sigdb_list(&b, sha256, 0, 48, 3, 0x22);
+	assert_int_equal(evlog_sigdb_sha256(b.p, b.len, count_hash, &n), A11_OK);
+	assert_int_equal(n, 3);
+	for (size_t cut = 0; cut < b.len; cut++) { /* every truncation */
+		p = malloc(cut ? cut : 1);
+		memcpy(p, b.p, cut);
+		n = 0;
+		if (evlog_sigdb_sha256(p, cut, count_hash, &n) == A11_OK)
+			assert_true(cut == 0 || cut == 68); /* empty, or the X.509 list alone */
+		free(p);
+	}
+	b.len = 0;
+	sigdb_list(&b, sha256, 0, 40, 1, 0x33);  /* a SHA-256 entry of the wrong size */
+	assert_int_equal(evlog_sigdb_sha256(b.p, b.len, count_hash, &n), A11_ERR_PARSE);
+	b.len = 0;
+	sigdb_list(&b, sha256, 0, 16, 1, 0x33);  /* SignatureSize without data */
+	assert_int_equal(evlog_sigdb_sha256(b.p, b.len, count_hash, &n), A11_ERR_PARSE);
+	b.len = 0;
+	sigdb_list(&b, sha256, 0, 48, 2, 0x44);
+	put32(b.p + 20, 0xfffffff0u);            /* HeaderSize past the list */
+	assert_int_equal(evlog_sigdb_sha256(b.p, b.len, count_hash, &n), A11_ERR_PARSE);
+	put32(b.p + 20, 0);
+	put32(b.p + 16, 27);                     /* ListSize under the list header */
+	assert_int_equal(evlog_sigdb_sha256(b.p, b.len, count_hash, &n), A11_ERR_PARSE);
+	b.len = 0;
+	sigdb_list(&b, sha256, 0, 48, 1, 0x55);
+	lb_bytes(&b, "0123456789", 10);
+	put32(b.p + 16, 28 + 48 + 10);           /* entries not a whole number */
+	assert_int_equal(evlog_sigdb_sha256(b.p, b.len, count_hash, &n), A11_ERR_PARSE);
+	for (int i = 0; i < 2000; i++) {         /* garbage */
+		size_t len = prng(&seed) % 300;
+
+		p = malloc(len ? len : 1);
+		for (size_t k = 0; k < len; k++)
+			p[k] = (uint8_t)prng(&seed);
+		if (len >= 28 && i % 2) /* a plausible ListSize now and then */
+			put32(p + 16, 28 + prng(&seed) % 64);
+		(void)evlog_sigdb_sha256(p, len, count_hash, &n);
+		free(p);
+	}
+	free(b.p);
 }
 
 /* Offsets in a log of lb_spec(sha1, sha256) + one event of 4 data bytes. */
@@ -432,6 +514,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_truncated),
+		cmocka_unit_test(test_sigdb),
 		cmocka_unit_test(test_trailing_and_mutated),
 		cmocka_unit_test(test_garbage),
 		cmocka_unit_test(test_oversized_fields),

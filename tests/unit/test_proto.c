@@ -136,6 +136,80 @@ static void test_evid_roundtrip(void **state)
 		evid_roundtrip(i & 1, i & 2, i & 4);
 }
 
+/* The challenge's eventlog flag: absent reads as false (older brokers),
+ * true goes through, anything but a boolean is refused. */
+static void test_cresp_eventlog(void **state)
+{
+	struct challenge_resp m, d;
+	json_t *o;
+	char *s, *t;
+
+	(void)state;
+	fx_cresp(&m, false);
+	m.eventlog = true;
+	s = challenge_resp_encode(&m);
+	assert_non_null(strstr(s, "\"eventlog\":true"));
+	assert_int_equal(challenge_resp_decode(s, strlen(s), &d), A11_OK);
+	assert_true(d.eventlog);
+	o = json_loads(s, 0, NULL);
+	json_object_del(o, "eventlog");
+	t = json_dumps(o, JSON_COMPACT);
+	assert_int_equal(challenge_resp_decode(t, strlen(t), &d), A11_OK);
+	assert_false(d.eventlog);
+	free(t);
+	json_object_set_new(o, "eventlog", json_string("yes"));
+	t = json_dumps(o, JSON_COMPACT);
+	assert_int_equal(challenge_resp_decode(t, strlen(t), &d), A11_ERR_PARSE);
+	free(t);
+	json_decref(o);
+	free(s);
+}
+
+/* The evidence's event log: up to PROTO_EVENTLOG_MAX bytes go through in
+ * a body over PROTO_MAX_BODY; one byte more, or an empty log, is refused. */
+static void test_evid_eventlog(void **state)
+{
+	struct evidence_req *a = malloc(sizeof(*a)), *b = malloc(sizeof(*b));
+	char *s;
+
+	(void)state;
+	assert_true(a != NULL && b != NULL);
+	fx_evid(a, false, false, false);
+	a->eventlog_len = PROTO_EVENTLOG_MAX;
+	a->eventlog = malloc(PROTO_EVENTLOG_MAX + 1);
+	fx_fill(a->eventlog, PROTO_EVENTLOG_MAX + 1, 77);
+	s = evidence_req_encode(a);
+	assert_non_null(s);
+	assert_true(strlen(s) > PROTO_MAX_BODY && strlen(s) <= PROTO_EVIDENCE_MAX_BODY);
+	assert_int_equal(evidence_req_decode(s, strlen(s), b), A11_OK);
+	assert_int_equal(b->eventlog_len, PROTO_EVENTLOG_MAX);
+	assert_memory_equal(a->eventlog, b->eventlog, PROTO_EVENTLOG_MAX);
+	evidence_req_clear(b);
+	free(s);
+	/* The encoder will not send more; a forged body with more is refused. */
+	a->eventlog_len = PROTO_EVENTLOG_MAX + 1;
+	assert_null(evidence_req_encode(a));
+	a->eventlog_len = PROTO_EVENTLOG_MAX - 2;
+	s = evidence_req_encode(a);
+	{
+		char *e = strstr(s, "\"eventlog\":\"") + 12, *q = strchr(e, '"');
+		char *big = malloc(strlen(s) + 8);
+
+		/* Four more base64 characters: one byte more than the limit allows. */
+		sprintf(big, "%.*sAAAA%s", (int)(e - s), s, e);
+		assert_int_equal(evidence_req_decode(big, strlen(big), b), A11_ERR_PARSE);
+		assert_null(b->eventlog);
+		free(big);
+		memcpy(e, "\"", 1);
+		memmove(e + 1, q + 1, strlen(q + 1) + 1); /* "eventlog":"" */
+		assert_int_equal(evidence_req_decode(s, strlen(s), b), A11_ERR_PARSE);
+	}
+	free(s);
+	evidence_req_clear(a);
+	free(a);
+	free(b);
+}
+
 static void rel_roundtrip(size_t certs, bool token, bool key, bool pcr_bound)
 {
 	struct release a, b;
@@ -393,6 +467,8 @@ int main(void)
 		cmocka_unit_test(test_creq_roundtrip),
 		cmocka_unit_test(test_cresp_roundtrip),
 		cmocka_unit_test(test_evid_roundtrip),
+		cmocka_unit_test(test_cresp_eventlog),
+		cmocka_unit_test(test_evid_eventlog),
 		cmocka_unit_test(test_rel_roundtrip),
 		cmocka_unit_test(test_problem),
 		cmocka_unit_test(test_evid_mutations),
