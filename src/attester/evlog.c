@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "../common/log.h"
+#include "../proto/proto.h"
 #include "evlog.h"
 
 /* securityfs reports a size of 0 for binary_bios_measurements: read to
