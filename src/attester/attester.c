@@ -64,13 +64,11 @@ static void leave(const struct run *x)
 /* POST json to path; 200 -> body, else the broker's problem. */
 static a11_err post(struct run *x, const char *path, char *json, struct client_response *resp)
 {
-	char url[1024];
 	a11_err r;
 
 	if (json == NULL)
 		return A11_ERR_NOMEM;
-	snprintf(url, sizeof(url), "%s%s", x->c->broker_url, path);
-	r = client_post(x->http, url, json, resp);
+	r = client_post(x->http, path, json, resp);
 	OPENSSL_cleanse(json, strlen(json)); /* the evidence request carries the PIN's proof */
 	free(json);
 	if (r != A11_OK || resp->status == 200)
@@ -102,9 +100,10 @@ static a11_err connect_broker(struct run *x)
 	struct client **slot = x->c->http != NULL ? x->c->http : &x->own_http;
 	a11_err r;
 
-	if (*slot != NULL && !client_fits(*slot, x->c->ca_file, cms, tms))
+	if (*slot != NULL && !client_fits(*slot, x->c->broker_url, x->c->ca_file, cms, tms))
 		attester_http_close(slot);
-	if (*slot == NULL && (r = client_open(x->c->ca_file, cms, tms, slot)) != A11_OK)
+	if (*slot == NULL &&
+	    (r = client_open(x->c->broker_url, x->c->ca_file, cms, tms, slot)) != A11_OK)
 		return r;
 	x->http = *slot;
 	return A11_OK;
@@ -279,9 +278,9 @@ static a11_err send_evidence(struct run *x)
 	}
 	free(resp.body);
 	if (r == A11_OK)
-		log_info("verdict and release: %s credential, %zu certificate(s), lease %s until %lld",
-			 cred_kind_name(x->res->rel.kind), x->res->rel.cert_count, x->res->rel.lease,
-			 (long long)x->res->rel.lease_expires);
+		log_info("verdict and release from %s: %s credential, %zu certificate(s), lease %s "
+			 "until %lld", resp.broker, cred_kind_name(x->res->rel.kind),
+			 x->res->rel.cert_count, x->res->rel.lease, (long long)x->res->rel.lease_expires);
 	return r;
 }
 

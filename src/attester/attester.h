@@ -13,7 +13,8 @@
 #include "../tpm/tpm.h"
 
 struct attester_config {
-	const char *broker_url;       /* "https://broker:8443" */
+	const char *broker_url;       /* "https://broker:8443", or several replicas:
+				       * "https://a:8443,https://b:8443" (client_open) */
 	const char *ca_file;          /* PEM bundle that signs the broker's TLS certificate */
 	const char *credential;
 	const char *pin;              /* NUL-terminated, or NULL */

@@ -59,16 +59,16 @@ void load_worker_fini(struct load_worker *w)
 /* The worker's kept connection, or a fresh one per request with
  * --new-connections (a full TLS handshake each time, as a host that
  * attests once would pay). */
-static enum outcome post_raw(struct load_worker *w, const char *url, const char *json,
+static enum outcome post_raw(struct load_worker *w, const char *path, const char *json,
 			     struct client_response *resp)
 {
 	const struct load_config *c = w->c;
 	a11_err r;
 
 	if (w->http == NULL &&
-	    client_open(c->ca_file, c->connect_ms, c->timeout_ms, &w->http) != A11_OK)
+	    client_open(c->broker, c->ca_file, c->connect_ms, c->timeout_ms, &w->http) != A11_OK)
 		return OUT_OTHER;
-	r = client_post(w->http, url, json, resp);
+	r = client_post(w->http, path, json, resp);
 	if (c->new_conn || r != A11_OK) {
 		client_close(w->http); /* after an error curl's state is not worth keeping */
 		w->http = NULL;
@@ -80,14 +80,14 @@ static enum outcome post_raw(struct load_worker *w, const char *url, const char 
  * *body, on a problem report its code counted as a refusal. */
 static enum outcome post(struct load_worker *w, const char *path, char *json, char **body)
 {
-	char url[2048], code[LOAD_CODE_LEN], detail[256];
+	char code[LOAD_CODE_LEN], detail[256];
 	struct client_response resp = { 0 };
 	enum outcome o = OUT_OTHER;
 
 	*body = NULL;
-	if (json == NULL || snprintf(url, sizeof(url), "%s%s", w->c->broker, path) >= (int)sizeof(url))
+	if (json == NULL)
 		goto out;
-	if ((o = post_raw(w, url, json, &resp)) != OUT_OK)
+	if ((o = post_raw(w, path, json, &resp)) != OUT_OK)
 		goto out;
 	if (resp.status == 200) {
 		*body = resp.body;
