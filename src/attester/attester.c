@@ -28,6 +28,7 @@ struct run {
 	struct challenge_req creq;
 	struct challenge_resp cresp;
 	struct evidence_req ev;
+	bool lost_session;            /* see start_again */
 };
 
 static double now_ms(void)
@@ -80,6 +81,7 @@ static a11_err post(struct run *x, const char *path, char *json, struct client_r
 		return A11_ERR_PROTOCOL;
 	}
 	log_error("broker refused %s: %s (%s)", x->c->credential, x->res->refusal, x->res->detail);
+	x->lost_session = resp->failed_over && strcmp(x->res->refusal, "nonce_reused") == 0;
 	free(resp->body);
 	return A11_ERR_REFUSED;
 }
@@ -385,7 +387,7 @@ static a11_err renew_adopt(struct run *x)
 	return r;
 }
 
-static a11_err exchange(struct run *x, struct attester_timing *ms)
+static a11_err exchange_once(struct run *x, struct attester_timing *ms)
 {
 	double t0 = now_ms(), t1, t2, t3;
 	a11_err r;
@@ -414,6 +416,37 @@ out:
 			tpm_identity_done(x->t, r == A11_OK);
 		leave(x);
 	}
+	return r;
+}
+
+/* The replica that took the evidence died after it marked the session
+ * used, and the next one said so (docs/operations.md, "Running several
+ * brokers"): what this exchange made is dropped, and it starts again with
+ * a challenge, once. */
+static a11_err start_again(struct run *x)
+{
+	a11_err r = enter(x);
+
+	if (r == A11_OK)
+		attester_result_clear(x->t, x->res);
+	leave(x);
+	OPENSSL_cleanse(&x->ev, sizeof(x->ev)); /* the PIN's proof */
+	memset(&x->creq, 0, sizeof(x->creq));
+	memset(&x->cresp, 0, sizeof(x->cresp));
+	x->lost_session = false;
+	return r;
+}
+
+static a11_err exchange(struct run *x, struct attester_timing *ms)
+{
+	a11_err r = exchange_once(x, ms);
+
+	if (r != A11_ERR_REFUSED || !x->lost_session)
+		return r;
+	log_warn("credential %s: the broker that took the evidence failed after using the "
+		 "session; attesting again", x->c->credential);
+	if ((r = start_again(x)) == A11_OK)
+		r = exchange_once(x, ms);
 	return r;
 }
 

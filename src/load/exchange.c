@@ -24,7 +24,11 @@ struct load_scratch {
 	char lease[PROTO_LEASE_MAX + 1];
 };
 
-enum outcome { OUT_OK, OUT_REFUSED, OUT_TRANSPORT, OUT_OTHER };
+/* OUT_LOST: the broker that took the evidence died after it used the
+ * session, and the next one said nonce_reused (docs/operations.md,
+ * "Running several brokers"): the exchange starts again, once, as the
+ * attester's does (src/attester/attester.c). */
+enum outcome { OUT_OK, OUT_REFUSED, OUT_TRANSPORT, OUT_OTHER, OUT_LOST };
 
 double load_now(void)
 {
@@ -94,8 +98,9 @@ static enum outcome post(struct load_worker *w, const char *path, char *json, ch
 		resp.body = NULL;
 	} else if (problem_decode(resp.body ? resp.body : "", resp.len, code, sizeof(code), detail,
 				  sizeof(detail)) == A11_OK) {
-		load_stats_refusal(&w->st, code);
-		o = OUT_REFUSED;
+		o = resp.failed_over && strcmp(code, "nonce_reused") == 0 ? OUT_LOST : OUT_REFUSED;
+		if (o == OUT_REFUSED)
+			load_stats_refusal(&w->st, code);
 	} else {
 		log_error("broker answered HTTP %ld without a problem report", resp.status);
 		o = OUT_OTHER;
@@ -154,6 +159,15 @@ static bool exchange(struct load_worker *w, struct load_host *h, const char *cre
 
 	if (o == OUT_OK)
 		o = evidence(w, h);
+	if (o == OUT_LOST) {
+		log_warn("a broker died with this host's session used: attesting again");
+		if ((o = challenge(w, h, cred, lease)) == OUT_OK)
+			o = evidence(w, h);
+	}
+	if (o == OUT_LOST) {
+		load_stats_refusal(&w->st, "nonce_reused");
+		o = OUT_REFUSED;
+	}
 	if (o == OUT_OK && simhost_release_check(h->h, &w->x->chal, &w->x->rel) == A11_OK)
 		ok = true;
 	else if (o == OUT_OK)
