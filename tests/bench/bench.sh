@@ -6,7 +6,7 @@
 # tpm2-pkcs11; what single TPM commands cost through that TCTI; and
 # C_Login latency, a full attestation split into its steps; the broker's
 # capacity under attest11-load (simulated hosts, no TPM).
-# BENCH_ONLY=login or BENCH_ONLY=capacity: those figures alone. The broker is broker_setup's
+# BENCH_ONLY=login, capacity or replicas: those figures alone. The broker is broker_setup's
 # (tests/lib.sh): the same settings as the tests.
 . "$(dirname "$0")/../lib.sh"
 SECS=${BENCH_SECONDS:-5}
@@ -111,4 +111,8 @@ fi
 
 if [ -z "${BENCH_ONLY:-}" ] || [ "$BENCH_ONLY" = capacity ]; then
 	. tests/bench/capacity.sh
+fi
+
+if [ -z "${BENCH_ONLY:-}" ] || [ "$BENCH_ONLY" = replicas ]; then
+	. tests/bench/replicas.sh
 fi
