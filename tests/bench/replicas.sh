@@ -50,15 +50,27 @@ rep_load() {
 	local i pids=() u
 	for i in 1 2; do
 		u=$2; [ "$i" = 2 ] && u=$3
-		"$BIN/attest11-load" --broker "$u" --ca "$BROKER_DIR/tls.crt" --ek-ca-key "$R/ekca.key" \
-			--ek-ca-cert "$R/ekca/ekca.pem" --credential rep --mode closed --hosts 50 \
-			--concurrency "$REP_CONCURRENCY" --duration "$REP_SECONDS" --timeout-ms 30000 --json \
-			>"$R/$1.$i.json" 2>"$R/$1.$i.err" &
+		( TIMEFORMAT='%U %S'; time "$BIN/attest11-load" --broker "$u" --ca "$BROKER_DIR/tls.crt" \
+			--ek-ca-key "$R/ekca.key" --ek-ca-cert "$R/ekca/ekca.pem" --credential rep \
+			--mode closed --hosts 50 --concurrency "$REP_CONCURRENCY" --duration "$REP_SECONDS" \
+			--timeout-ms 30000 --json >"$R/$1.$i.json" 2>"$R/$1.$i.err" ) 2>"$R/$1.$i.time" &
 		pids+=($!)
 	done
 	wait "${pids[@]}"
 	for i in 1 2; do sed -n 's/.*"per_second": *\([0-9.]*\).*/\1/p' "$R/$1.$i.json"; done |
 		awk '{ s += $1 } END { printf "%.1f", s }'
+}
+# The brokers' CPU (utime + stime, ms) so far, summed over PIDs.
+rep_cpu() { local p t=0; for p in "$@"; do t=$((t + $(awk '{ print $14 + $15 }' "/proc/$p/stat"))); done; echo $((t * 1000 / $(getconf CLK_TCK))); }
+rep_exchanges() { cat "$R/$1".[12].json | sed -n 's/.*"exchanges": *\([0-9]*\).*/\1/p' | awk '{ s += $1 } END { print s + 0 }'; }
+# rep_row LABEL NAME RATE CPU0 PIDS...: a row, with the brokers' and the
+# load generators' CPU per attestation
+rep_row() {
+	local label=$1 name=$2 rate=$3 c0=$4 n; shift 4
+	n=$(rep_exchanges "$name")
+	printf '%-34s %9s %8s %12s %10s\n' "$label" "$rate" "$(rep_errors "$name")" \
+		"$(awk -v c=$(( $(rep_cpu "$@") - c0 )) -v n="$n" 'BEGIN { if (n) printf "%.2f", c / n }')" \
+		"$(cat "$R/$name".[12].time | awk -v n="$n" '{ s += $1 + $2 } END { if (n) printf "%.2f", s * 1000 / n }')"
 }
 rep_errors() { # transport + other errors + failed checks of a row's two runs
 	cat "$R/$1".[12].json | sed -n 's/.*"transport_errors":\([0-9]*\),"other_errors":\([0-9]*\),"checks_failed":\([0-9]*\).*/\1 \2 \3/p' |
@@ -74,17 +86,18 @@ cp -a "$R/pg" "$R/pg2" # the second replica: the same keys, the same database
 printf '\nReplicas: two attest11-load processes x %s hosts at a time, %s s per row, closed loop,\n' \
 	"$REP_CONCURRENCY" "$REP_SECONDS"
 printf 'kept connections; each broker 4 threads on a core of its own (taskset), load and\n'
-printf 'PostgreSQL on both of the %s cores\n' "$(nproc)"
-printf '%-34s %9s %8s\n' "" "attest/s" "errors"
-rep_start sqlite 0; A=$REP_PID
-sqlite_rate=$(rep_load sqlite "$REP_URL" "$REP_URL"); rep_stop "$A"
-printf '%-34s %9s %8s\n' "SQLite, one broker" "$sqlite_rate" "$(rep_errors sqlite)"
-rep_start pg 0; A=$REP_PID; URL_A=$REP_URL
+printf 'PostgreSQL on both of the %s cores (load average before: %s); broker ms/at: the\n' "$(nproc)" "$(cut -d' ' -f1-3 /proc/loadavg)"
+printf "brokers' CPU per attestation, load ms/at: the load generators'\n"
+printf '%-34s %9s %8s %12s %10s\n' "" "attest/s" "errors" "broker ms/at" "load ms/at"
+rep_start sqlite 0; A=$REP_PID; c0=$(rep_cpu "$A")
+sqlite_rate=$(rep_load sqlite "$REP_URL" "$REP_URL")
+rep_row "SQLite, one broker" sqlite "$sqlite_rate" "$c0" "$A"; rep_stop "$A"
+rep_start pg 0; A=$REP_PID; URL_A=$REP_URL; c0=$(rep_cpu "$A")
 pg1_rate=$(rep_load pg1 "$URL_A" "$URL_A")
-printf '%-34s %9s %8s\n' "PostgreSQL, one broker" "$pg1_rate" "$(rep_errors pg1)"
-rep_start pg2 1; B=$REP_PID; URL_B=$REP_URL
+rep_row "PostgreSQL, one broker" pg1 "$pg1_rate" "$c0" "$A"
+rep_start pg2 1; B=$REP_PID; URL_B=$REP_URL; c0=$(rep_cpu "$A" "$B")
 pg2_rate=$(rep_load pg2 "$URL_A,$URL_B" "$URL_B,$URL_A")
-printf '%-34s %9s %8s\n' "PostgreSQL, two replicas" "$pg2_rate" "$(rep_errors pg2)"
+rep_row "PostgreSQL, two replicas" pg2 "$pg2_rate" "$c0" "$A" "$B"
 printf 'two replicas / one on PostgreSQL: %s (goal >= 1.6); PostgreSQL / SQLite, one broker: %s (goal >= 0.7)\n' \
 	"$(ratio "$pg2_rate" "$pg1_rate")" "$(ratio "$pg1_rate" "$sqlite_rate")"
 
@@ -92,8 +105,8 @@ printf 'two replicas / one on PostgreSQL: %s (goal >= 1.6); PostgreSQL / SQLite,
 rep_load kill "$URL_A,$URL_B" "$URL_B,$URL_A" >/dev/null &
 LOADS=$!
 sleep "$(awk -v s="$REP_SECONDS" 'BEGIN { print s / 2 }')"
-kill -9 "$A"; t0=$(date +%s%N)
-{ wait "$A"; } 2>/dev/null # reaped at once: SIGKILL is not caught
+t0=$(date +%s%N)
+{ kill -9 "$A"; wait "$A"; } 2>/dev/null # reaped at once: SIGKILL is not caught
 ATTEST11_LOG=info "$BIN/attest11" attest --tcti "$A11_TCTI" --broker "$URL_A,$URL_B" \
 	--ca "$BROKER_DIR/tls.crt" --credential tpm --pin-file "$D/pin" >"$R/failover.out" 2>&1
 t1=$(date +%s%N)
