@@ -114,6 +114,30 @@ ok "audit verify passes, records appended by both replicas" broker audit verify
 ok "both replicas released (their request logs)" bash -c "
 	grep -q 'POST /v1/evidence 200' $RIG_DIR/broker-a.log && grep -q 'POST /v1/evidence 200' $RIG_DIR/broker-b.log"
 
+# --- a replica that dies after using the session -----------------------------
+# A front that forwards to b, but drops b's answer to the evidence for a
+# 502: the session is used and the release committed, as when a replica
+# dies just before answering. The client fails over to b, which says
+# nonce_reused, and starts the exchange again there, once.
+"$RACE" "$URL_b" "$URL_b" "$BROKER_DIR/tls.crt" "$D/simca.key" "$SIM_CA/simca.pem" front \
+	"$BROKER_DIR/tls.crt" "$BROKER_DIR/tls.key" "$RIG_DIR/front.port" 2>"$RIG_DIR/front.err" &
+FRONT=$!; echo $FRONT >>"$RIG_DIR/pids"
+for _ in $(seq 1 100); do [ -s "$RIG_DIR/front.port" ] && break; sleep 0.05; done
+URL_f=https://127.0.0.1:$(cat "$RIG_DIR/front.port")
+"$BIN/attest11-load" --broker "$URL_f,$URL_b" --ca "$BROKER_DIR/tls.crt" --ek-ca-key "$D/simca.key" \
+	--ek-ca-cert "$SIM_CA/simca.pem" --credential web --hosts 1 --count 1 --json \
+	>"$RIG_DIR/lost.json" 2>"$RIG_DIR/lost.err"; rc=$?
+ok "attest11-load, evidence lost with its session: started again at b, released, no refusal" bash -c "
+	[ $rc = 0 ] && grep -q '\"releases\": *1' $RIG_DIR/lost.json && grep -q '\"refusals\": *{}' $RIG_DIR/lost.json"
+ok "... once" test "$(grep -c 'attesting again' "$RIG_DIR/lost.err")" = 1
+ATTEST11_LOG=info "$BIN/attest11" attest --tcti "$A11_TCTI" --broker "$URL_f,$URL_b" \
+	--ca "$BROKER_DIR/tls.crt" --credential sign --pin-file "$D/pin" >"$RIG_DIR/lost.out" 2>&1; rc=$?
+ok "attest11 attest (the module's attester), the same: logged in at b after starting again once" bash -c "
+	[ $rc = 0 ] && [ \$(grep -c 'attesting again' $RIG_DIR/lost.out) = 1 ] &&
+	grep -q 'release from $URL_b' $RIG_DIR/lost.out"
+kill -TERM "$FRONT"; wait "$FRONT"
+ok "the front dropped two released evidences" test "$(grep -c '/v1/evidence answered 200' "$RIG_DIR/front.err")" = 2
+
 # --- kill -9 of one replica under load ----------------------------------------
 # The module signs under 6 s leases (renewed every 4 s) with both URLs in
 # attest11.conf; attest11-load runs hosts against both, a first.
@@ -129,8 +153,8 @@ CONC=4
 	2>"$RIG_DIR/load.err" &
 LOADER=$!; echo $LOADER >>"$RIG_DIR/pids"
 sleep 6
-kill -9 "$PID_a"; t_kill=$(date +%s.%N)
-{ wait "$PID_a"; } 2>/dev/null
+t_kill=$(date +%s.%N)
+{ kill -9 "$PID_a"; wait "$PID_a"; } 2>/dev/null
 # Failover time: from the kill to the first login served (by b) of a CLI
 # given both URLs, a first.
 ATTEST11_LOG=info "$BIN/attest11" attest --tcti "$A11_TCTI" --broker "$URL_a,$URL_b" --ca "$BROKER_DIR/tls.crt" \

@@ -12,13 +12,22 @@
  *     run (the revocation), renewed on B again: "renewal 2 CODE"
  *   ... once CRED PIN (URL_A only)
  *     one exchange: "released" or "refused CODE"
+ *   ... front TLS_CERT TLS_KEY PORT_FILE (URL_A only; the host is unused)
+ *     a broker that dies after using the session: an HTTPS front on a
+ *     free loopback port (written to PORT_FILE) that forwards every POST
+ *     to URL_A and passes the answer on, except that of /v1/evidence,
+ *     which it drops for a 502; until SIGTERM
  * Exit 0 unless something could not be run at all. */
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <microhttpd.h>
 #include <openssl/pem.h>
 
 #include "../../src/attester/client.h"
@@ -219,6 +228,110 @@ static int once(const char *cred, const char *pin)
 	return 0;
 }
 
+/* The front's request: its body so far. */
+struct upload {
+	char *body;
+	size_t len;
+};
+
+static enum MHD_Result front_answer(void *cls, struct MHD_Connection *conn, const char *path,
+				    const char *method, const char *version, const char *data,
+				    size_t *size, void **con_cls)
+{
+	struct upload *u = *con_cls;
+	struct MHD_Response *m;
+	char code[64], empty[] = "{}", *body;
+	enum MHD_Result ret;
+	int status = 502;
+
+	(void)cls, (void)method, (void)version;
+	if (u == NULL) {
+		*con_cls = calloc(1, sizeof(*u));
+		return *con_cls != NULL ? MHD_YES : MHD_NO;
+	}
+	if (*size != 0) {
+		char *b = u->len + *size < 65536 ? realloc(u->body, u->len + *size + 1) : NULL;
+
+		if (b == NULL)
+			return MHD_NO;
+		memcpy(b + u->len, data, *size);
+		u->len += *size;
+		b[u->len] = '\0';
+		u->body = b;
+		*size = 0;
+		return MHD_YES;
+	}
+	body = post(0, path, u->body ? u->body : "", code, sizeof(code));
+	if (body != NULL && strcmp(path, "/v1/evidence") != 0)
+		status = 200;
+	else
+		fprintf(stderr, "front: %s answered %s, passed on as 502\n", path,
+			body ? "200" : code);
+	m = MHD_create_response_from_buffer(status == 200 ? strlen(body) : 2,
+					    status == 200 ? body : empty, MHD_RESPMEM_MUST_COPY);
+	MHD_add_response_header(m, "Content-Type", "application/json");
+	ret = MHD_queue_response(conn, (unsigned)status, m);
+	MHD_destroy_response(m);
+	free(body);
+	return ret;
+}
+
+static void front_done(void *cls, struct MHD_Connection *conn, void **con_cls,
+		       enum MHD_RequestTerminationCode why)
+{
+	struct upload *u = *con_cls;
+
+	(void)cls, (void)conn, (void)why;
+	if (u != NULL)
+		free(u->body);
+	free(u);
+	*con_cls = NULL;
+}
+
+static char *slurp(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	char *b = f ? calloc(1, 16384) : NULL;
+
+	if (b != NULL && fread(b, 1, 16383, f) == 0) {
+		free(b);
+		b = NULL;
+	}
+	if (f != NULL)
+		fclose(f);
+	return b;
+}
+
+static int front(const char *cert_path, const char *key_path, const char *port_file)
+{
+	struct sockaddr_in lo = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	char *cert = slurp(cert_path), *key = slurp(key_path);
+	struct MHD_Daemon *d = NULL;
+	sigset_t term;
+	FILE *f;
+	int sig, rc = 1;
+
+	sigemptyset(&term);
+	sigaddset(&term, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &term, NULL); /* MHD's thread inherits it */
+	if (cert != NULL && key != NULL)
+		d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_TLS, 0, NULL, NULL,
+				     front_answer, NULL, MHD_OPTION_HTTPS_MEM_CERT, cert,
+				     MHD_OPTION_HTTPS_MEM_KEY, key, MHD_OPTION_SOCK_ADDR, &lo,
+				     MHD_OPTION_NOTIFY_COMPLETED, front_done, NULL, MHD_OPTION_END);
+	if (d != NULL && (f = fopen(port_file, "w")) != NULL) {
+		fprintf(f, "%u\n", (unsigned)MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT)->port);
+		fclose(f);
+		sigwait(&term, &sig);
+		rc = 0;
+	}
+	if (d != NULL)
+		MHD_stop_daemon(d);
+	free(cert);
+	free(key);
+	return rc;
+}
+
 static int load_host(const char *key_path, const char *cert_path)
 {
 	FILE *k = fopen(key_path, "r"), *c = fopen(cert_path, "r");
@@ -247,6 +360,8 @@ int main(int argc, char **argv)
 	url[1] = argv[2];
 	ca = argv[3];
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (strcmp(argv[6], "front") == 0)
+		return argc == 10 ? front(argv[7], argv[8], argv[9]) : 2;
 	if (load_host(argv[4], argv[5]) != 0)
 		return 1;
 	if (strcmp(argv[6], "split") == 0)
