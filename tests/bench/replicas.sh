@@ -18,10 +18,7 @@ REP_CONCURRENCY=${REP_CONCURRENCY:-4}
 pg_start 2>"$RIG_DIR/pg.log" || { echo "bench: no PostgreSQL"; cat "$RIG_DIR/pg.log"; exit 1; }
 trap 'pg_stop; rig_stop' EXIT
 R=$RIG_DIR/rep; mkdir -p "$R/ekca"
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
-	-subj "/CN=attest11 bench EK CA" -addext basicConstraints=critical,CA:TRUE \
-	-addext keyUsage=critical,keyCertSign,cRLSign \
-	-keyout "$R/ekca.key" -out "$R/ekca/ekca.pem" 2>/dev/null || { echo "bench: no EK CA"; exit 1; }
+sim_ek_ca "$R/ekca.key" "$R/ekca/ekca.pem" || { echo "bench: no EK CA"; exit 1; }
 A11_EK_CA_DIR=$R/ekca write_policy "$R/policy"
 
 # rep_dir NAME [STORE]: a broker directory (its own keys, the bench
