@@ -104,11 +104,11 @@ $(CLI): $(call obj,$(CLI_SRC)) $(LIBP11) $(LIBATTESTER) $(LIBPROTO) $(LIBTPM) $(
 	$(CC) $(LDFLAGS) -o $@ $^ $(call pc,libs,$(ATTESTER_PKGS)) -lpthread
 
 # The load generator plays TPMs in software: simhost, proto, wire, common
-# and the attester's HTTPS client alone (client.o needs nothing else of
-# src/attester), never src/tpm or broker code.
+# and the attester's HTTPS client alone (client.o and its broker list,
+# brokers.o: nothing else of src/attester), never src/tpm or broker code.
 LOAD_SRC := $(wildcard src/load/*.c)
 LOAD_PKGS := $(WIRE_PKGS) $(PROTO_PKGS) libcurl
-$(LOAD): $(call obj,$(LOAD_SRC)) $(O)/src/attester/client.o $(LIBSIMHOST) $(LIBPROTO) \
+$(LOAD): $(call obj,$(LOAD_SRC) src/attester/client.c src/attester/brokers.c) $(LIBSIMHOST) $(LIBPROTO) \
 		$(LIBWIRE) $(LIBCOMMON)
 	$(CC) $(LDFLAGS) -o $@ $^ $(call pc,libs,$(LOAD_PKGS)) -lpthread -lm
 
@@ -125,7 +125,8 @@ $(MODULE): $(MODULE_OBJ) $(LIBPROTO) $(LIBTPM) $(LIBWIRE) $(LIBCOMMON) src/p11/a
 		-o $@ $(filter %.o %.a,$^) $(call pc,libs,$(TPM_PKGS) $(PROTO_PKGS)) -lpthread
 
 # attest11-net.so: client.c and libcurl, one export (src/attester/net.map).
-$(NETOBJ): $(call obj,src/attester/client.c src/attester/net_entry.c) $(LIBCOMMON) \
+$(NETOBJ): $(call obj,src/attester/client.c src/attester/brokers.c src/attester/net_entry.c) \
+		$(LIBCOMMON) \
 		src/attester/net.map
 	$(CC) -shared $(LDFLAGS) -Wl,--version-script=src/attester/net.map -Wl,-z,defs \
 		-o $@ $(filter %.o %.a,$^) $(call pc,libs,libcurl) -lpthread
@@ -136,7 +137,7 @@ $(O)/tests/unit/%: $(O)/tests/unit/%.o $(TESTLIB) $(LIBP11) $(LIBATTESTER) $(LIB
 		$(LIBSIMHOST) $(LIBPROTO) $(LIBTPM) $(LIBWIRE) $(LIBEVENTLOG) $(LIBCOMMON)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_ALL) -lcmocka
 $(O)/tests/integ/%: $(O)/tests/integ/%.o $(TESTLIB) $(LIBP11) $(LIBATTESTER) $(LIBBROKER) \
-		$(LIBPROTO) $(LIBTPM) $(LIBWIRE) $(LIBEVENTLOG) $(LIBCOMMON)
+		$(LIBSIMHOST) $(LIBPROTO) $(LIBTPM) $(LIBWIRE) $(LIBEVENTLOG) $(LIBCOMMON)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_ALL) -lcmocka
 
 tests: all $(UNIT_BIN) $(INTEG_BIN)

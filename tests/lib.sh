@@ -121,6 +121,27 @@ evlog_boot() {
 	done
 }
 
+# An EK CA for simulated TPM hosts (src/simhost, attest11-load):
+#   sim_ek_ca KEY CERT
+sim_ek_ca() {
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+		-subj "/CN=attest11 simulated hosts EK CA" -addext basicConstraints=critical,CA:TRUE \
+		-addext keyUsage=critical,keyCertSign,cRLSign -keyout "$1" -out "$2" 2>/dev/null
+}
+
+# no_release_after_lock NAME: in the audit chain no release of NAME (a
+# credential with pin_max_failures 3) follows the verdict that locked it.
+# A wrong PIN is recorded as pin_incorrect, the one that locks and every
+# try after it as pin_locked; after a lock (and an unlock), a
+# pin_incorrect starts counting again.
+no_release_after_lock() {
+	broker audit export | jq -r --arg c "$1" 'select(.credential == $c) | .code' |
+	awk '$0 == "pin_incorrect" { if (locked) { locked = 0; f = 0 } if (++f >= 3) locked = 1 }
+	     $0 == "pin_locked" { locked = 1 }
+	     $0 == "ok" { if (locked) bad = 1; f = 0 }
+	     END { exit bad }'
+}
+
 # A repository credential: a leaf key + certificate under a private CA.
 #   make_repo_key DIR NAME ec|rsa  -> DIR/NAME.key, NAME.crt, NAME.chain
 make_ca() {

@@ -32,6 +32,7 @@ struct run {
 	struct challenge_req creq;
 	struct challenge_resp cresp;
 	struct evidence_req ev;
+	bool lost_session;            /* see start_again */
 };
 
 static double now_ms(void)
@@ -68,13 +69,11 @@ static void leave(const struct run *x)
 /* POST json to path; 200 -> body, else the broker's problem. */
 static a11_err post(struct run *x, const char *path, char *json, struct client_response *resp)
 {
-	char url[1024];
 	a11_err r;
 
 	if (json == NULL)
 		return A11_ERR_NOMEM;
-	snprintf(url, sizeof(url), "%s%s", x->c->broker_url, path);
-	r = client_post(x->http, url, json, resp);
+	r = client_post(x->http, path, json, resp);
 	x->http_failed = r != A11_OK;
 	OPENSSL_cleanse(json, strlen(json)); /* the evidence request carries the PIN's proof */
 	free(json);
@@ -87,6 +86,7 @@ static a11_err post(struct run *x, const char *path, char *json, struct client_r
 		return A11_ERR_PROTOCOL;
 	}
 	log_error("broker refused %s: %s (%s)", x->c->credential, x->res->refusal, x->res->detail);
+	x->lost_session = resp->failed_over && strcmp(x->res->refusal, "nonce_reused") == 0;
 	free(resp->body);
 	return A11_ERR_REFUSED;
 }
@@ -107,9 +107,10 @@ static a11_err connect_broker(struct run *x)
 	struct client **slot = x->c->http != NULL ? x->c->http : &x->own_http;
 	a11_err r;
 
-	if (*slot != NULL && !client_fits(*slot, x->c->ca_file, cms, tms))
+	if (*slot != NULL && !client_fits(*slot, x->c->broker_url, x->c->ca_file, cms, tms))
 		attester_http_close(slot);
-	if (*slot == NULL && (r = client_open(x->c->ca_file, cms, tms, slot)) != A11_OK)
+	if (*slot == NULL &&
+	    (r = client_open(x->c->broker_url, x->c->ca_file, cms, tms, slot)) != A11_OK)
 		return r;
 	x->http = *slot;
 	return A11_OK;
@@ -302,9 +303,9 @@ static a11_err send_evidence(struct run *x)
 	}
 	free(resp.body);
 	if (r == A11_OK)
-		log_info("verdict and release: %s credential, %zu certificate(s), lease %s until %lld",
-			 cred_kind_name(x->res->rel.kind), x->res->rel.cert_count, x->res->rel.lease,
-			 (long long)x->res->rel.lease_expires);
+		log_info("verdict and release from %s: %s credential, %zu certificate(s), lease %s "
+			 "until %lld", resp.broker, cred_kind_name(x->res->rel.kind),
+			 x->res->rel.cert_count, x->res->rel.lease, (long long)x->res->rel.lease_expires);
 	return r;
 }
 
@@ -409,7 +410,7 @@ static a11_err renew_adopt(struct run *x)
 	return r;
 }
 
-static a11_err exchange(struct run *x, struct attester_timing *ms)
+static a11_err exchange_once(struct run *x, struct attester_timing *ms)
 {
 	double t0 = now_ms(), t1, t2, t3;
 	a11_err r;
@@ -439,6 +440,37 @@ out:
 			tpm_identity_done(x->t, r == A11_OK);
 		leave(x);
 	}
+	return r;
+}
+
+/* The replica that took the evidence died after it marked the session
+ * used, and the next one said so (docs/operations.md, "Running several
+ * brokers"): what this exchange made is dropped, and it starts again with
+ * a challenge, once. */
+static a11_err start_again(struct run *x)
+{
+	a11_err r = enter(x);
+
+	if (r == A11_OK)
+		attester_result_clear(x->t, x->res);
+	leave(x);
+	OPENSSL_cleanse(&x->ev, sizeof(x->ev)); /* the PIN's proof */
+	memset(&x->creq, 0, sizeof(x->creq));
+	memset(&x->cresp, 0, sizeof(x->cresp));
+	x->lost_session = false;
+	return r;
+}
+
+static a11_err exchange(struct run *x, struct attester_timing *ms)
+{
+	a11_err r = exchange_once(x, ms);
+
+	if (r != A11_ERR_REFUSED || !x->lost_session)
+		return r;
+	log_warn("credential %s: the broker that took the evidence failed after using the "
+		 "session; attesting again", x->c->credential);
+	if ((r = start_again(x)) == A11_OK)
+		r = exchange_once(x, ms);
 	return r;
 }
 

@@ -17,7 +17,8 @@
 #define ATTESTER_EVENTLOG_DEFAULT "/sys/kernel/security/tpm0/binary_bios_measurements"
 
 struct attester_config {
-	const char *broker_url;       /* "https://broker:8443" */
+	const char *broker_url;       /* "https://broker:8443", or several replicas:
+				       * "https://a:8443,https://b:8443" (client_open) */
 	const char *ca_file;          /* PEM bundle that signs the broker's TLS certificate */
 	const char *credential;
 	const char *pin;              /* NUL-terminated, or NULL */

@@ -1,7 +1,11 @@
 #include <errno.h>
 #include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 #include <curl/curl.h>
 
 #include "../common/log.h"
@@ -83,12 +87,32 @@ struct client {
 	CURL *curl;
 	struct curl_slist *hdr;
 	char *ca_file;
+	char *brokers;                /* as given, for client_fits */
+	char *split;                  /* a copy cut at the commas: url[] points into it */
+	const char *url[CLIENT_MAX_BROKERS];
+	size_t n, cur;                /* cur: the broker that last served */
 	long connect_ms, total_ms;
+	unsigned seed;                /* the backoff's jitter */
 };
 
-a11_err client_open(const char *ca_file, long connect_ms, long total_ms, struct client **out)
+static void setup(struct client *c)
+{
+	curl_easy_setopt(c->curl, CURLOPT_PROTOCOLS_STR, "https");
+	curl_easy_setopt(c->curl, CURLOPT_CAINFO, c->ca_file);
+	curl_easy_setopt(c->curl, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
+	curl_easy_setopt(c->curl, CURLOPT_CONNECTTIMEOUT_MS, c->connect_ms);
+	curl_easy_setopt(c->curl, CURLOPT_TIMEOUT_MS, c->total_ms);
+	/* Signals are no way to time out inside a library a process loads. */
+	curl_easy_setopt(c->curl, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, c->hdr);
+	curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, on_data);
+}
+
+a11_err client_open(const char *brokers, const char *ca_file, long connect_ms, long total_ms,
+		    struct client **out)
 {
 	struct client *c;
+	a11_err r;
 
 	*out = NULL;
 	pthread_once(&once, global_init);
@@ -97,21 +121,20 @@ a11_err client_open(const char *ca_file, long connect_ms, long total_ms, struct 
 	c->curl = curl_easy_init();
 	c->hdr = curl_slist_append(NULL, "Content-Type: application/json");
 	c->ca_file = strdup(ca_file);
+	c->brokers = strdup(brokers);
+	c->split = strdup(brokers);
 	c->connect_ms = connect_ms;
 	c->total_ms = total_ms;
-	if (c->curl == NULL || c->hdr == NULL || c->ca_file == NULL) {
+	/* Jitter only: spreads hosts that lost the same broker at once. */
+	c->seed = (unsigned)time(NULL) ^ (unsigned)getpid() ^ (unsigned)(uintptr_t)c;
+	r = c->curl && c->hdr && c->ca_file && c->brokers && c->split
+		    ? brokers_split(c->split, brokers, c->url, &c->n)
+		    : A11_ERR_NOMEM;
+	if (r != A11_OK) {
 		client_close(c);
-		return A11_ERR_NOMEM;
+		return r;
 	}
-	curl_easy_setopt(c->curl, CURLOPT_PROTOCOLS_STR, "https");
-	curl_easy_setopt(c->curl, CURLOPT_CAINFO, ca_file);
-	curl_easy_setopt(c->curl, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
-	curl_easy_setopt(c->curl, CURLOPT_CONNECTTIMEOUT_MS, connect_ms);
-	curl_easy_setopt(c->curl, CURLOPT_TIMEOUT_MS, total_ms);
-	/* Signals are no way to time out inside a library a process loads. */
-	curl_easy_setopt(c->curl, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, c->hdr);
-	curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, on_data);
+	setup(c);
 	*out = c;
 	return A11_OK;
 }
@@ -124,22 +147,31 @@ void client_close(struct client *c)
 	if (c->curl != NULL)
 		curl_easy_cleanup(c->curl);
 	free(c->ca_file);
+	free(c->brokers);
+	free(c->split);
 	free(c);
 }
 
-void client_free(void *c)
+bool client_fits(const struct client *c, const char *brokers, const char *ca_file,
+		 long connect_ms, long total_ms)
 {
-	client_close(c);
+	return strcmp(c->brokers, brokers) == 0 && strcmp(c->ca_file, ca_file) == 0 &&
+	       c->connect_ms == connect_ms && c->total_ms == total_ms;
 }
 
-bool client_fits(const struct client *c, const char *ca_file, long connect_ms, long total_ms)
+long client_backoff_ms(unsigned retry, unsigned retry_after, unsigned *seed)
 {
-	return strcmp(c->ca_file, ca_file) == 0 && c->connect_ms == connect_ms &&
-	       c->total_ms == total_ms;
+	long base = 50L << (retry < 5 ? (retry > 0 ? retry - 1 : 0) : 4);
+	long ms = base + rand_r(seed) % (base + 1);
+
+	if (retry_after > CLIENT_RETRY_AFTER_MAX)
+		retry_after = CLIENT_RETRY_AFTER_MAX;
+	return ms > retry_after * 1000L ? ms : retry_after * 1000L;
 }
 
-a11_err client_post(struct client *c, const char *url, const char *json,
-		    struct client_response *out)
+/* One POST to one broker. */
+static a11_err post_one(struct client *c, const char *url, const char *json,
+			struct client_response *out)
 {
 	char detail[CURL_ERROR_SIZE] = "";
 	const char *cause;
@@ -147,19 +179,22 @@ a11_err client_post(struct client *c, const char *url, const char *json,
 	CURLcode rc;
 	a11_err r;
 
-	memset(out, 0, sizeof(*out));
 	curl_easy_setopt(c->curl, CURLOPT_ERRORBUFFER, detail);
 	curl_easy_setopt(c->curl, CURLOPT_URL, url);
 	curl_easy_setopt(c->curl, CURLOPT_POSTFIELDS, json);
 	curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, out);
 	rc = curl_easy_perform(c->curl);
 	if (rc == CURLE_OK) {
-		curl_off_t conn = 0, tls = 0, total = 0;
+		curl_off_t conn = 0, tls = 0, total = 0, after = 0;
 
 		curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &out->status);
 		curl_easy_getinfo(c->curl, CURLINFO_CONNECT_TIME_T, &conn);
 		curl_easy_getinfo(c->curl, CURLINFO_APPCONNECT_TIME_T, &tls);
 		curl_easy_getinfo(c->curl, CURLINFO_TOTAL_TIME_T, &total);
+		if (out->status == 503 && curl_easy_getinfo(c->curl, CURLINFO_RETRY_AFTER, &after) ==
+						  CURLE_OK && after > 0)
+			out->retry_after = after > CLIENT_RETRY_AFTER_MAX ? CLIENT_RETRY_AFTER_MAX
+									  : (unsigned)after;
 		log_debug("broker %s: HTTP %ld in %.1f ms (connect %.1f, TLS %.1f)", url,
 			  out->status, (double)total / 1e3, (double)conn / 1e3, (double)tls / 1e3);
 	}
@@ -172,5 +207,57 @@ a11_err client_post(struct client *c, const char *url, const char *json,
 		free(out->body);
 		memset(out, 0, sizeof(*out));
 	}
+	return r;
+}
+
+/* The network failed or the broker could not serve: another may. An
+ * untrusted certificate or an oversized answer is no replica's outage. */
+static bool worth_failover(a11_err r, const struct client_response *resp)
+{
+	return r == A11_ERR_NETWORK || (r == A11_OK && resp->status >= 500 && resp->status <= 599);
+}
+
+static void pause_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+}
+
+a11_err client_post(struct client *c, const char *path, const char *json,
+		    struct client_response *out)
+{
+	char url[CLIENT_URL_MAX + 64];
+	unsigned tries = (unsigned)c->n, extra = 0, after = 0;
+	a11_err r = A11_ERR_NETWORK;
+
+	for (unsigned i = 0; i < tries; i++) {
+		size_t at = c->cur;
+
+		if (i > 0)
+			pause_ms(client_backoff_ms(i, after, &c->seed));
+		memset(out, 0, sizeof(*out));
+		if (snprintf(url, sizeof(url), "%s%s", c->url[at], path) >= (int)sizeof(url))
+			return A11_ERR_ARG;
+		r = post_one(c, url, json, out);
+		out->broker = c->url[at];
+		out->failed_over = i > 0;
+		if (!worth_failover(r, out))
+			break;
+		after = out->retry_after;
+		/* A busy broker said when to come back: one more try. */
+		if (after > 0 && extra++ == 0)
+			tries++;
+		if (r == A11_OK)
+			log_warn("broker %s: HTTP %ld%s", c->url[at], out->status,
+				 after > 0 ? " (busy)" : "");
+		c->cur = (at + 1) % c->n; /* the next request starts at the next one too */
+		if (i + 1 == tries)
+			break;
+		free(out->body);
+	}
+	if (out->failed_over && !worth_failover(r, out))
+		log_info("broker %s served, after another failed", out->broker);
 	return r;
 }

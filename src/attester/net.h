@@ -11,22 +11,24 @@
 #include "../common/log.h"
 #include "client.h"
 
-#define NET_ABI 1
-#define NET_ENTRY "a11_net_v1"
+#define NET_ABI 2
+#define NET_ENTRY "a11_net_v2"
 #define NET_OBJECT "attest11-net.so"
 
 struct a11_net {
 	unsigned abi;                 /* NET_ABI */
-	a11_err (*open)(const char *ca_file, long connect_ms, long total_ms, struct client **out);
+	a11_err (*open)(const char *brokers, const char *ca_file, long connect_ms, long total_ms,
+			struct client **out);
 	void (*close)(struct client *c);
-	bool (*fits)(const struct client *c, const char *ca_file, long connect_ms, long total_ms);
-	a11_err (*post)(struct client *c, const char *url, const char *json,
+	bool (*fits)(const struct client *c, const char *brokers, const char *ca_file,
+		     long connect_ms, long total_ms);
+	a11_err (*post)(struct client *c, const char *path, const char *json,
 			struct client_response *out);
 };
 
 /* The object's table, its log at the module's level (it has its own copy
  * of src/common/log.c). */
 typedef const struct a11_net *(*a11_net_entry)(enum a11_log_level level);
-const struct a11_net *a11_net_v1(enum a11_log_level level);
+const struct a11_net *a11_net_v2(enum a11_log_level level);
 
 #endif

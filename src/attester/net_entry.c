@@ -10,7 +10,7 @@ static const struct a11_net table = {
 	.post = client_post,
 };
 
-const struct a11_net *a11_net_v1(enum a11_log_level level)
+const struct a11_net *a11_net_v2(enum a11_log_level level)
 {
 	a11_log_set_level(level);
 	return &table;

@@ -120,8 +120,10 @@ static const char *const migrations[SCHEMA_VERSION] = {
 };
 
 /* The version table holds one row; a database no broker touched yet gets
- * it at version 0. */
+ * it at version 0. Its IF NOT EXISTS would print a NOTICE on every start
+ * of every broker and admin command: notices are not worth a line. */
 static const char sql_version_table[] =
+	"SET client_min_messages = warning;"
 	"CREATE TABLE IF NOT EXISTS schema_version ("
 	" one BOOLEAN PRIMARY KEY DEFAULT true CHECK (one),"
 	" version BIGINT NOT NULL);"

@@ -412,7 +412,7 @@ static int cert(void *ctx, int argc, char **argv)
 
 /* The only place the commands and their usage are written. */
 static const struct cli_cmd cmds[] = {
-	{ "attest", "--tcti T --broker URL --ca FILE --credential NAME\n"
+	{ "attest", "--tcti T --broker URL[,URL...] --ca FILE --credential NAME\n"
 	  "[--pin-file F] [--ek auto|rsa|p256|p384] [--wrap-to-ek] [--check-sign]\n"
 	  "[--save-key PREFIX] [--state-dir DIR] [--timeout-ms MS] [--eventlog FILE]",
 	  "attest the TPM to the broker and import the credential it releases", -1, attest },

@@ -24,7 +24,11 @@ struct load_scratch {
 	char lease[PROTO_LEASE_MAX + 1];
 };
 
-enum outcome { OUT_OK, OUT_REFUSED, OUT_TRANSPORT, OUT_OTHER };
+/* OUT_LOST: the broker that took the evidence died after it used the
+ * session, and the next one said nonce_reused (docs/operations.md,
+ * "Running several brokers"): the exchange starts again, once, as the
+ * attester's does (src/attester/attester.c). */
+enum outcome { OUT_OK, OUT_REFUSED, OUT_TRANSPORT, OUT_OTHER, OUT_LOST };
 
 double load_now(void)
 {
@@ -59,16 +63,16 @@ void load_worker_fini(struct load_worker *w)
 /* The worker's kept connection, or a fresh one per request with
  * --new-connections (a full TLS handshake each time, as a host that
  * attests once would pay). */
-static enum outcome post_raw(struct load_worker *w, const char *url, const char *json,
+static enum outcome post_raw(struct load_worker *w, const char *path, const char *json,
 			     struct client_response *resp)
 {
 	const struct load_config *c = w->c;
 	a11_err r;
 
 	if (w->http == NULL &&
-	    client_open(c->ca_file, c->connect_ms, c->timeout_ms, &w->http) != A11_OK)
+	    client_open(c->broker, c->ca_file, c->connect_ms, c->timeout_ms, &w->http) != A11_OK)
 		return OUT_OTHER;
-	r = client_post(w->http, url, json, resp);
+	r = client_post(w->http, path, json, resp);
 	if (c->new_conn || r != A11_OK) {
 		client_close(w->http); /* after an error curl's state is not worth keeping */
 		w->http = NULL;
@@ -80,22 +84,23 @@ static enum outcome post_raw(struct load_worker *w, const char *url, const char 
  * *body, on a problem report its code counted as a refusal. */
 static enum outcome post(struct load_worker *w, const char *path, char *json, char **body)
 {
-	char url[2048], code[LOAD_CODE_LEN], detail[256];
+	char code[LOAD_CODE_LEN], detail[256];
 	struct client_response resp = { 0 };
 	enum outcome o = OUT_OTHER;
 
 	*body = NULL;
-	if (json == NULL || snprintf(url, sizeof(url), "%s%s", w->c->broker, path) >= (int)sizeof(url))
+	if (json == NULL)
 		goto out;
-	if ((o = post_raw(w, url, json, &resp)) != OUT_OK)
+	if ((o = post_raw(w, path, json, &resp)) != OUT_OK)
 		goto out;
 	if (resp.status == 200) {
 		*body = resp.body;
 		resp.body = NULL;
 	} else if (problem_decode(resp.body ? resp.body : "", resp.len, code, sizeof(code), detail,
 				  sizeof(detail)) == A11_OK) {
-		load_stats_refusal(&w->st, code);
-		o = OUT_REFUSED;
+		o = resp.failed_over && strcmp(code, "nonce_reused") == 0 ? OUT_LOST : OUT_REFUSED;
+		if (o == OUT_REFUSED)
+			load_stats_refusal(&w->st, code);
 	} else {
 		log_error("broker answered HTTP %ld without a problem report", resp.status);
 		o = OUT_OTHER;
@@ -154,6 +159,15 @@ static bool exchange(struct load_worker *w, struct load_host *h, const char *cre
 
 	if (o == OUT_OK)
 		o = evidence(w, h);
+	if (o == OUT_LOST) {
+		log_warn("a broker died with this host's session used: attesting again");
+		if ((o = challenge(w, h, cred, lease)) == OUT_OK)
+			o = evidence(w, h);
+	}
+	if (o == OUT_LOST) {
+		load_stats_refusal(&w->st, "nonce_reused");
+		o = OUT_REFUSED;
+	}
 	if (o == OUT_OK && simhost_release_check(h->h, &w->x->chal, &w->x->rel) == A11_OK)
 		ok = true;
 	else if (o == OUT_OK)

@@ -49,7 +49,7 @@ out:
 
 /* The only place the options and their usage are written. */
 static const struct cli_cmd cmds[] = {
-	{ "", "--broker URL --ca FILE --ek-ca-key PEM --ek-ca-cert PEM\n"
+	{ "", "--broker URL[,URL...] --ca FILE --ek-ca-key PEM --ek-ca-cert PEM\n"
 	  "--credential NAME[,NAME...] [--credential NAME...] [--pin-file F]\n"
 	  "[--hosts K] [--ek p256|p384|rsa] [--mode closed|open|spike]\n"
 	  "[--concurrency C] [--rate R] [--duration S] [--count N] [--renew]\n"

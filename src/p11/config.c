@@ -7,6 +7,7 @@
 #include <unistd.h>
 #include <jansson.h>
 
+#include "../attester/client.h"
 #include "../common/log.h"
 #include "../proto/json.h"
 #include "config.h"
@@ -101,6 +102,35 @@ static int state_dir(json_t *o, struct p11_config *c)
 	return str(o, "state_dir", false, c->state_dir, sizeof(c->state_dir));
 }
 
+/* "https://a:8443", or the replicas' URLs ["https://a:8443", "https://b:8443"]
+ * joined here by commas, the form the attester's client takes. */
+static int brokers(json_t *o, struct p11_config *c)
+{
+	json_t *v = json_object_get(o, "broker"), *u;
+	size_t i, at = 0;
+
+	if (!json_is_array(v))
+		return str(o, "broker", true, c->broker, sizeof(c->broker)) ||
+		       client_brokers_check(c->broker) != A11_OK;
+	if (json_array_size(v) == 0 || json_array_size(v) > CLIENT_MAX_BROKERS)
+		goto bad;
+	json_array_foreach(v, i, u) {
+		const char *s = json_string_value(u);
+		int n = s != NULL && strchr(s, ',') == NULL
+				? snprintf(c->broker + at, sizeof(c->broker) - at, "%s%s", i ? "," : "", s)
+				: -1;
+
+		if (n < 0 || (size_t)n >= sizeof(c->broker) - at)
+			goto bad;
+		at += (size_t)n;
+	}
+	return client_brokers_check(c->broker) != A11_OK;
+bad:
+	log_error(WHERE ": broker is a URL or a list of 1 to %d URLs (without commas)",
+		  CLIENT_MAX_BROKERS);
+	return -1;
+}
+
 static int token(json_t *o, struct p11_token_conf *t)
 {
 	static const char *const key_types[] = { "rsa", "ec", NULL };
@@ -134,7 +164,7 @@ static int apply(json_t *o, struct p11_config *c)
 	size_t i;
 
 	if (!json_is_object(o) || j_conf_known(o, "attest11.conf", known) ||
-	    str(o, "broker", true, c->broker, sizeof(c->broker)) ||
+	    brokers(o, c) ||
 	    str(o, "ca_file", true, c->ca_file, sizeof(c->ca_file)) ||
 	    str(o, "tcti", false, c->tcti, sizeof(c->tcti)) ||
 	    num(o, "connect_timeout_ms", 100, 600000, &c->connect_timeout_ms) ||

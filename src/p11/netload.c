@@ -68,12 +68,13 @@ static const struct a11_net *load(void)
 	return t;
 }
 
-a11_err client_open(const char *ca_file, long connect_ms, long total_ms, struct client **out)
+a11_err client_open(const char *brokers, const char *ca_file, long connect_ms, long total_ms,
+		    struct client **out)
 {
 	const struct a11_net *t = load();
 
 	*out = NULL;
-	return t != NULL ? t->open(ca_file, connect_ms, total_ms, out) : A11_ERR_IO;
+	return t != NULL ? t->open(brokers, ca_file, connect_ms, total_ms, out) : A11_ERR_IO;
 }
 
 /* A client exists only if the object was loaded. */
@@ -83,13 +84,14 @@ void client_close(struct client *c)
 		atomic_load(&net)->close(c);
 }
 
-bool client_fits(const struct client *c, const char *ca_file, long connect_ms, long total_ms)
+bool client_fits(const struct client *c, const char *brokers, const char *ca_file,
+		 long connect_ms, long total_ms)
 {
-	return atomic_load(&net)->fits(c, ca_file, connect_ms, total_ms);
+	return atomic_load(&net)->fits(c, brokers, ca_file, connect_ms, total_ms);
 }
 
-a11_err client_post(struct client *c, const char *url, const char *json,
+a11_err client_post(struct client *c, const char *path, const char *json,
 		    struct client_response *out)
 {
-	return atomic_load(&net)->post(c, url, json, out);
+	return atomic_load(&net)->post(c, path, json, out);
 }

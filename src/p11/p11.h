@@ -31,7 +31,7 @@ struct p11_token_conf {
 };
 
 struct p11_config {
-	char broker[512];
+	char broker[2048];          /* one URL, or replicas' URLs joined by commas */
 	char ca_file[4096];
 	char tcti[512];
 	long connect_timeout_ms, timeout_ms;

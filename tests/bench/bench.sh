@@ -8,7 +8,7 @@
 # capacity under attest11-load (simulated hosts, no TPM).
 # one whole pkcs11-tool process (log in on a cached host lease, sign once)
 # beside tpm2-pkcs11 and SoftHSM (tests/bench/process.sh).
-# BENCH_ONLY=login, capacity or process: those figures alone. The broker is broker_setup's
+# BENCH_ONLY=login, capacity, process or replicas: those figures alone. The broker is broker_setup's
 # (tests/lib.sh): the same settings as the tests.
 . "$(dirname "$0")/../lib.sh"
 SECS=${BENCH_SECONDS:-5}
@@ -117,4 +117,8 @@ fi
 
 if [ -z "${BENCH_ONLY:-}" ] || [ "$BENCH_ONLY" = process ]; then
 	. tests/bench/process.sh
+fi
+
+if [ -z "${BENCH_ONLY:-}" ] || [ "$BENCH_ONLY" = replicas ]; then
+	. tests/bench/replicas.sh
 fi

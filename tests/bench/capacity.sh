@@ -14,10 +14,7 @@ CAP_HOSTS=${CAP_HOSTS:-100}
 CAP_CONCURRENCY=${CAP_CONCURRENCY:-4}
 CAP_SPIKE=${CAP_SPIKE:-1000}
 L=$RIG_DIR/load; mkdir -p "$L/ekca"
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
-	-subj "/CN=attest11 bench EK CA" -addext basicConstraints=critical,CA:TRUE \
-	-addext keyUsage=critical,keyCertSign,cRLSign \
-	-keyout "$L/ekca.key" -out "$L/ekca/ekca.pem" 2>/dev/null || { echo "bench: no EK CA"; exit 1; }
+sim_ek_ca "$L/ekca.key" "$L/ekca/ekca.pem" || { echo "bench: no EK CA"; exit 1; }
 A11_EK_CA_DIR=$L/ekca write_policy "$L/policy"
 broker credential add load --kind repository --policy "$L/policy" --key "$D/ec.key" \
 	--chain "$D/ec.chain" --pin-file "$D/pin" >/dev/null || exit 1

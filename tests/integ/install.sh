@@ -18,6 +18,6 @@ ok "the p11-kit module file names attest11.so" grep -qx 'module: attest11.so' \
 ok "attest11.so exports exactly the three PKCS#11 getters" bash -c \
 	"[ \"\$(nm -D --defined-only $R/usr/lib/$MA/pkcs11/attest11.so | awk '\$2 == \"T\" {print \$3}' | sort | tr '\n' ' ')\" = 'C_GetFunctionList C_GetInterface C_GetInterfaceList ' ]"
 ok "attest11-net.so, beside it, exports only its entry" bash -c \
-	"[ \"\$(nm -D --defined-only $R/usr/lib/$MA/pkcs11/attest11-net.so | awk '\$2 == \"T\" {print \$3}')\" = a11_net_v1 ]"
+	"[ \"\$(nm -D --defined-only $R/usr/lib/$MA/pkcs11/attest11-net.so | awk '\$2 == \"T\" {print \$3}')\" = a11_net_v2 ]"
 ok "man pages render without warnings" bash -c \
 	"for m in $R/usr/share/man/man*/*; do man --warnings -l \$m >/dev/null 2>\$m.err; [ ! -s \$m.err ] || { cat \$m.err; exit 1; }; done"

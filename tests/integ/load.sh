@@ -18,10 +18,7 @@ D=$RIG_DIR/creds
 mkdir -p "$D" "$RIG_DIR/ekca"
 
 # The EK CA the simulated hosts' certificates chain to.
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
-	-subj "/CN=attest11 load test EK CA" -addext basicConstraints=critical,CA:TRUE \
-	-addext keyUsage=critical,keyCertSign,cRLSign \
-	-keyout "$D/ekca.key" -out "$RIG_DIR/ekca/ekca.pem" 2>/dev/null
+sim_ek_ca "$D/ekca.key" "$RIG_DIR/ekca/ekca.pem"
 A11_EK_CA_DIR=$RIG_DIR/ekca
 broker_setup || { echo "not ok - broker setup"; exit 1; }
 # The broker's default nonce_ttl (30 s) rather than the tests' 5 s: in a
