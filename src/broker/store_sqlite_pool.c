@@ -208,7 +208,6 @@ static a11_err begin(void *impl, bool write, bool lazy, struct sq **out)
 		return r;
 	r = checkout(p, &q);
 	if (r == A11_OK) {
-		q->writer = write;
 		r = sq_tx_begin(q, write, lazy);
 		if (r != A11_OK)
 			checkin(q);
@@ -218,6 +217,7 @@ static a11_err begin(void *impl, bool write, bool lazy, struct sq **out)
 	if (r == A11_OK && write)
 		atomic_store(&p->foreign_ms, 0);
 	if (r == A11_OK) {
+		q->writer = write;
 		tl_open = p;
 		*out = q;
 	}
@@ -282,10 +282,10 @@ static a11_err probe_write(struct sq_pool *p, struct sq *q)
 		rc = rc == SQLITE_DONE ? SQLITE_OK : rc;
 	}
 	pthread_mutex_unlock(&p->write);
-	if ((rc & 0xff) == SQLITE_BUSY) {
-		atomic_store(&p->foreign_ms, now_ms());
+	/* Not remembered for the writers: one look may catch another
+	 * process's write of a millisecond, which is no reason to give up. */
+	if ((rc & 0xff) == SQLITE_BUSY)
 		return A11_ERR_BUSY;
-	}
 	return rc == SQLITE_OK ? A11_OK : sq_fail(q, "health probe", rc);
 }
 
@@ -319,18 +319,26 @@ a11_err sq_pool_ping(void *impl)
 static a11_err init_sync(struct sq_pool *p)
 {
 	pthread_condattr_t a;
-	bool ok = pthread_condattr_init(&a) == 0;
+	int e = pthread_condattr_init(&a);
 
-	if (ok) {
-		ok = pthread_condattr_setclock(&a, CLOCK_MONOTONIC) == 0 &&
-		     pthread_cond_init(&p->freed, &a) == 0;
+	if (e == 0) {
+		e = pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
+		if (e == 0)
+			e = pthread_cond_init(&p->freed, &a);
 		pthread_condattr_destroy(&a);
 	}
-	if (ok && pthread_mutex_init(&p->lock, NULL) != 0) {
-		pthread_cond_destroy(&p->freed);
-		ok = false;
+	if (e != 0)
+		return A11_ERR_NOMEM;
+	if (pthread_mutex_init(&p->lock, NULL) == 0) {
+		if (pthread_mutex_init(&p->write, NULL) == 0) {
+			if (pthread_mutex_init(&p->probe_lock, NULL) == 0)
+				return A11_OK;
+			pthread_mutex_destroy(&p->write);
+		}
+		pthread_mutex_destroy(&p->lock);
 	}
-	return ok ? A11_OK : A11_ERR_NOMEM;
+	pthread_cond_destroy(&p->freed);
+	return A11_ERR_NOMEM;
 }
 
 void sq_pool_close(void *impl)
@@ -372,8 +380,6 @@ static a11_err pool_new(const char *path, struct sq_pool **out)
 		free(p);
 		return A11_ERR_NOMEM;
 	}
-	pthread_mutex_init(&p->write, NULL);
-	pthread_mutex_init(&p->probe_lock, NULL);
 	*out = p;
 	return A11_OK;
 }

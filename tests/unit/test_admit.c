@@ -115,7 +115,10 @@ static void test_bounded_retry(void **state)
 	for (int i = 0; i < 200; i++)
 		assert_false(admit_challenge(a, 0, &retry));
 	assert_int_equal(retry, ADMIT_RETRY_MAX_S);
+	admit_free(a);
+	a = NULL;
 	assert_int_equal(admit_new(0, TTL_S, &a), A11_ERR_ARG);
+	assert_null(a);
 	admit_free(NULL);
 }
 
