@@ -11,23 +11,8 @@
 #      verifies afterwards and holds one release per release.
 # Simulated hosts (attest11-load), so no swtpm. No timing is asserted.
 . "$(dirname "$0")/../lib.sh"
-RIG_DIR=$(mktemp -d "${TMPDIR:-/tmp}/attest11-busy.XXXXXX")
-: >"$RIG_DIR/pids"
-export RIG_DIR
-trap rig_stop EXIT
-trap 'rig_stop; exit 130' INT TERM
-LOAD=$BIN/attest11-load
-D=$RIG_DIR/creds
-mkdir -p "$D" "$RIG_DIR/ekca"
-
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
-	-subj "/CN=attest11 busy test EK CA" -addext basicConstraints=critical,CA:TRUE \
-	-addext keyUsage=critical,keyCertSign,cRLSign \
-	-keyout "$D/ekca.key" -out "$RIG_DIR/ekca/ekca.pem" 2>/dev/null
-A11_EK_CA_DIR=$RIG_DIR/ekca
-broker_setup || { echo "not ok - broker setup"; exit 1; }
-printf '{"port": 0, "threads": 4, "nonce_ttl": 30, "max_pending": 2}\n' >"$BROKER_DIR/broker.conf"
-broker_start || { echo "not ok - broker"; exit 1; }
+load_rig busy '{"port": 0, "threads": 4, "nonce_ttl": 30, "max_pending": 2}' ||
+	{ echo "not ok - broker"; exit 1; }
 echo 4321 >"$D/pin"
 head -c 300 /dev/urandom | base64 -w0 >"$D/token"
 write_policy "$D/policy"
@@ -39,12 +24,6 @@ load() {
 	"$LOAD" --broker "$BROKER_URL" --ca "$BROKER_DIR/tls.crt" --ek-ca-key "$D/ekca.key" \
 		--ek-ca-cert "$A11_EK_CA_DIR/ekca.pem" --credential tok --pin-file "$D/pin" \
 		--timeout-ms 30000 --json "$@" >"$RIG_DIR/$name.json"
-}
-field() { sed -n "s/.*\"$2\": *\([0-9.]*\).*/\1/p" "$RIG_DIR/$1.json"; }
-clean() {
-	[ "$(field "$1" exchanges)" -ge "$2" ] && [ "$(field "$1" checks_failed)" = 0 ] &&
-	[ "$(field "$1" transport_errors)" = 0 ] && [ "$(field "$1" other_errors)" = 0 ] &&
-	[ "$(field "$1" unexpected_refusals)" = 0 ] && grep -q '"refusals": *{}' "$RIG_DIR/$1.json"
 }
 healthz() { curl -sS --max-time 30 --cacert "$BROKER_DIR/tls.crt" -o "$RIG_DIR/healthz" \
 	-w '%{http_code}' "$BROKER_URL/healthz"; }
