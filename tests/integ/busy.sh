@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # The broker under pressure it must refuse rather than sink under
-# (docs/operations.md, "Admission control" and "The database is busy"):
+# (docs/operations.md, "Admission control and a busy database"):
 #  (a) another process (the sqlite3 shell) holds the database's write lock
-#      for 10 s: /healthz answers, saying degraded, and the hosts' requests
-#      are refused as store_busy (503, Retry-After) or served, never left
-#      hanging: a load run retries them and every release checks once the
-#      lock is gone;
+#      until the hosts have met it: /healthz answers, saying degraded, and
+#      their requests are refused as store_busy (503, Retry-After) or
+#      served, never left hanging: a load run retries them and every
+#      release checks once the lock is gone;
 #  (b) max_pending 2 and a spike of 30 hosts: challenges past the bound are
 #      refused as busy and all succeed when retried; the audit chain
 #      verifies afterwards and holds one release per release.
@@ -30,17 +30,30 @@ healthz() { curl -sS --max-time 30 --cacert "$BROKER_DIR/tls.crt" -o "$RIG_DIR/h
 
 # ---- (a) the database write-locked by another process -------------------
 ok "healthy before" test "$(healthz)" = 200
-# The lock is taken before the shell's .shell runs, and kept 10 s.
-sqlite3 "$BROKER_DIR/broker.db" 'BEGIN IMMEDIATE;' '.shell sleep 10' 'ROLLBACK;' &
+# The lock is taken before the shell's .shell runs, and kept until the
+# hosts have met it (no timing: $RIG_DIR/unlock ends it; 90 s at most).
+sqlite3 "$BROKER_DIR/broker.db" 'BEGIN IMMEDIATE;' \
+	".shell i=0; while [ ! -e '$RIG_DIR/unlock' ] && [ \$i -lt 900 ]; do sleep 0.1; i=\$((i+1)); done" \
+	'ROLLBACK;' &
 echo $! >>"$RIG_DIR/pids"
-for _ in $(seq 1 100); do
+for _ in $(seq 1 200); do
 	[ "$(healthz)" = 503 ] && break
-	sleep 0.05
+	sleep 0.1
 done
 ok "/healthz answers while the database is locked, and says degraded" \
 	grep -q '^degraded' "$RIG_DIR/healthz"
-ok "hosts attest while it is locked: refused as store_busy, retried, all served" \
-	load locked --hosts 6 --concurrency 3 --count 6
+load locked --hosts 6 --concurrency 3 --count 6 &
+loader=$!
+for _ in $(seq 1 600); do
+	grep -q 'POST /v1/challenge 503 store_busy' "$RIG_DIR/broker.log" && break
+	sleep 0.1
+done
+ok "/healthz still answers, degraded, while hosts wait" \
+	bash -c "[ \"\$(curl -s --max-time 30 --cacert '$BROKER_DIR/tls.crt' '$BROKER_URL/healthz')\" = \
+		'degraded: database write-locked by another process' ]"
+touch "$RIG_DIR/unlock"
+wait "$loader"; rc=$?
+ok "hosts attest while it is locked: refused as store_busy, retried, all served" test "$rc" = 0
 ok "locked: every release checked, no error, no refusal left" clean locked 6
 ok "locked: requests were refused as store_busy and retried" \
 	test "$(field locked retried_after_503)" -gt 0
