@@ -63,6 +63,34 @@ broker_stop() {
 	kill -TERM "$BROKER_PID" 2>/dev/null && wait "$BROKER_PID" 2>/dev/null
 }
 
+# attest11-load runs (tests/integ/load.sh, busy.sh):
+#   load_rig NAME CONF  a private RIG_DIR (stopped by trap), in D=$RIG_DIR/creds
+#                       the EK CA the simulated hosts' certificates chain to
+#                       (D/ekca.key; A11_EK_CA_DIR for write_policy's ek_ca),
+#                       and a broker started with broker.conf CONF
+#   field NAME KEY      a number from the JSON report $RIG_DIR/NAME.json
+#   clean NAME MIN      at least MIN exchanges, nothing failed or refused
+load_rig() {
+	RIG_DIR=$(mktemp -d "${TMPDIR:-/tmp}/attest11-$1.XXXXXX")
+	: >"$RIG_DIR/pids"
+	export RIG_DIR
+	trap rig_stop EXIT
+	trap 'rig_stop; exit 130' INT TERM
+	LOAD=$BIN/attest11-load D=$RIG_DIR/creds
+	mkdir -p "$D" "$RIG_DIR/ekca"
+	sim_ek_ca "$D/ekca.key" "$RIG_DIR/ekca/ekca.pem" || return 1
+	A11_EK_CA_DIR=$RIG_DIR/ekca
+	broker_setup || return 1
+	printf '%s\n' "$2" >"$BROKER_DIR/broker.conf"
+	broker_start
+}
+field() { sed -n "s/.*\"$2\": *\([0-9.]*\).*/\1/p" "$RIG_DIR/$1.json"; }
+clean() {
+	[ "$(field "$1" exchanges)" -ge "$2" ] && [ "$(field "$1" checks_failed)" = 0 ] &&
+	[ "$(field "$1" transport_errors)" = 0 ] && [ "$(field "$1" other_errors)" = 0 ] &&
+	[ "$(field "$1" unexpected_refusals)" = 0 ] && grep -q '"refusals": *{}' "$RIG_DIR/$1.json"
+}
+
 # saved_parent PREFIX: the parent of a key saved by --save-key, as
 # tpm2-tools take it (PREFIX.parent names it; attest11(1)): a persistent
 # SRK's handle, or a context file of the SRK made from its TCG template.

@@ -20,6 +20,7 @@ static int defaults(const char *dir, struct broker_config *c)
 	c->threads = 4;
 	c->timeout = 10;
 	c->nonce_ttl = 30;
+	c->max_pending = 64;
 	if (snprintf(c->dir, sizeof(c->dir), "%s", dir) >= (int)sizeof(c->dir) ||
 	    snprintf(c->database, sizeof(c->database), "sqlite:%s/broker.db", dir) >=
 		    (int)sizeof(c->database))
@@ -64,7 +65,7 @@ static int apply(json_t *o, struct broker_config *c)
 {
 	static const char *const known[] = { "listen", "port", "threads", "timeout", "nonce_ttl",
 		"store", "database", "master_key", "verifier_key", "approver_key", "tls_cert",
-		"tls_key", NULL };
+		"tls_key", "max_pending", NULL };
 	unsigned port = c->port, ttl = c->nonce_ttl;
 
 	if (!json_is_object(o) || j_conf_known(o, "broker.conf", known) || get_store(o, c) ||
@@ -72,6 +73,7 @@ static int apply(json_t *o, struct broker_config *c)
 	    get_uint(o, "port", 0, 65535, &port) || get_uint(o, "threads", 1, 256, &c->threads) ||
 	    get_uint(o, "timeout", 1, 300, &c->timeout) ||
 	    get_uint(o, "nonce_ttl", 5, 600, &ttl) ||
+	    get_uint(o, "max_pending", 1, 100000, &c->max_pending) ||
 	    get_str(o, "master_key", c->master_key, sizeof(c->master_key)) ||
 	    get_str(o, "verifier_key", c->verifier_key, sizeof(c->verifier_key)) ||
 	    get_str(o, "approver_key", c->approver_key, sizeof(c->approver_key)) ||

@@ -16,6 +16,7 @@ struct broker_config {
 	unsigned threads;           /* 4 */
 	unsigned timeout;           /* idle connection timeout, s: 10 */
 	uint32_t nonce_ttl;         /* s: 30 */
+	unsigned max_pending;       /* attestations in progress (admit.h): 64 */
 	char database[PATH_MAX + 8];  /* the store URI (broker.conf's store): "sqlite:DIR/broker.db" */
 	char master_key[PATH_MAX];
 	char verifier_key[PATH_MAX];

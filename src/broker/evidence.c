@@ -49,7 +49,7 @@ static enum refusal take_session(struct ctx *c)
 	case A11_ERR_NOT_FOUND: return REF_SESSION_UNKNOWN;
 	case A11_ERR_REUSED: return REF_NONCE_REUSED;
 	case A11_ERR_EXPIRED: return REF_NONCE_EXPIRED;
-	default: return REF_INTERNAL;
+	default: return flow_store_refusal(r);
 	}
 	snprintf(c->rec.credential, sizeof(c->rec.credential), "%s", c->ss.credential);
 	snprintf(c->rec.lease, sizeof(c->rec.lease), "%s", c->ss.lease);
@@ -63,7 +63,7 @@ static enum refusal take_session(struct ctx *c)
 	memcpy(c->anchor.policy_ref, c->ss.policy_ref, sizeof(c->anchor.policy_ref));
 	r = store_cred_get(c->b->store, c->ss.credential, &c->cred);
 	if (r != A11_OK)
-		return r == A11_ERR_NOT_FOUND ? REF_UNKNOWN_CREDENTIAL : REF_INTERNAL;
+		return r == A11_ERR_NOT_FOUND ? REF_UNKNOWN_CREDENTIAL : flow_store_refusal(r);
 	c->rec.policy_version = c->cred.policy_version;
 	return flow_load_policy(&c->cred, &c->policy) == A11_OK ? REF_NONE : REF_INTERNAL;
 }
@@ -382,11 +382,12 @@ static enum refusal commit(struct ctx *c, enum refusal ref)
 		.policy_version = c->cred.policy_version,
 	};
 	enum store_hold held = STORE_HOLD_OK;
+	a11_err r;
 
 	flow_audit_fill(&c->rec, ref);
-	if (store_verdict_commit(c->b->store, &v, &held) != A11_OK) {
+	if ((r = store_verdict_commit(c->b->store, &v, &held)) != A11_OK) {
 		log_error("cannot store the verdict on %s (%s)", c->rec.credential, c->rec.code);
-		return REF_INTERNAL;
+		return flow_store_refusal(r);
 	}
 	if (held != STORE_HOLD_OK) {
 		ref = held_refusal(held);
@@ -414,7 +415,8 @@ void flow_evidence(struct broker *b, const struct http_request *req, struct http
 	c->b = b;
 	c->ev = ev;
 	ref = decide(c);
-	if (ref != REF_SESSION_UNKNOWN)
+	/* Nothing to record: no session, or a store that cannot take it. */
+	if (ref != REF_SESSION_UNKNOWN && ref != REF_STORE_BUSY)
 		ref = commit(c, ref);
 	if (ref == REF_NONE) {
 		metrics_release(c->cred.kind);

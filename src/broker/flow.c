@@ -46,7 +46,14 @@ void flow_refuse_detail(struct http_response *resp, enum refusal r, const char *
 	resp->body = problem_encode(refusal_code(r), refusal_title(r), resp->status, detail);
 	resp->body_len = resp->body ? strlen(resp->body) : 0;
 	resp->outcome = refusal_code(r);
+	/* The 503s are "not now": when to come back (admit.c may say later). */
+	resp->retry_after = refusal_status(r) == 503 ? 1 : 0;
 	metrics_refusal(r);
+}
+
+enum refusal flow_store_refusal(a11_err r)
+{
+	return r == A11_ERR_BUSY ? REF_STORE_BUSY : REF_INTERNAL;
 }
 
 void flow_reply(struct http_response *resp, char *json)
@@ -99,7 +106,7 @@ static enum refusal check_lease(struct broker *b, const struct challenge_req *m,
 			     strcmp(l->credential, m->credential) != 0)))
 		return REF_LEASE_UNKNOWN;
 	if (r != A11_OK)
-		return REF_INTERNAL;
+		return flow_store_refusal(r);
 	return l->revoked ? REF_LEASE_REVOKED : REF_NONE;
 }
 
@@ -151,7 +158,7 @@ static enum refusal open_session(struct broker *b, const struct challenge_req *m
 		r = store_session_put(b->store, ss);
 	ss->ek_cert = NULL; /* borrowed from m */
 	if (r != A11_OK)
-		return REF_INTERNAL;
+		return flow_store_refusal(r);
 	memcpy(resp->session, ss->id, sizeof(resp->session));
 	memcpy(resp->nonce.buffer, ss->nonce, 32);
 	resp->nonce.size = 32;
@@ -184,7 +191,7 @@ static enum refusal challenge(struct broker *b, const struct challenge_req *m,
 	a11_err r = store_cred_get(b->store, m->credential, &c);
 
 	if (r != A11_OK) {
-		ref = r == A11_ERR_NOT_FOUND ? REF_UNKNOWN_CREDENTIAL : REF_INTERNAL;
+		ref = r == A11_ERR_NOT_FOUND ? REF_UNKNOWN_CREDENTIAL : flow_store_refusal(r);
 		goto out;
 	}
 	rec->policy_version = c.policy_version;
@@ -201,8 +208,8 @@ static enum refusal challenge(struct broker *b, const struct challenge_req *m,
 		ref = REF_INTERNAL;
 	if (ref != REF_NONE)
 		goto out;
-	if (seen_counters(b, ek_hash, &ss) != A11_OK) {
-		ref = REF_INTERNAL;
+	if ((r = seen_counters(b, ek_hash, &ss)) != A11_OK) {
+		ref = flow_store_refusal(r);
 		goto out;
 	}
 	/* The key of a new lease gets a fresh policyRef; a renewal keeps its
@@ -251,7 +258,9 @@ void flow_challenge(struct broker *b, const struct http_request *req, struct htt
 		flow_reply(resp, challenge_resp_encode(&out));
 	} else {
 		log_warn("challenge for %s refused: %s", m->credential, refusal_code(ref));
-		flow_audit(b, &rec, ref);
+		/* A busy store would only refuse the record too; nothing happened. */
+		if (ref != REF_STORE_BUSY)
+			flow_audit(b, &rec, ref);
 		flow_refuse(resp, ref);
 	}
 	free(m);

@@ -16,6 +16,7 @@
 
 struct broker {
 	struct store *store;
+	struct admit *admit;          /* api.c: challenges in progress */
 	struct secrets *secrets;
 	struct ear_signer *ear;
 	struct approver *approver;

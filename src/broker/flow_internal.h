@@ -15,6 +15,8 @@ void flow_reply(struct http_response *resp, char *json);
 void flow_audit_fill(struct store_audit *rec, enum refusal r);
 /* Append rec, filled in as above: for verdicts that store nothing else. */
 void flow_audit(struct broker *b, struct store_audit *rec, enum refusal r);
+/* A store error as a refusal: store_busy for A11_ERR_BUSY, else internal. */
+enum refusal flow_store_refusal(a11_err r);
 a11_err flow_load_policy(const struct store_cred *c, struct policy **p);
 
 #endif

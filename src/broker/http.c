@@ -150,6 +150,12 @@ static bool add_headers(struct MHD_Response *m, const struct http_response *resp
 					     resp->content_type) == MHD_YES;
 	if (ok && resp->status == MHD_HTTP_METHOD_NOT_ALLOWED)
 		ok = MHD_add_response_header(m, MHD_HTTP_HEADER_ALLOW, "GET, POST") == MHD_YES;
+	if (ok && resp->retry_after > 0) {
+		char secs[16];
+
+		snprintf(secs, sizeof(secs), "%u", resp->retry_after);
+		ok = MHD_add_response_header(m, MHD_HTTP_HEADER_RETRY_AFTER, secs) == MHD_YES;
+	}
 	return ok;
 }
 

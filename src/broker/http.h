@@ -23,6 +23,7 @@ struct http_response {
 	char *body;                  /* malloc'd by the handler; freed by http.c */
 	size_t body_len;
 	const char *outcome;         /* short word for the request log: "ok", a refusal code */
+	unsigned retry_after;        /* s; 0: no Retry-After header */
 };
 
 /* Called on a pool thread, concurrently; must fill resp. */

@@ -15,6 +15,7 @@
 #include "../common/log.h"
 #include "../proto/proto.h"
 #include "admin.h"
+#include "admit.h"
 #include "api.h"
 #include "approver.h"
 #include "config.h"
@@ -114,7 +115,8 @@ static int serve(const struct broker_config *c, const char *port_file)
 	sigaddset(&set, SIGINT);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
-	if (store_open(c->database, &b.store) != A11_OK ||
+	if (admit_new(c->max_pending, c->nonce_ttl, &b.admit) != A11_OK ||
+	    store_open(c->database, &b.store) != A11_OK ||
 	    secrets_load(c->master_key, &b.secrets) != A11_OK ||
 	    ear_signer_load(c->verifier_key, &b.ear) != A11_OK ||
 	    approver_load(c->approver_key, &b.approver) != A11_OK) {
@@ -139,6 +141,7 @@ out:
 	approver_free(b.approver);
 	secrets_free(b.secrets);
 	store_close(b.store);
+	admit_free(b.admit);
 	return rc;
 }
 

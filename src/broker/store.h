@@ -19,7 +19,11 @@ struct store;
 /* "sqlite:/path/to/broker.db" (created with its schema if absent). */
 a11_err store_open(const char *uri, struct store **out);
 void store_close(struct store *s);
-/* A11_OK if the database answers a query now (/healthz). */
+/* A11_OK if the database answers a query now (/healthz), without ever
+ * waiting behind the store; A11_ERR_BUSY if it answers but another
+ * process holds its write lock (SQLite: degraded). Any operation that
+ * writes may fail as A11_ERR_BUSY the same way, after a bounded wait
+ * (store_sqlite_pool.c). */
 a11_err store_ping(struct store *s);
 
 #define STORE_NAME_MAX 128

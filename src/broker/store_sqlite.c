@@ -1,19 +1,7 @@
-/* SQLite backend: opening the connection and creating or migrating its
- * schema. Transactions and cursors are in store_sqlite_sql.c, the
- * operations in store_sqlite_cred.c, _state.c and _audit.c.
- *
- * Threading: one connection per store, shared by the broker's threads
- * under q->lock, held for a whole transaction (sq_begin..sq_end). Why not
- * a connection per thread: SQLite admits one writer at a time whatever the
- * number of connections, every operation here is a few indexed rows, so
- * parallel readers would gain little, while per-thread connections would
- * need thread-exit cleanup, statement caches per thread, and would turn
- * in-process contention into SQLITE_BUSY retries. With one connection,
- * BEGIN IMMEDIATE only ever waits for another process (an admin tool, a
- * backup), which busy_timeout covers. A broker that needs more scales out
- * on the PostgreSQL backend instead. The connection is also opened with
- * SQLITE_OPEN_FULLMUTEX: redundant under q->lock, but it keeps SQLite's
- * own structures safe should a call ever slip outside the lock. */
+/* SQLite backend: opening a connection and creating or migrating the
+ * schema. The pool of connections and its locks are store_sqlite_pool.c,
+ * transactions and cursors store_sqlite_sql.c, the operations
+ * store_sqlite_cred.c, _state.c and _audit.c. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -26,7 +14,6 @@
 #include "store_sqlite.h"
 
 #define SCHEMA_VERSION 4
-#define BUSY_TIMEOUT_MS 5000
 
 /* migrations[v] takes a database from user_version v to v + 1, inside one
  * transaction. Constant SQL without parameters, so sqlite3_exec is fine.
@@ -143,7 +130,7 @@ out:
 /* The database holds PIN hashes and sealed secrets: create it owner-only
  * (SQLite gives its -wal and -shm files the same mode). An existing file
  * keeps its mode, with a warning if others can read it. */
-static a11_err precreate(const char *path)
+a11_err sq_precreate(const char *path)
 {
 	struct stat sb;
 	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
@@ -193,14 +180,14 @@ static a11_err db_config(struct sq *q, int op, int value)
  * can lose what no answer has depended on yet: a challenge's session (its
  * evidence is then refused as session_unknown), or, for a refusal whose
  * audit append fails as well, that verdict's writes. */
-static a11_err configure(struct sq *q, bool mem)
+static a11_err configure(struct sq *q, bool mem, bool wait)
 {
 	char mode[16] = "";
 	a11_err r = A11_OK;
 	int rc;
 
 	if ((rc = sqlite3_extended_result_codes(q->db, 1)) != SQLITE_OK ||
-	    (rc = sqlite3_busy_timeout(q->db, BUSY_TIMEOUT_MS)) != SQLITE_OK)
+	    (rc = sqlite3_busy_handler(q->db, wait ? sq_on_busy : NULL, q)) != SQLITE_OK)
 		return sq_fail(q, "configure", rc);
 	if ((r = db_config(q, SQLITE_DBCONFIG_ENABLE_FKEY, 1)) != A11_OK ||
 	    (r = db_config(q, SQLITE_DBCONFIG_DEFENSIVE, 1)) != A11_OK ||
@@ -230,7 +217,7 @@ static a11_err schema_version(struct sq *q, int64_t *v)
 
 /* Brings the schema to SCHEMA_VERSION. The version is read again under
  * the write lock: another broker may have migrated in the meantime. */
-static a11_err migrate(struct sq *q)
+a11_err sq_migrate(struct sq *q)
 {
 	int64_t v = 0;
 	a11_err r = schema_version(q, &v);
@@ -238,7 +225,7 @@ static a11_err migrate(struct sq *q)
 
 	if (r != A11_OK || v == SCHEMA_VERSION)
 		return r;
-	r = sq_begin(q, true);
+	r = sq_tx_begin(q, true, false);
 	if (r != A11_OK)
 		return r;
 	r = schema_version(q, &v);
@@ -247,7 +234,7 @@ static a11_err migrate(struct sq *q)
 		if (rc != SQLITE_OK)
 			r = sq_fail(q, "schema migration", rc);
 	}
-	return sq_end(q, r);
+	return sq_tx_end(q, r);
 }
 
 /* The transaction statements, prepared once: every operation uses two. */
@@ -265,12 +252,14 @@ static a11_err prep_tx(struct sq *q)
 	return A11_OK;
 }
 
-static void sq_close(void *impl)
+void sq_conn_close(struct sq *q)
 {
-	struct sq *q = impl;
-	sqlite3_stmt *tx[] = { q->begin_read, q->begin_write, q->commit, q->rollback };
+	sqlite3_stmt *tx[4];
 	int rc;
 
+	if (q == NULL)
+		return;
+	tx[0] = q->begin_read, tx[1] = q->begin_write, tx[2] = q->commit, tx[3] = q->rollback;
 	/* finalize only repeats a statement's last error: nothing to act on. */
 	for (size_t i = 0; i < q->ncache; i++)
 		(void)sqlite3_finalize(q->cache[i].st);
@@ -279,86 +268,43 @@ static void sq_close(void *impl)
 	rc = sqlite3_close(q->db);
 	if (rc != SQLITE_OK)
 		log_error("closing the database: %s", sqlite3_errstr(rc));
-	pthread_mutex_destroy(&q->lock);
 	free(q);
 }
 
-/* Error-checking mutex: a callback that calls back into the store gets
- * A11_ERR_ARG instead of a deadlock. */
-static a11_err init_lock(struct sq *q)
+/* SQLITE_OPEN_NOMUTEX: a connection is only ever used by the thread
+ * that took it from the pool. */
+a11_err sq_conn_open(struct sq_pool *p, bool wait, struct sq **out)
 {
-	pthread_mutexattr_t a;
-	int e = pthread_mutexattr_init(&a);
-
-	if (e == 0) {
-		e = pthread_mutexattr_settype(&a, PTHREAD_MUTEX_ERRORCHECK);
-		if (e == 0)
-			e = pthread_mutex_init(&q->lock, &a);
-		pthread_mutexattr_destroy(&a);
-	}
-	return e == 0 ? A11_OK : A11_ERR_NOMEM;
-}
-
-/* A read transaction that reads the schema version: the file is there
- * and readable. */
-static a11_err sq_ping(void *impl)
-{
-	struct sq *q = impl;
-	int64_t v = 0;
-	a11_err r = sq_begin(q, false);
-
-	if (r != A11_OK)
-		return r;
-	return sq_end(q, run_once(q, "PRAGMA user_version", NULL, 0, &v));
-}
-
-static a11_err sq_open(const char *path, void **impl)
-{
-	const int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX;
-	bool mem = strcmp(path, ":memory:") == 0;
-	struct sq *q = NULL;
+	const int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
+	struct sq *q = calloc(1, sizeof(*q));
 	a11_err r;
 	int rc;
 
-	if (!sqlite3_threadsafe()) {
-		log_error("SQLite was built without thread support");
-		return A11_ERR_UNSUPPORTED;
-	}
-	q = calloc(1, sizeof(*q));
 	if (q == NULL)
 		return A11_ERR_NOMEM;
-	if (init_lock(q) != A11_OK) {
-		free(q);
-		return A11_ERR_NOMEM;
-	}
-	r = mem ? A11_OK : precreate(path);
-	if (r != A11_OK)
-		goto out;
-	rc = sqlite3_open_v2(path, &q->db, flags, NULL);
+	q->pool = p;
+	rc = sqlite3_open_v2(sq_pool_path(p), &q->db, flags, NULL);
 	if (rc != SQLITE_OK) {
-		r = q->db != NULL ? sq_fail(q, path, rc) : A11_ERR_NOMEM;
+		r = q->db != NULL ? sq_fail(q, sq_pool_path(p), rc) : A11_ERR_NOMEM;
 		goto out;
 	}
-	r = configure(q, mem);
+	r = configure(q, sq_pool_mem(p), wait);
 	if (r == A11_OK)
 		r = prep_tx(q);
-	if (r == A11_OK)
-		r = migrate(q);
 	if (r != A11_OK)
 		goto out;
-	*impl = q;
+	*out = q;
 	q = NULL;
 out:
-	if (q != NULL)
-		sq_close(q);
+	sq_conn_close(q);
 	return r;
 }
 
 const struct store_ops store_sqlite_ops = {
 	.scheme = "sqlite:",
-	.open = sq_open,
-	.close = sq_close,
-	.ping = sq_ping,
+	.open = sq_pool_open,
+	.close = sq_pool_close,
+	.ping = sq_pool_ping,
 	.cred_put = sq_cred_put,
 	.cred_get = sq_cred_get,
 	.cred_delete = sq_cred_delete,

@@ -10,12 +10,23 @@
 #include "store_backend.h"
 
 #define SQ_CACHE_MAX 48
+/* Connections per store (store_sqlite_pool.c): more than the broker's
+ * HTTP threads ever use at once, so a reader rarely waits for one. */
+#define SQ_POOL_MAX 16
 
+struct sq_pool;
+
+/* One connection, used by one thread at a time: between sq_begin and
+ * sq_end it belongs to the caller. */
 struct sq {
+	struct sq_pool *pool;
 	sqlite3 *db;
-	pthread_mutex_t lock;           /* held from sq_begin to sq_end */
 	sqlite3_stmt *begin_read, *begin_write, *commit, *rollback;
 	bool lazy;                      /* synchronous is NORMAL (sq_begin_lazy) */
+	bool writer;                    /* holds the pool's write lock */
+	/* The busy handler's view of a wait (store_sqlite_pool.c). */
+	int64_t busy_start_ms, busy_seen_ms;
+	struct sq_wal { long long size, mtime_ns; } busy_wal;
 	struct {
 		const char *sql;        /* cache key: the address of a constant */
 		sqlite3_stmt *st;
@@ -24,20 +35,35 @@ struct sq {
 	size_t ncache;
 };
 
-/* Takes the connection and starts a transaction; write: BEGIN IMMEDIATE,
- * so a read-modify-write holds the write lock from its first read. A call
- * from inside a list callback (lock already ours) is A11_ERR_ARG. */
-a11_err sq_begin(struct sq *q, bool write);
+/* Takes a connection of the store impl and starts a transaction on it
+ * (*q); write: BEGIN IMMEDIATE, so a read-modify-write holds the write
+ * lock from its first read. A call from inside a list callback (a
+ * transaction of this thread already open) is A11_ERR_ARG; a database
+ * another process keeps write-locked is A11_ERR_BUSY, after at most a
+ * bounded wait (store_sqlite_pool.c). */
+a11_err sq_begin(void *impl, bool write, struct sq **q);
 /* A write transaction whose commit does not wait for the disk: it becomes
  * durable with the next sq_begin(q, true) transaction's commit (in WAL
  * mode that fsync covers every frame before it). For the writes of a
  * broker request that the request's last write, a durable one, always
  * follows before the broker answers (store_sqlite.c, configure). */
-a11_err sq_begin_lazy(struct sq *q);
+a11_err sq_begin_lazy(void *impl, struct sq **q);
 /* Commits if r is A11_OK (a failed commit turns r into A11_ERR_STORE),
- * otherwise rolls back; resets every statement used; releases the
- * connection. Returns r. */
+ * otherwise rolls back; resets every statement used; gives the
+ * connection back. Returns r. */
 a11_err sq_end(struct sq *q, a11_err r);
+
+/* The same on one connection, without the pool (store_sqlite_sql.c). */
+a11_err sq_tx_begin(struct sq *q, bool write, bool lazy);
+a11_err sq_tx_end(struct sq *q, a11_err r);
+/* Opens one connection to the pool's database, configured and with its
+ * transaction statements prepared (store_sqlite.c); wait: with the busy
+ * handler, else a busy database fails at once. */
+a11_err sq_conn_open(struct sq_pool *p, bool wait, struct sq **out);
+void sq_conn_close(struct sq *q);
+/* The busy handler sq_conn_open installs (store_sqlite_pool.c). */
+int sq_on_busy(void *arg, int n);
+
 /* Parameters ?1, ?2... are bound in order, then after a step columns 0,
  * 1... are read in order. After a failure later calls do nothing and r
  * keeps the first error, so a caller checks once. */
@@ -76,6 +102,16 @@ void sq_get_blobdup(struct sq_cur *c, uint8_t **dst, size_t *len); /* BLOB or NU
 void sq_get_i64(struct sq_cur *c, int64_t *v);
 void sq_get_u32(struct sq_cur *c, uint32_t *v);
 void sq_get_bool(struct sq_cur *c, bool *v);
+
+/* The pool (store_sqlite_pool.c): open creates the database if need be
+ * and brings its schema up to date (sq_migrate, store_sqlite.c). */
+a11_err sq_pool_open(const char *path, void **impl);
+void sq_pool_close(void *impl);
+a11_err sq_pool_ping(void *impl);
+const char *sq_pool_path(const struct sq_pool *p);
+bool sq_pool_mem(const struct sq_pool *p);
+a11_err sq_migrate(struct sq *q);
+a11_err sq_precreate(const char *path);
 
 /* The operations, by file. */
 a11_err sq_cred_put(void *impl, const struct store_cred *c);

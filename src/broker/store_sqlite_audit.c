@@ -75,9 +75,9 @@ a11_err sq_audit_append_tx(struct sq *q, const struct store_audit *rec, struct s
 
 a11_err sq_audit_append(void *impl, struct store_audit *rec)
 {
-	struct sq *q = impl;
+	struct sq *q = NULL;
 	struct store_audit tmp;
-	a11_err r = sq_begin(q, true);
+	a11_err r = sq_begin(impl, true, &q);
 
 	if (r != A11_OK)
 		return r;
@@ -112,11 +112,11 @@ static a11_err read_audit(struct sq_cur *c, struct store_audit *out)
  * seq (seq is the rowid, always an integer, so it is read first). */
 a11_err sq_audit_iter(void *impl, store_audit_fn fn, void *arg, int64_t *bad_seq)
 {
-	struct sq *q = impl;
+	struct sq *q = NULL;
 	struct store_audit rec;
 	struct sq_cur c;
 	bool row = true;
-	a11_err r = sq_begin(q, false);
+	a11_err r = sq_begin(impl, false, &q);
 
 	if (r != A11_OK)
 		return r;

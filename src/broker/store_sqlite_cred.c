@@ -34,9 +34,9 @@ static const char sql_put[] =
 
 a11_err sq_cred_put(void *impl, const struct store_cred *cr)
 {
-	struct sq *q = impl;
+	struct sq *q = NULL;
 	struct sq_cur c;
-	a11_err r = sq_begin(q, true);
+	a11_err r = sq_begin(impl, true, &q);
 
 	if (r != A11_OK)
 		return r;
@@ -80,10 +80,10 @@ static a11_err read_cred(struct sq_cur *c, bool secret, struct store_cred *out)
 
 a11_err sq_cred_get(void *impl, const char *name, struct store_cred *out)
 {
-	struct sq *q = impl;
+	struct sq *q = NULL;
 	struct sq_cur c;
 	bool row;
-	a11_err r = sq_begin(q, false);
+	a11_err r = sq_begin(impl, false, &q);
 
 	if (r != A11_OK)
 		return r;
@@ -102,10 +102,11 @@ out:
 
 /* Runs sql, which takes the name as ?1 (and text as ?2 if not NULL) and
  * changes at most one row; none changed is A11_ERR_NOT_FOUND. */
-static a11_err update_one(struct sq *q, const char *sql, const char *name, const char *text)
+static a11_err update_one(void *impl, const char *sql, const char *name, const char *text)
 {
+	struct sq *q = NULL;
 	struct sq_cur c;
-	a11_err r = sq_begin(q, true);
+	a11_err r = sq_begin(impl, true, &q);
 
 	if (r != A11_OK)
 		return r;
@@ -153,11 +154,11 @@ static const char sql_list[] =
 
 a11_err sq_cred_list(void *impl, store_cred_fn fn, void *arg)
 {
-	struct sq *q = impl;
+	struct sq *q = NULL;
 	struct store_cred cr;
 	struct sq_cur c;
 	bool row = true;
-	a11_err r = sq_begin(q, false);
+	a11_err r = sq_begin(impl, false, &q);
 
 	if (r != A11_OK)
 		return r;

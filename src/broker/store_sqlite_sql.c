@@ -1,7 +1,6 @@
 /* SQLite backend: errors, transactions, the statement cache, and cursors
  * that bind parameters and read columns with every sqlite3_* result
  * checked. The locking model is explained in store_sqlite.c. */
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -20,6 +19,12 @@ a11_err sq_fail(struct sq *q, const char *what, int rc)
 		log_info("%s: %s (no such credential)", what, sqlite3_errmsg(q->db));
 		return A11_ERR_NOT_FOUND;
 	}
+	/* Another process holds the lock past what the busy handler waits:
+	 * the request is refused as store_busy and retried later. */
+	if ((rc & 0xff) == SQLITE_BUSY) {
+		log_warn("%s: database locked by another process", what);
+		return A11_ERR_BUSY;
+	}
 	log_error("%s: %s (%s)", what, sqlite3_errmsg(q->db), sqlite3_errstr(rc));
 	return A11_ERR_STORE;
 }
@@ -35,20 +40,11 @@ static a11_err tx_step(struct sq *q, sqlite3_stmt *st, const char *what)
 	return r;
 }
 
-/* lazy: for a write, the synchronous mode its commit runs under. */
-static a11_err begin(struct sq *q, bool write, bool lazy)
+a11_err sq_tx_begin(struct sq *q, bool write, bool lazy)
 {
-	int e = pthread_mutex_lock(&q->lock);
 	a11_err r = A11_OK;
+	int e;
 
-	if (e == EDEADLK) {
-		log_error("store used from inside one of its own callbacks");
-		return A11_ERR_ARG;
-	}
-	if (e != 0) {
-		log_error("store lock: error %d", e);
-		return A11_ERR_STORE;
-	}
 	/* Outside a transaction, and compiled afresh: a pragma acts when it is
 	 * prepared, so a cached statement would not switch it reliably. */
 	if (write && lazy != q->lazy) {
@@ -60,22 +56,10 @@ static a11_err begin(struct sq *q, bool write, bool lazy)
 	}
 	if (r == A11_OK)
 		r = tx_step(q, write ? q->begin_write : q->begin_read, "begin");
-	if (r != A11_OK)
-		pthread_mutex_unlock(&q->lock);
 	return r;
 }
 
-a11_err sq_begin(struct sq *q, bool write)
-{
-	return begin(q, write, false);
-}
-
-a11_err sq_begin_lazy(struct sq *q)
-{
-	return begin(q, true, true);
-}
-
-a11_err sq_end(struct sq *q, a11_err r)
+a11_err sq_tx_end(struct sq *q, a11_err r)
 {
 	/* Reset first: a statement left mid-rows would keep its read snapshot
 	 * past the commit, and its bindings would point at caller memory. Both
@@ -92,7 +76,6 @@ a11_err sq_end(struct sq *q, a11_err r)
 	/* A failed statement may already have ended the transaction. */
 	if (r != A11_OK && !sqlite3_get_autocommit(q->db))
 		(void)tx_step(q, q->rollback, "rollback");
-	pthread_mutex_unlock(&q->lock);
 	return r;
 }
 

@@ -47,9 +47,9 @@ static const char sql_session_put[] =
  * never a reset of one that may already be used. */
 a11_err sq_session_put(void *impl, const struct store_session *ss)
 {
-	struct sq *q = impl;
+	struct sq *q = NULL;
 	struct sq_cur c;
-	a11_err r = sq_begin_lazy(q);
+	a11_err r = sq_begin_lazy(impl, &q);
 
 	if (r != A11_OK)
 		return r;
@@ -98,11 +98,11 @@ static a11_err read_session(struct sq_cur *c, struct store_session *out, bool *u
  * session's "used" mark is still committed. */
 a11_err sq_session_take(void *impl, const char *id, int64_t now, struct store_session *out)
 {
-	struct sq *q = impl;
+	struct sq *q = NULL;
 	a11_err verdict = A11_OK;
 	struct sq_cur c;
 	bool row, used = false;
-	a11_err r = sq_begin_lazy(q);
+	a11_err r = sq_begin_lazy(impl, &q);
 
 	if (r != A11_OK)
 		return r;
@@ -142,9 +142,9 @@ static const char sql_session_prune[] = "DELETE FROM sessions WHERE expires < ?1
  * lifetime is reported as a reuse, not as an unknown session. */
 a11_err sq_session_prune(void *impl, int64_t before)
 {
-	struct sq *q = impl;
+	struct sq *q = NULL;
 	struct sq_cur c;
-	a11_err r = sq_begin(q, true);
+	a11_err r = sq_begin(impl, true, &q);
 
 	if (r != A11_OK)
 		return r;
@@ -234,8 +234,8 @@ a11_err sq_lease_get_tx(struct sq *q, const char *id, struct store_lease *out)
 
 a11_err sq_lease_get(void *impl, const char *id, struct store_lease *out)
 {
-	struct sq *q = impl;
-	a11_err r = sq_begin(q, false);
+	struct sq *q = NULL;
+	a11_err r = sq_begin(impl, false, &q);
 
 	if (r != A11_OK)
 		return r;
@@ -247,11 +247,11 @@ a11_err sq_lease_get(void *impl, const char *id, struct store_lease *out)
 
 a11_err sq_lease_list(void *impl, store_lease_fn fn, void *arg)
 {
-	struct sq *q = impl;
+	struct sq *q = NULL;
 	struct store_lease l;
 	struct sq_cur c;
 	bool row = true;
-	a11_err r = sq_begin(q, false);
+	a11_err r = sq_begin(impl, false, &q);
 
 	if (r != A11_OK)
 		return r;
@@ -271,9 +271,9 @@ out:
 
 a11_err sq_lease_revoke(void *impl, const char *id)
 {
-	struct sq *q = impl;
+	struct sq *q = NULL;
 	struct sq_cur c;
-	a11_err r = sq_begin(q, true);
+	a11_err r = sq_begin(impl, true, &q);
 
 	if (r != A11_OK)
 		return r;
@@ -323,8 +323,8 @@ a11_err sq_tpm_get_tx(struct sq *q, const uint8_t ek_hash[32], struct store_tpm 
 
 a11_err sq_tpm_get(void *impl, const uint8_t ek_hash[32], struct store_tpm *out, bool *known)
 {
-	struct sq *q = impl;
-	a11_err r = sq_begin(q, false);
+	struct sq *q = NULL;
+	a11_err r = sq_begin(impl, false, &q);
 
 	if (r != A11_OK)
 		return r;

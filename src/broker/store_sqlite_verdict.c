@@ -57,9 +57,9 @@ static const struct store_tx_ops tx_ops = {
 
 a11_err sq_verdict(void *impl, struct store_verdict *v, enum store_hold *held)
 {
-	struct sq *q = impl;
+	struct sq *q = NULL;
 	struct store_audit linked;
-	a11_err r = sq_begin(q, true);
+	a11_err r = sq_begin(impl, true, &q);
 
 	if (r != A11_OK)
 		return r;

@@ -36,6 +36,7 @@ static const struct {
 	[A11_ERR_REUSED] = { "reused", "single-use item already used" },
 	[A11_ERR_EXPIRED] = { "expired", "expired" },
 	[A11_ERR_STORE] = { "store", "database failure" },
+	[A11_ERR_BUSY] = { "busy", "database locked by another process" },
 	[A11_ERR_AUDIT] = { "audit", "audit chain does not verify" },
 	[A11_ERR_IO] = { "io", "input/output failure" },
 	[A11_ERR_REFUSED] = { "refused", "the broker refused to release the credential" },

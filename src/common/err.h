@@ -37,6 +37,7 @@ typedef enum {
 	A11_ERR_REUSED,        /* single-use item already used */
 	A11_ERR_EXPIRED,       /* item past its expiry */
 	A11_ERR_STORE,         /* database failure */
+	A11_ERR_BUSY,          /* database locked by another process: try again later */
 	A11_ERR_AUDIT,         /* audit chain broken */
 	A11_ERR_IO,            /* file or network I/O failed */
 	/* Talking to the broker. */

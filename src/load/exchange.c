@@ -28,7 +28,7 @@ struct load_scratch {
  * session, and the next one said nonce_reused (docs/operations.md,
  * "Running several brokers"): the exchange starts again, once, as the
  * attester's does (src/attester/attester.c). */
-enum outcome { OUT_OK, OUT_REFUSED, OUT_TRANSPORT, OUT_OTHER, OUT_LOST };
+enum outcome { OUT_OK, OUT_REFUSED, OUT_BUSY, OUT_TRANSPORT, OUT_OTHER, OUT_LOST };
 
 double load_now(void)
 {
@@ -44,6 +44,7 @@ int load_worker_init(struct load_worker *w, const struct load_config *c)
 	w->c = c;
 	if ((w->x = calloc(1, sizeof(*w->x))) == NULL)
 		return -1;
+	w->seed = (unsigned)(uintptr_t)w ^ (unsigned)time(NULL);
 	return 0;
 }
 
@@ -80,8 +81,17 @@ static enum outcome post_raw(struct load_worker *w, const char *path, const char
 	return r == A11_OK ? OUT_OK : r == A11_ERR_NOMEM ? OUT_OTHER : OUT_TRANSPORT;
 }
 
+/* The wait a 503 asks for: its Retry-After (bounded by the client), or
+ * 1 s, the least any 503 of the broker asks for. */
+static unsigned retry_after(const struct client_response *resp)
+{
+	return resp->retry_after > 0 ? resp->retry_after : 1;
+}
+
 /* POST json (freed here) to path; on 200 the body (caller frees) in
- * *body, on a problem report its code counted as a refusal. */
+ * *body, on a 503 OUT_BUSY with w->retry_after and w->busy_code set (not
+ * a refusal: the exchange is tried again), on another problem report its
+ * code counted as a refusal. */
 static enum outcome post(struct load_worker *w, const char *path, char *json, char **body)
 {
 	char code[LOAD_CODE_LEN], detail[256];
@@ -97,13 +107,18 @@ static enum outcome post(struct load_worker *w, const char *path, char *json, ch
 		*body = resp.body;
 		resp.body = NULL;
 	} else if (problem_decode(resp.body ? resp.body : "", resp.len, code, sizeof(code), detail,
-				  sizeof(detail)) == A11_OK) {
-		o = resp.failed_over && strcmp(code, "nonce_reused") == 0 ? OUT_LOST : OUT_REFUSED;
-		if (o == OUT_REFUSED)
-			load_stats_refusal(&w->st, code);
-	} else {
+				  sizeof(detail)) != A11_OK) {
 		log_error("broker answered HTTP %ld without a problem report", resp.status);
 		o = OUT_OTHER;
+	} else if (resp.status == 503) {
+		w->retry_after = retry_after(&resp);
+		snprintf(w->busy_code, sizeof(w->busy_code), "%s", code);
+		o = OUT_BUSY;
+	} else if (resp.failed_over && strcmp(code, "nonce_reused") == 0) {
+		o = OUT_LOST;
+	} else {
+		load_stats_refusal(&w->st, code);
+		o = OUT_REFUSED;
 	}
 out:
 	if (json != NULL) {
@@ -150,19 +165,51 @@ static enum outcome evidence(struct load_worker *w, struct load_host *h)
 	return o;
 }
 
-/* One exchange; true if released and the release checked. */
+/* Waits the 503's Retry-After, plus up to half a second so that the
+ * hosts of a spike do not come back in step. */
+static void wait_retry(struct load_worker *w)
+{
+	double s = w->retry_after + (double)(rand_r(&w->seed) % 500) / 1e3;
+	struct timespec ts = { .tv_sec = (time_t)s,
+			       .tv_nsec = (long)((s - (double)(time_t)s) * 1e9) };
+
+	nanosleep(&ts, NULL);
+}
+
+/* Challenge and evidence; after a 503 on either, from the challenge again
+ * (a busy store may have used the session up), at most LOAD_MAX_TRIES. */
+static enum outcome attempt(struct load_worker *w, struct load_host *h, const char *cred,
+			    const char *lease)
+{
+	enum outcome o = OUT_BUSY;
+
+	for (unsigned t = 0; o == OUT_BUSY && t < LOAD_MAX_TRIES; t++) {
+		if (t > 0) {
+			w->st.retried_after_503++;
+			wait_retry(w);
+		}
+		o = challenge(w, h, cred, lease);
+		if (o == OUT_OK)
+			o = evidence(w, h);
+	}
+	if (o == OUT_BUSY) {
+		load_stats_refusal(&w->st, w->busy_code);
+		o = OUT_REFUSED;
+	}
+	return o;
+}
+
+/* One exchange; true if released and the release checked. Latency counts
+ * from start, the waits after 503s included. */
 static bool exchange(struct load_worker *w, struct load_host *h, const char *cred,
 		     const char *lease, double start)
 {
-	enum outcome o = challenge(w, h, cred, lease);
+	enum outcome o = attempt(w, h, cred, lease);
 	bool ok = false;
 
-	if (o == OUT_OK)
-		o = evidence(w, h);
 	if (o == OUT_LOST) {
 		log_warn("a broker died with this host's session used: attesting again");
-		if ((o = challenge(w, h, cred, lease)) == OUT_OK)
-			o = evidence(w, h);
+		o = attempt(w, h, cred, lease);
 	}
 	if (o == OUT_LOST) {
 		load_stats_refusal(&w->st, "nonce_reused");

@@ -22,6 +22,9 @@
 #define LOAD_MAX_COUNT 10000000UL
 #define LOAD_MAX_CODES 32          /* distinct refusal codes counted */
 #define LOAD_CODE_LEN 32
+/* Tries of one exchange that the broker answers 503 (busy, store_busy):
+ * each waits its Retry-After, so this bounds a host's wait to minutes. */
+#define LOAD_MAX_TRIES 30
 
 enum load_mode { LOAD_CLOSED, LOAD_OPEN, LOAD_SPIKE };
 
@@ -57,6 +60,7 @@ struct load_stats {
 	unsigned long fresh, renewed;        /* exchanges released and checked */
 	unsigned long transport, other;      /* errors: network/TLS; decode, HTTP, simhost */
 	unsigned long checks_failed;         /* simhost_release_check said no */
+	unsigned long retried_after_503;     /* exchanges started again after a 503 */
 	struct { char code[LOAD_CODE_LEN]; unsigned long n; } refusals[LOAD_MAX_CODES];
 	size_t ncodes;
 	struct load_lat lat;                 /* per exchange, ms */
@@ -83,6 +87,9 @@ struct load_worker {
 	struct client *http;
 	struct load_scratch *x;
 	struct load_stats st;
+	unsigned retry_after;                /* s, of the last 503 */
+	unsigned seed;                       /* rand_r: the jitter of retries */
+	char busy_code[LOAD_CODE_LEN];       /* its problem code */
 };
 
 /* src/load/exchange.c */

@@ -56,7 +56,8 @@ static const struct cli_cmd cmds[] = {
 	  "[--new-connections] [--broker-pid PID] [--allow-refusal CODE[,CODE...]]\n"
 	  "[--timeout-ms MS] [--json]",
 	  "attest K simulated TPM hosts to the broker; exit 0 only if every release\n"
-	  "  checked and nothing failed or was refused (but --allow-refusal codes)", -1, run },
+	  "  checked and nothing failed or was refused (but --allow-refusal codes);\n"
+	  "  a 503 (busy, store_busy) is retried, counted as retried_after_503", -1, run },
 };
 
 static const struct cli load_cli = {

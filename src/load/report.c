@@ -49,6 +49,7 @@ void load_stats_merge(struct load_stats *into, const struct load_stats *from)
 	into->transport += from->transport;
 	into->other += from->other;
 	into->checks_failed += from->checks_failed;
+	into->retried_after_503 += from->retried_after_503;
 	for (size_t i = 0; i < from->ncodes; i++)
 		for (unsigned long k = 0; k < from->refusals[i].n; k++)
 			load_stats_refusal(into, from->refusals[i].code);
@@ -137,7 +138,7 @@ static json_t *report_json(const struct load_config *c, const struct load_stats 
 	for (size_t i = 0; ref != NULL && i < s->ncodes; i++)
 		json_object_set_new(ref, s->refusals[i].code, json_integer((json_int_t)s->refusals[i].n));
 	o = json_pack("{s:s, s:s, s:I, s:I, s:b, s:b, s:f, s:I, s:I, s:I, s:f,"
-		      " s:{s:f, s:f, s:f, s:f}, s:o, s:I, s:I, s:I, s:I}",
+		      " s:{s:f, s:f, s:f, s:f}, s:o, s:I, s:I, s:I, s:I, s:I}",
 		      "mode", mode_name(c->mode), "ek", ek_name(c->ek), "hosts", (json_int_t)c->hosts,
 		      "concurrency", (json_int_t)(c->mode == LOAD_SPIKE ? c->hosts : c->concurrency),
 		      "new_connections", (int)c->new_conn, "renew", (int)c->renew, "seconds", seconds,
@@ -148,7 +149,8 @@ static json_t *report_json(const struct load_config *c, const struct load_stats 
 		      pct(&s->lat, 99), "max", pct(&s->lat, 100), "refusals", ref,
 		      "unexpected_refusals", (json_int_t)unexpected(c, s),
 		      "transport_errors", (json_int_t)s->transport, "other_errors",
-		      (json_int_t)s->other, "checks_failed", (json_int_t)s->checks_failed);
+		      (json_int_t)s->other, "checks_failed", (json_int_t)s->checks_failed,
+		      "retried_after_503", (json_int_t)s->retried_after_503);
 	if (o != NULL && cpu_ms >= 0)
 		json_object_set_new(o, "broker_cpu_ms_per_exchange",
 				    json_real(ok > 0 ? cpu_ms / (double)ok : 0));
@@ -174,6 +176,7 @@ static void report_text(const struct load_config *c, const struct load_stats *s,
 		       allowed(c, s->refusals[i].code) ? " (allowed)" : "");
 	printf("\nerrors: transport %lu, other %lu; checks failed %lu; unexpected refusals %lu\n",
 	       s->transport, s->other, s->checks_failed, unexpected(c, s));
+	printf("retried after 503 (busy, store_busy; not errors): %lu\n", s->retried_after_503);
 	if (cpu_ms >= 0)
 		printf("broker CPU: %.2f ms per exchange (%.0f ms in all)\n",
 		       ok > 0 ? cpu_ms / (double)ok : 0.0, cpu_ms);

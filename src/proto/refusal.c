@@ -47,6 +47,9 @@ static const struct {
 	[REF_LEASE_REVOKED] = { "lease_revoked", 403, "the lease was revoked" },
 	[REF_POLICY_CHANGED] = { "policy_changed", 409,
 				 "the credential's policy changed during the exchange: start again" },
+	[REF_STORE_BUSY] = { "store_busy", 503,
+			     "the broker's database is locked by another process: retry after Retry-After" },
+	[REF_BUSY] = { "busy", 503, "too many attestations in progress: retry after Retry-After" },
 	[REF_INTERNAL] = { "internal", 500, "internal broker error (see the broker log)" },
 };
 

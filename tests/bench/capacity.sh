@@ -49,3 +49,37 @@ cap_row "p256 EK, kept, each renewed" --mode closed --ek p256 --hosts "$CAP_HOST
 	--concurrency "$CAP_CONCURRENCY" --duration "$CAP_SECONDS" --renew
 cap_row "spike: $CAP_SPIKE p256 hosts at once, new" --mode spike --ek p256 --hosts "$CAP_SPIKE" \
 	--new-connections
+
+# ---- a database write-locked by another process (admission and store_busy) ----
+# The sqlite3 shell holds the write lock CAP_LOCK_S seconds (default 10)
+# while /healthz is asked every 0.1 s and a closed loop runs: /healthz's
+# time (curl's time_total, TLS handshake included) at p50 and max, and
+# what the hosts got: served, or refused as store_busy and retried.
+CAP_LOCK_S=${CAP_LOCK_S:-10}
+cap_locked() {
+	local holder loader times=$L/healthz.times n
+	: >"$times"
+	sqlite3 "$BROKER_DIR/broker.db" 'BEGIN IMMEDIATE;' ".shell sleep $CAP_LOCK_S" 'ROLLBACK;' &
+	holder=$!
+	echo "$holder" >>"$RIG_DIR/pids"
+	sleep 0.2
+	cap_row "closed loop under the lock, p256, kept" --mode closed --ek p256 \
+		--hosts "$CAP_HOSTS" --concurrency "$CAP_CONCURRENCY" --duration "$CAP_LOCK_S" &
+	loader=$!
+	while kill -0 "$holder" 2>/dev/null; do
+		curl -s --max-time 30 --cacert "$BROKER_DIR/tls.crt" -o /dev/null \
+			-w '%{http_code} %{time_total}\n' "$BROKER_URL/healthz" >>"$times"
+		sleep 0.1
+	done
+	wait "$loader" # not a bare wait: the broker is a child of this shell too
+	n=$(grep -c '^503' "$times")
+	printf '%-38s %s answers (%s said degraded), p50 %s ms, max %s ms; retried after 503: %s\n' \
+		"/healthz while locked ($CAP_LOCK_S s)" "$(wc -l <"$times")" "$n" \
+		"$(awk '{print $2 * 1000}' "$times" | sort -n | awk '{v[NR]=$1} END {printf "%.1f", v[int((NR+1)/2)]}')" \
+		"$(awk '{print $2 * 1000}' "$times" | sort -n | tail -n1)" \
+		"$(cap_field closed_loop_under_the_lock__p256__kept retried_after_503)"
+}
+printf 'spike: %s exchanges retried after a 503 (busy: past max_pending)\n' \
+	"$(cap_field "spike__${CAP_SPIKE}_p256_hosts_at_once__new" retried_after_503)"
+printf '\nThe database write-locked by another process (sqlite3 shell, BEGIN IMMEDIATE)\n'
+cap_locked

@@ -8,24 +8,10 @@
 # record per release (renewal) the runs reported. No TPM: the hosts are
 # simulated, so no swtpm either.
 . "$(dirname "$0")/../lib.sh"
-RIG_DIR=$(mktemp -d "${TMPDIR:-/tmp}/attest11-load.XXXXXX")
-: >"$RIG_DIR/pids"
-export RIG_DIR
-trap rig_stop EXIT
-trap 'rig_stop; exit 130' INT TERM
-LOAD=$BIN/attest11-load
-D=$RIG_DIR/creds
-mkdir -p "$D" "$RIG_DIR/ekca"
-
-# The EK CA the simulated hosts' certificates chain to.
-sim_ek_ca "$D/ekca.key" "$RIG_DIR/ekca/ekca.pem"
-A11_EK_CA_DIR=$RIG_DIR/ekca
-broker_setup || { echo "not ok - broker setup"; exit 1; }
 # The broker's default nonce_ttl (30 s) rather than the tests' 5 s: in a
 # spike every host's evidence waits behind the other hosts' challenges,
 # and under SANITIZE=1 200 of them take longer than 5 s on 2 cores.
-printf '{"port": 0, "threads": 4, "nonce_ttl": 30}\n' >"$BROKER_DIR/broker.conf"
-broker_start || { echo "not ok - broker"; exit 1; }
+load_rig load '{"port": 0, "threads": 4, "nonce_ttl": 30}' || { echo "not ok - broker"; exit 1; }
 make_ca "$D" && make_repo_key "$D" web ec || { echo "not ok - credentials"; exit 1; }
 echo 4321 >"$D/pin"
 head -c 300 /dev/urandom | base64 -w0 >"$D/token"
@@ -50,14 +36,6 @@ load() {
 	"$LOAD" --broker "$BROKER_URL" --ca "$BROKER_DIR/tls.crt" --ek-ca-key "$D/ekca.key" \
 		--ek-ca-cert "$A11_EK_CA_DIR/ekca.pem" --credential web,mint,tok --pin-file "$D/pin" \
 		--broker-pid "$BROKER_PID" --timeout-ms 30000 --json "$@" >"$RIG_DIR/$name.json"
-}
-# field NAME KEY: a number from a run's report (jansson's compact JSON).
-field() { sed -n "s/.*\"$2\": *\([0-9.]*\).*/\1/p" "$RIG_DIR/$1.json"; }
-# clean NAME MIN: at least MIN exchanges, and nothing failed or refused.
-clean() {
-	[ "$(field "$1" exchanges)" -ge "$2" ] && [ "$(field "$1" checks_failed)" = 0 ] &&
-	[ "$(field "$1" transport_errors)" = 0 ] && [ "$(field "$1" other_errors)" = 0 ] &&
-	[ "$(field "$1" unexpected_refusals)" = 0 ] && grep -q '"refusals": *{}' "$RIG_DIR/$1.json"
 }
 
 ok "closed loop: 50 P-256 hosts, concurrency 4, renewals, kept connections" \
