@@ -58,6 +58,7 @@ LIBS_ALL := $(call pc,libs,$(sort $(BROKER_PKGS) $(ATTESTER_PKGS))) -lpthread
 BROKER := $(O)/attest11-broker
 CLI := $(O)/attest11
 LOAD := $(O)/attest11-load
+FLOOR := $(O)/tests/bench/floor
 
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 INTEG_SRC := $(wildcard tests/integ/*.c)
@@ -127,7 +128,7 @@ $(O)/tests/integ/%: $(O)/tests/integ/%.o $(TESTLIB) $(LIBP11) $(LIBATTESTER) $(L
 		$(LIBPROTO) $(LIBTPM) $(LIBWIRE) $(LIBCOMMON)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_ALL) -lcmocka
 
-tests: all $(UNIT_BIN) $(INTEG_BIN)
+tests: all $(UNIT_BIN) $(INTEG_BIN) $(FLOOR)
 
 # Installs what is missing first, so `make check` alone works on a fresh machine.
 # Under SANITIZE the module is loaded by programs that are not (nginx, curl,
@@ -149,8 +150,13 @@ BENCH := $(O)/tests/bench/bench
 $(BENCH): $(O)/tests/bench/bench.o $(LIBBROKER) $(LIBTPM) $(LIBWIRE) $(LIBCOMMON)
 	$(CC) $(LDFLAGS) -o $@ $^ $(call pc,libs,$(sort $(TPM_PKGS) $(BROKER_PKGS))) -lpthread
 
+# The crypto floor of one attestation (tests/bench/floor.c), built with the
+# tests so that it keeps compiling; run by tests/bench/capacity.sh.
+$(FLOOR): $(O)/tests/bench/floor.o $(LIBBROKER) $(LIBSIMHOST) $(LIBPROTO) $(LIBWIRE) $(LIBCOMMON)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_BROKER) $(call pc,libs,gnutls)
+
 bench: deps
-	@$(MAKE) --no-print-directory all $(BENCH)
+	@$(MAKE) --no-print-directory all $(BENCH) $(FLOOR)
 	@O=$(O) tests/bench/bench.sh
 
 deps:
