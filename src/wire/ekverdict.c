@@ -6,22 +6,22 @@
  * time, so a host refused while its CA was missing or its certificate not
  * yet valid is accepted as soon as that changes. */
 #include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 #include <openssl/evp.h>
 #include <tss2/tss2_mu.h>
 
+#include "../common/kept.h"
 #include "attest.h"
 #include "ekverdict.h"
 
-struct verdict {
-	uint8_t key[32];
+struct window {
 	time_t not_before, not_after;
-	unsigned long used;   /* 0: empty slot */
 };
 
-static struct verdict kept[WIRE_EKCERT_VERDICTS];
-static unsigned long clock_of_use, hits;
-static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static struct kept verdicts = KEPT_INIT(WIRE_EKCERT_VERDICTS);
+static unsigned long hits;
+static pthread_mutex_t hits_lock = PTHREAD_MUTEX_INITIALIZER;
 
 bool ekverdict_key(const uint8_t *der, size_t len, const uint8_t ca_print[32],
 		   const TPMT_PUBLIC *ek, uint8_t key[32])
@@ -43,54 +43,39 @@ bool ekverdict_key(const uint8_t *der, size_t len, const uint8_t ca_print[32],
 	return ok;
 }
 
-static struct verdict *slot_of(const uint8_t key[32])
-{
-	for (size_t i = 0; i < WIRE_EKCERT_VERDICTS; i++)
-		if (kept[i].used != 0 && memcmp(kept[i].key, key, 32) == 0)
-			return &kept[i];
-	return NULL;
-}
-
 bool ekverdict_find(const uint8_t key[32], time_t now)
 {
-	struct verdict *v;
-	bool found;
+	struct window w;
+	size_t len = 0;
+	uint8_t *v = kept_get(&verdicts, key, &len);
+	bool found = v != NULL && len == sizeof(w);
 
-	pthread_mutex_lock(&lock);
-	v = slot_of(key);
-	found = v != NULL && now >= v->not_before && now <= v->not_after;
 	if (found) {
-		v->used = ++clock_of_use;
-		hits++;
+		memcpy(&w, v, sizeof(w));
+		found = now >= w.not_before && now <= w.not_after;
 	}
-	pthread_mutex_unlock(&lock);
+	free(v);
+	if (found) {
+		pthread_mutex_lock(&hits_lock);
+		hits++;
+		pthread_mutex_unlock(&hits_lock);
+	}
 	return found;
 }
 
 void ekverdict_put(const uint8_t key[32], time_t not_before, time_t not_after)
 {
-	struct verdict *v;
+	const struct window w = { not_before, not_after };
 
-	pthread_mutex_lock(&lock);
-	if ((v = slot_of(key)) == NULL) {
-		v = &kept[0];
-		for (size_t i = 1; i < WIRE_EKCERT_VERDICTS && v->used != 0; i++)
-			if (kept[i].used < v->used)
-				v = &kept[i];
-	}
-	memcpy(v->key, key, 32);
-	v->not_before = not_before;
-	v->not_after = not_after;
-	v->used = ++clock_of_use;
-	pthread_mutex_unlock(&lock);
+	kept_put(&verdicts, key, (const uint8_t *)&w, sizeof(w));
 }
 
 unsigned long wire_ekcert_kept_hits(void)
 {
 	unsigned long n;
 
-	pthread_mutex_lock(&lock);
+	pthread_mutex_lock(&hits_lock);
 	n = hits;
-	pthread_mutex_unlock(&lock);
+	pthread_mutex_unlock(&hits_lock);
 	return n;
 }
