@@ -39,10 +39,10 @@ a11_err verifier_ek_hash(const TPMT_PUBLIC *ek, uint8_t out[32])
 	size_t off = 0, len = 0;
 	a11_err r;
 
-	if (Tss2_MU_TPMT_PUBLIC_Marshal(ek, pub, sizeof(pub), &off) != TSS2_RC_SUCCESS)
-		return A11_ERR_ARG;
-	if (EVP_Digest(pub, off, key, NULL, EVP_sha256(), NULL) != 1)
-		return A11_ERR_CRYPTO;
+	/* A public area tss2-mu cannot marshal is hashed, not kept. */
+	if (Tss2_MU_TPMT_PUBLIC_Marshal(ek, pub, sizeof(pub), &off) != TSS2_RC_SUCCESS ||
+	    EVP_Digest(pub, off, key, NULL, EVP_sha256(), NULL) != 1)
+		return spki_hash(ek, out);
 	if ((v = kept_get(&ek_hashes, key, &len)) != NULL && len == 32) {
 		memcpy(out, v, 32);
 		free(v);
