@@ -64,10 +64,19 @@ struct spki_decoder {
 	EVP_PKEY *key;
 };
 
+/* What a pool's contexts decode: public keys as SubjectPublicKeyInfo in
+ * wire_libctx(), or private keys in any DER form in the default context
+ * (as d2i_AutoPrivateKey, for the broker's credential keys). */
 #define DECODERS_KEPT 8
-static pthread_mutex_t decoders_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct spki_decoder *decoders[DECODERS_KEPT];
-static size_t n_decoders;
+struct decoder_pool {
+	pthread_mutex_t lock;
+	struct spki_decoder *kept[DECODERS_KEPT];
+	size_t n;
+	bool private;
+};
+
+static struct decoder_pool spki_pool = { PTHREAD_MUTEX_INITIALIZER, { NULL }, 0, false };
+static struct decoder_pool private_pool = { PTHREAD_MUTEX_INITIALIZER, { NULL }, 0, true };
 
 static void decoder_free(struct spki_decoder *d)
 {
@@ -78,21 +87,24 @@ static void decoder_free(struct spki_decoder *d)
 	free(d);
 }
 
-static struct spki_decoder *decoder_take(void)
+static struct spki_decoder *decoder_take(struct decoder_pool *pool)
 {
 	struct spki_decoder *d = NULL;
 
-	if (pthread_mutex_trylock(&decoders_lock) == 0) {
-		if (n_decoders > 0)
-			d = decoders[--n_decoders];
-		pthread_mutex_unlock(&decoders_lock);
+	if (pthread_mutex_trylock(&pool->lock) == 0) {
+		if (pool->n > 0)
+			d = pool->kept[--pool->n];
+		pthread_mutex_unlock(&pool->lock);
 	}
 	if (d != NULL)
 		return d;
 	if ((d = calloc(1, sizeof(*d))) == NULL)
 		return NULL;
-	d->ctx = OSSL_DECODER_CTX_new_for_pkey(&d->key, "DER", "SubjectPublicKeyInfo", NULL,
-					       EVP_PKEY_PUBLIC_KEY, wire_libctx(), NULL);
+	d->ctx = pool->private
+		? OSSL_DECODER_CTX_new_for_pkey(&d->key, "DER", NULL, NULL, EVP_PKEY_KEYPAIR, NULL,
+						NULL)
+		: OSSL_DECODER_CTX_new_for_pkey(&d->key, "DER", "SubjectPublicKeyInfo", NULL,
+						EVP_PKEY_PUBLIC_KEY, wire_libctx(), NULL);
 	if (d->ctx == NULL) {
 		decoder_free(d);
 		return NULL;
@@ -100,28 +112,53 @@ static struct spki_decoder *decoder_take(void)
 	return d;
 }
 
-static void decoder_give(struct spki_decoder *d)
+static void decoder_give(struct decoder_pool *pool, struct spki_decoder *d)
 {
 	EVP_PKEY_free(d->key);
 	d->key = NULL;
-	if (pthread_mutex_trylock(&decoders_lock) == 0) {
-		if (n_decoders < DECODERS_KEPT) {
-			decoders[n_decoders++] = d;
+	if (pthread_mutex_trylock(&pool->lock) == 0) {
+		if (pool->n < DECODERS_KEPT) {
+			pool->kept[pool->n++] = d;
 			d = NULL;
 		}
-		pthread_mutex_unlock(&decoders_lock);
+		pthread_mutex_unlock(&pool->lock);
 	}
 	decoder_free(d);
+}
+
+/* Exactly len bytes of DER decoded with a context of pool. */
+static a11_err decode_with(struct decoder_pool *pool, const uint8_t *der, size_t len,
+			   EVP_PKEY **out)
+{
+	struct spki_decoder *dc = decoder_take(pool);
+	const unsigned char *p = der;
+	size_t left = len;
+	a11_err r;
+
+	if (dc == NULL)
+		return A11_ERR_NOMEM;
+	/* The decoders validate the key (e.g. the point is on the curve). */
+	r = OSSL_DECODER_from_data(dc->ctx, &p, &left) == 1 && dc->key != NULL && left == 0
+		    ? A11_OK : A11_ERR_PARSE;
+	if (r == A11_OK) {
+		*out = dc->key;
+		dc->key = NULL;
+	}
+	decoder_give(pool, dc);
+	ERR_clear_error();
+	return r;
+}
+
+a11_err wire_private_from_der(const uint8_t *der, size_t len, EVP_PKEY **out)
+{
+	return der != NULL && len > 0 ? decode_with(&private_pool, der, len, out) : A11_ERR_ARG;
 }
 
 static a11_err spki_to_evp(int alg_nid, int param_type, void *param, uint8_t *key, int key_len,
 			   EVP_PKEY **out)
 {
 	X509_PUBKEY *xp = X509_PUBKEY_new();
-	struct spki_decoder *dc = NULL;
 	unsigned char *der = NULL;
-	const unsigned char *p;
-	size_t left;
 	int n = 0;
 	a11_err r = A11_ERR_CRYPTO;
 
@@ -130,18 +167,8 @@ static a11_err spki_to_evp(int alg_nid, int param_type, void *param, uint8_t *ke
 		OPENSSL_free(key);
 		goto out;
 	}
-	if ((n = i2d_X509_PUBKEY(xp, &der)) <= 0 || (dc = decoder_take()) == NULL)
-		goto out;
-	p = der;
-	left = (size_t)n;
-	/* The decoders validate the key (e.g. the point is on the curve). */
-	r = OSSL_DECODER_from_data(dc->ctx, &p, &left) == 1 && dc->key != NULL && left == 0
-		    ? A11_OK : A11_ERR_PARSE;
-	if (r == A11_OK) {
-		*out = dc->key;
-		dc->key = NULL;
-	}
-	decoder_give(dc);
+	if ((n = i2d_X509_PUBKEY(xp, &der)) > 0)
+		r = decode_with(&spki_pool, der, (size_t)n, out);
 out:
 	OPENSSL_free(der);
 	X509_PUBKEY_free(xp);

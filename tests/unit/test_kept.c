@@ -1,7 +1,8 @@
-/* What the broker keeps between requests (src/common/kept.c): the bounded
- * LRU itself, the EK hashes (src/broker/verifier.c) and the credentials'
- * chains as DER (src/broker/grant.c), each answering only for what it was
- * computed from. */
+/* What the broker keeps between requests: the bounded LRU itself
+ * (src/common/kept.c), the EK hashes (src/broker/verifier.c), the
+ * credentials' chains as DER (src/broker/grant.c), each answering only for
+ * what it was computed from, and the decoder contexts for private keys
+ * (src/wire/key.c). */
 #include <stdlib.h>
 #include <openssl/x509.h>
 
@@ -99,6 +100,38 @@ static void test_ek_hash(void **state)
 	keycert_free(&ca);
 }
 
+/* Private keys through kept decoder contexts: each decode is its own key,
+ * whatever the one before was (another type, a failure), in PKCS#8 and in
+ * the key type's own DER. */
+static void test_private_decoders(void **state)
+{
+	static const char *const kinds[] = { "p256", "rsa2048", "p384" };
+	const uint8_t junk[] = { 0x30, 0x03, 0x02, 0x01, 0x00 };
+	EVP_PKEY *got = NULL;
+
+	(void)state;
+	for (int round = 0; round < 2; round++)
+		for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+			EVP_PKEY *k = t_keygen(kinds[i]);
+			uint8_t *der = NULL;
+			PKCS8_PRIV_KEY_INFO *p8 = round ? NULL : EVP_PKEY2PKCS8(k);
+			int n = round ? i2d_PrivateKey(k, &der) : i2d_PKCS8_PRIV_KEY_INFO(p8, &der);
+
+
+			assert_true(n > 0);
+			assert_int_equal(wire_private_from_der(der, (size_t)n, &got), A11_OK);
+			assert_int_equal(EVP_PKEY_eq(k, got), 1);
+			EVP_PKEY_free(got);
+			got = NULL;
+			assert_int_not_equal(wire_private_from_der(der, (size_t)n - 1, &got), A11_OK);
+			assert_null(got);
+			assert_int_not_equal(wire_private_from_der(junk, sizeof(junk), &got), A11_OK);
+			OPENSSL_free(der);
+			PKCS8_PRIV_KEY_INFO_free(p8);
+			EVP_PKEY_free(k);
+		}
+}
+
 /* The release's chain (DER) as the credential's PEM says, now. */
 static void released_chain_is(struct flow_fixture *f, const char *pem)
 {
@@ -159,6 +192,7 @@ int main(void)
 		cmocka_unit_test(test_hit_miss_replace),
 		cmocka_unit_test(test_lru_bound),
 		cmocka_unit_test(test_ek_hash),
+		cmocka_unit_test(test_private_decoders),
 		cmocka_unit_test_setup_teardown(test_chain_follows_credential, flow_fixture_setup,
 						flow_fixture_teardown),
 	};
