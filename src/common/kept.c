@@ -1,7 +1,10 @@
 /* Bounded LRU of digests to bytes (kept.h). A linear scan: a thousand
  * 32-byte comparisons cost about a microsecond, against the tenths of a
  * millisecond of what an entry saves, and nothing here is worth a hash
- * table's code. */
+ * table's code. trylock: a busy map is a miss (the caller computes the
+ * value again) and a put that does not happen, so nobody waits, and a
+ * lock another thread held across fork() (the module lives in forking
+ * servers) only costs the child its map. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -27,9 +30,12 @@ uint8_t *kept_get(struct kept *k, const uint8_t key[32], size_t *len)
 	struct kept_entry *e;
 	uint8_t *out = NULL;
 
-	pthread_mutex_lock(&k->lock);
+	if (pthread_mutex_trylock(&k->lock) != 0)
+		return NULL;
 	if ((e = find(k, key)) != NULL && (out = malloc(e->len ? e->len : 1)) != NULL) {
 		memcpy(out, e->val, e->len);
+		if (k->hold != NULL)
+			k->hold(e->val, e->len, true);
 		*len = e->len;
 		e->used = ++k->clock;
 	}
@@ -51,27 +57,33 @@ static struct kept_entry *slot_for(struct kept *k, const uint8_t key[32])
 	return e;
 }
 
-void kept_put(struct kept *k, const uint8_t key[32], const uint8_t *val, size_t len)
+bool kept_put(struct kept *k, const uint8_t key[32], const uint8_t *val, size_t len)
 {
 	uint8_t *copy = malloc(len ? len : 1);
 	struct kept_entry *e;
 
 	if (copy == NULL)
-		return;
+		return false;
 	memcpy(copy, val, len);
-	pthread_mutex_lock(&k->lock);
+	if (pthread_mutex_trylock(&k->lock) != 0) {
+		free(copy);
+		return false;
+	}
 	if (k->e == NULL)
 		k->e = calloc(k->cap, sizeof(*k->e));
 	if (k->e == NULL) {
 		pthread_mutex_unlock(&k->lock);
 		free(copy);
-		return;
+		return false;
 	}
 	e = slot_for(k, key);
+	if (e->used != 0 && k->hold != NULL)
+		k->hold(e->val, e->len, false);
 	free(e->val);
 	memcpy(e->key, key, 32);
 	e->val = copy;
 	e->len = len;
 	e->used = ++k->clock;
 	pthread_mutex_unlock(&k->lock);
+	return true;
 }

@@ -1,8 +1,8 @@
 /* What the broker keeps between requests: the bounded LRU itself
  * (src/common/kept.c), the EK hashes (src/broker/verifier.c), the
  * credentials' chains as DER (src/broker/grant.c), each answering only for
- * what it was computed from, and the decoder contexts for private keys
- * (src/wire/key.c). */
+ * what it was computed from, the keys made from TPM public areas and the
+ * decoder contexts for private keys (src/wire/key.c). */
 #include <stdlib.h>
 #include <openssl/x509.h>
 
@@ -132,6 +132,54 @@ static void test_private_decoders(void **state)
 		}
 }
 
+static void tpm_pub_of(EVP_PKEY *k, TPMT_PUBLIC *pub)
+{
+	memset(pub, 0, sizeof(*pub));
+	assert_int_equal(wire_pub_from_evp(k, pub), A11_OK);
+	pub->nameAlg = TPM2_ALG_SHA256;
+	pub->parameters.eccDetail.symmetric.algorithm = TPM2_ALG_NULL;
+	pub->parameters.eccDetail.scheme.scheme = TPM2_ALG_NULL;
+	pub->parameters.eccDetail.kdf.scheme = TPM2_ALG_NULL;
+}
+
+/* Keys made from TPM public areas are kept by their public area: each is
+ * its own key; a point off the curve is refused every time; a key the map
+ * let go of stays its holder's. */
+static void test_keys_made(void **state)
+{
+	EVP_PKEY *a = t_keygen("p256"), *b = t_keygen("p256"), *ga = NULL, *ga2 = NULL, *gb = NULL;
+	TPMT_PUBLIC pa, pb;
+
+	(void)state;
+	tpm_pub_of(a, &pa);
+	tpm_pub_of(b, &pb);
+	assert_int_equal(wire_pub_to_evp(&pa, &ga), A11_OK);
+	assert_int_equal(wire_pub_to_evp(&pb, &gb), A11_OK);
+	assert_int_equal(wire_pub_to_evp(&pa, &ga2), A11_OK);
+	assert_int_equal(EVP_PKEY_eq(a, ga), 1);
+	assert_int_equal(EVP_PKEY_eq(a, ga2), 1);
+	assert_int_equal(EVP_PKEY_eq(b, gb), 1);
+	EVP_PKEY_free(ga2);
+	pb.unique.ecc.y.buffer[31] ^= 1;  /* off the curve */
+	for (int i = 0; i < 2; i++) {
+		assert_int_not_equal(wire_pub_to_evp(&pb, &gb), A11_OK);
+		assert_null(gb);
+	}
+	/* A thousand other keys later, a's entry is gone; ga is still a. */
+	for (int i = 0; i < 1100; i++) {
+		EVP_PKEY *k = t_keygen("p256"), *g = NULL;
+
+		tpm_pub_of(k, &pb);
+		assert_int_equal(wire_pub_to_evp(&pb, &g), A11_OK);
+		EVP_PKEY_free(g);
+		EVP_PKEY_free(k);
+	}
+	assert_int_equal(EVP_PKEY_eq(a, ga), 1);
+	EVP_PKEY_free(ga);
+	EVP_PKEY_free(a);
+	EVP_PKEY_free(b);
+}
+
 /* The release's chain (DER) as the credential's PEM says, now. */
 static void released_chain_is(struct flow_fixture *f, const char *pem)
 {
@@ -193,6 +241,7 @@ int main(void)
 		cmocka_unit_test(test_lru_bound),
 		cmocka_unit_test(test_ek_hash),
 		cmocka_unit_test(test_private_decoders),
+		cmocka_unit_test(test_keys_made),
 		cmocka_unit_test_setup_teardown(test_chain_follows_credential, flow_fixture_setup,
 						flow_fixture_teardown),
 	};
