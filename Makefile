@@ -6,7 +6,7 @@ O := build/$(if $(SANITIZE),san,std)$(if $(filter clang%,$(notdir $(CC))),-clang
 # Debian packages the build, the tests and the demo need.
 DEBS := build-essential pkg-config clang libssl-dev libtss2-dev \
 	libtss2-tcti-tabrmd0 tpm2-abrmd tpm2-tools swtpm swtpm-tools gnutls-bin \
-	libjansson-dev libcurl4-openssl-dev libmicrohttpd-dev libsqlite3-dev \
+	libjansson-dev libcurl4-openssl-dev libmicrohttpd-dev libgnutls28-dev libsqlite3-dev \
 	libpq-dev postgresql \
 	libcjose-dev libcmocka-dev p11-kit libp11-kit-dev opensc \
 	libengine-pkcs11-openssl nginx curl dbus openssl man-db libtpm2-pkcs11-1

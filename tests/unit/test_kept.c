@@ -160,6 +160,8 @@ static void test_keys_made(void **state)
 	assert_int_equal(EVP_PKEY_eq(a, ga2), 1);
 	assert_int_equal(EVP_PKEY_eq(b, gb), 1);
 	EVP_PKEY_free(ga2);
+	EVP_PKEY_free(gb);
+	gb = NULL;
 	pb.unique.ecc.y.buffer[31] ^= 1;  /* off the curve */
 	for (int i = 0; i < 2; i++) {
 		assert_int_not_equal(wire_pub_to_evp(&pb, &gb), A11_OK);
