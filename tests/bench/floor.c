@@ -155,7 +155,7 @@ struct tls_side {
 static void *tls_server(void *arg)
 {
 	struct tls_side *s = arg;
-	gnutls_session_t ss;
+	gnutls_session_t ss = NULL;
 	double t0 = thread_cpu_ms();
 	int r;
 
@@ -174,8 +174,8 @@ static void *tls_server(void *arg)
 static double tls_handshake(struct fx *f)
 {
 	int sv[2], r;
-	gnutls_session_t c;
-	gnutls_certificate_credentials_t none;
+	gnutls_session_t c = NULL;
+	gnutls_certificate_credentials_t none = NULL;
 	struct tls_side s = { .f = f };
 	pthread_t t;
 
