@@ -7,6 +7,7 @@
 #include <openssl/pem.h>
 #include <openssl/rand.h>
 
+#include "../common/kept.h"
 #include "../common/log.h"
 #include "../wire/aead.h"
 #include "../wire/key.h"
@@ -49,8 +50,18 @@ static EVP_PKEY *secret_key(const struct grant_input *in)
 	return k;
 }
 
-/* PEM chain -> DER list in out->certs, appended after what is there. */
-static a11_err add_chain(const char *pem, struct release *out)
+static a11_err der_append(struct release *out, const uint8_t *der, size_t n)
+{
+	if (out->cert_count == PROTO_MAX_CERTS || n == 0 || n > PROTO_CERT_MAX)
+		return A11_ERR_ARG;
+	if ((out->certs[out->cert_count] = malloc(n)) == NULL)
+		return A11_ERR_NOMEM;
+	memcpy(out->certs[out->cert_count], der, n);
+	out->cert_len[out->cert_count++] = n;
+	return A11_OK;
+}
+
+static a11_err parse_chain(const char *pem, struct release *out)
 {
 	BIO *b = BIO_new_mem_buf(pem, -1);
 	X509 *x;
@@ -61,21 +72,70 @@ static a11_err add_chain(const char *pem, struct release *out)
 		int n = i2d_X509(x, &der);
 
 		X509_free(x);
-		if (n <= 0 || out->cert_count == PROTO_MAX_CERTS || n > PROTO_CERT_MAX) {
-			OPENSSL_free(der);
-			r = A11_ERR_ARG;
-			break;
-		}
-		out->certs[out->cert_count] = malloc((size_t)n);
-		if (out->certs[out->cert_count] == NULL)
-			r = A11_ERR_NOMEM;
-		else
-			memcpy(out->certs[out->cert_count], der, (size_t)n);
-		out->cert_len[out->cert_count++] = (size_t)n;
+		r = n > 0 ? der_append(out, der, (size_t)n) : A11_ERR_ARG;
 		OPENSSL_free(der);
 	}
 	ERR_clear_error(); /* the end of the PEM stream leaves an error queued */
 	BIO_free(b);
+	return r;
+}
+
+/* Credentials' chains as DER, by the digest of their PEM: parsing a PEM
+ * chain (base64, then each certificate's public key through a decoder set
+ * up for it) was a tenth of the broker's CPU per release. A credential
+ * whose chain changes has another PEM, so another key. The value: each
+ * certificate as a size_t length and its DER. */
+static struct kept chains = KEPT_INIT(64);
+
+static bool chain_from_kept(const uint8_t key[32], struct release *out)
+{
+	size_t len = 0, off = 0, n, first = out->cert_count;
+	uint8_t *v = kept_get(&chains, key, &len);
+	a11_err r = v != NULL ? A11_OK : A11_ERR_ARG;
+
+	while (r == A11_OK && off < len) {
+		memcpy(&n, v + off, sizeof(n));
+		r = der_append(out, v + off + sizeof(n), n);
+		off += sizeof(n) + n;
+	}
+	free(v);
+	while (r != A11_OK && out->cert_count > first) /* as if not found */
+		free(out->certs[--out->cert_count]);
+	return r == A11_OK;
+}
+
+/* The certificates out holds from index first on, kept for key. */
+static void chain_keep(const uint8_t key[32], const struct release *out, size_t first)
+{
+	size_t len = 0, off = 0;
+	uint8_t *v;
+
+	for (size_t i = first; i < out->cert_count; i++)
+		len += sizeof(size_t) + out->cert_len[i];
+	if ((v = malloc(len ? len : 1)) == NULL)
+		return;
+	for (size_t i = first; i < out->cert_count; i++) {
+		memcpy(v + off, &out->cert_len[i], sizeof(size_t));
+		memcpy(v + off + sizeof(size_t), out->certs[i], out->cert_len[i]);
+		off += sizeof(size_t) + out->cert_len[i];
+	}
+	kept_put(&chains, key, v, len);
+	free(v);
+}
+
+/* PEM chain -> DER list in out->certs, appended after what is there. */
+static a11_err add_chain(const char *pem, struct release *out)
+{
+	uint8_t key[32];
+	size_t first = out->cert_count;
+	bool keyed = EVP_Digest(pem, strlen(pem), key, NULL, EVP_sha256(), NULL) == 1;
+	a11_err r;
+
+	if (keyed && chain_from_kept(key, out))
+		return A11_OK;
+	r = parse_chain(pem, out);
+	if (r == A11_OK && keyed)
+		chain_keep(key, out, first);
 	return r;
 }
 

@@ -26,10 +26,6 @@
 #include "http.h"
 #include "../proto/refusal.h"
 
-/* TLS 1.2 and 1.3 only, AEAD ciphers, forward-secret key exchange. */
-#define TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:" \
-	"-CIPHER-ALL:+AES-256-GCM:+AES-128-GCM:+CHACHA20-POLY1305:" \
-	"-KX-ALL:+ECDHE-ECDSA:+ECDHE-RSA:%SERVER_PRECEDENCE"
 /* Per-connection pool for headers and MHD's read/write buffers; bodies live
  * in our own buffer, so this only has to fit our small headers. */
 #define CONN_MEMORY_LIMIT ((size_t)64 * 1024)
@@ -486,7 +482,7 @@ static a11_err start_daemon(struct http_server *s, const struct http_config *cfg
 		MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s,
 		MHD_OPTION_HTTPS_MEM_CERT, s->cert,
 		MHD_OPTION_HTTPS_MEM_KEY, s->key,
-		MHD_OPTION_HTTPS_PRIORITIES, TLS_PRIORITIES,
+		MHD_OPTION_HTTPS_PRIORITIES, HTTP_TLS_PRIORITIES,
 		MHD_OPTION_SOCK_ADDR, (const struct sockaddr *)ss,
 		MHD_OPTION_ARRAY, pool,
 		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)cfg->timeout_s,

@@ -9,6 +9,12 @@
 
 #include "../common/err.h"
 
+/* GnuTLS priorities: TLS 1.2 and 1.3 only, AEAD ciphers, forward-secret
+ * key exchange (tests/bench/floor.c handshakes with them too). */
+#define HTTP_TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:" \
+	"-CIPHER-ALL:+AES-256-GCM:+AES-128-GCM:+CHACHA20-POLY1305:" \
+	"-KX-ALL:+ECDHE-ECDSA:+ECDHE-RSA:%SERVER_PRECEDENCE"
+
 struct http_request {
 	const char *method;          /* "GET", "POST", ... */
 	const char *path;            /* "/v1/challenge" (no query string) */

@@ -19,6 +19,7 @@
 #include <openssl/err.h>
 #include <openssl/x509.h>
 
+#include "../wire/key.h"
 #include "privkey.h"
 
 #define PEM_BEGIN "-----BEGIN "
@@ -102,7 +103,6 @@ EVP_PKEY *privkey_from_pem(const uint8_t *pem, size_t len)
 {
 	char *b64 = malloc(len + 1);
 	unsigned char *der = malloc(len + 1);
-	const unsigned char *p = der;
 	EVP_PKEY *k = NULL;
 	size_t n = b64 && der ? pem_body((const char *)pem, len, b64) : 0;
 	int dlen = n > 0 ? EVP_DecodeBlock(der, (unsigned char *)b64, (int)n) : -1;
@@ -110,7 +110,8 @@ EVP_PKEY *privkey_from_pem(const uint8_t *pem, size_t len)
 	/* EVP_DecodeBlock counts the padding as zero bytes. */
 	if (dlen > 0) {
 		dlen -= (b64[n - 1] == '=') + (b64[n - 2] == '=');
-		k = d2i_AutoPrivateKey(NULL, &p, dlen);
+		if (wire_private_from_der(der, (size_t)dlen, &k) != A11_OK)
+			k = NULL;
 	}
 	ERR_clear_error();
 	if (b64 != NULL)

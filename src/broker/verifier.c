@@ -1,14 +1,22 @@
+#include <stdlib.h>
 #include <string.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/x509.h>
+#include <tss2/tss2_mu.h>
 
+#include "../common/kept.h"
 #include "../common/log.h"
 #include "../wire/attest.h"
 #include "../wire/key.h"
 #include "verifier.h"
 
-a11_err verifier_ek_hash(const TPMT_PUBLIC *ek, uint8_t out[32])
+/* EK hashes by the digest of the marshalled EK: an EK's SPKI encoding
+ * (a decode and an encode, each with an OpenSSL context set up for it) was
+ * made three times per attestation, for the same few EKs. */
+static struct kept ek_hashes = KEPT_INIT(1024);
+
+static a11_err spki_hash(const TPMT_PUBLIC *ek, uint8_t out[32])
 {
 	EVP_PKEY *k = NULL;
 	uint8_t *der = NULL;
@@ -22,6 +30,27 @@ a11_err verifier_ek_hash(const TPMT_PUBLIC *ek, uint8_t out[32])
 										   : A11_ERR_CRYPTO;
 	OPENSSL_free(der);
 	EVP_PKEY_free(k);
+	return r;
+}
+
+a11_err verifier_ek_hash(const TPMT_PUBLIC *ek, uint8_t out[32])
+{
+	uint8_t pub[sizeof(TPMT_PUBLIC)], key[32], *v;
+	size_t off = 0, len = 0;
+	a11_err r;
+
+	/* A public area tss2-mu cannot marshal is hashed, not kept. */
+	if (Tss2_MU_TPMT_PUBLIC_Marshal(ek, pub, sizeof(pub), &off) != TSS2_RC_SUCCESS ||
+	    EVP_Digest(pub, off, key, NULL, EVP_sha256(), NULL) != 1)
+		return spki_hash(ek, out);
+	if ((v = kept_get(&ek_hashes, key, &len)) != NULL && len == 32) {
+		memcpy(out, v, 32);
+		free(v);
+		return A11_OK;
+	}
+	free(v);
+	if ((r = spki_hash(ek, out)) == A11_OK)
+		kept_put(&ek_hashes, key, out, 32);
 	return r;
 }
 

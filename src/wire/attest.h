@@ -44,5 +44,12 @@ a11_err wire_certify_verify(const TPMT_PUBLIC *ak, const uint8_t *attest, size_t
  * directory of PEM files), and, if ek is not NULL, certifies that key. */
 a11_err wire_ekcert_verify(const uint8_t *der, size_t len, const char *ca_path,
 			   const TPMT_PUBLIC *ek);
+/* Acceptances with an EK are kept (src/wire/ekverdict.c): up to this many,
+ * least recently used first out, each for its certificate, its EK and its
+ * CA path as it stands, while now is within the validity of every
+ * certificate of its chain. Refusals are never kept. */
+#define WIRE_EKCERT_VERDICTS 1024
+/* How many checks a kept acceptance answered, since the process began. */
+unsigned long wire_ekcert_kept_hits(void);
 
 #endif

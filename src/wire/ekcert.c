@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -15,6 +16,7 @@
 
 #include "../common/log.h"
 #include "attest.h"
+#include "ekverdict.h"
 #include "key.h"
 
 /* Adds every certificate in a PEM file (bundles are common for CA chains).
@@ -176,7 +178,7 @@ static bool hash_dir(EVP_MD_CTX *h, const char *dir)
 	return ok;
 }
 
-static bool fingerprint(const char *ca_path, uint8_t out[32])
+bool ekcert_fingerprint(const char *ca_path, uint8_t out[32])
 {
 	EVP_MD_CTX *h = EVP_MD_CTX_new();
 	struct stat st;
@@ -231,24 +233,63 @@ static void cache_put(const char *ca_path, const uint8_t print[32], X509_STORE *
 	X509_STORE_free(old);
 }
 
-/* The store for ca_path: the kept one if its files are unchanged. */
-static a11_err store_for(const char *ca_path, X509_STORE **out)
+/* The store for ca_path, whose fingerprint is print if printed: the kept
+ * one if its files are unchanged. *as_printed: the store is the one of
+ * print (a path that changed while it was read is not). */
+static a11_err store_for(const char *ca_path, const uint8_t print[32], bool printed,
+			 X509_STORE **out, bool *as_printed)
 {
-	uint8_t print[32];
-	bool printed = fingerprint(ca_path, print);
+	uint8_t again[32];
 	a11_err r;
 
-	if (printed && (*out = cache_find(ca_path, print)) != NULL)
+	*as_printed = false;
+	if (printed && (*out = cache_find(ca_path, print)) != NULL) {
+		*as_printed = true;
 		return A11_OK;
+	}
 	r = load_store(ca_path, out);
-	/* A path that changed while it was read is not kept under the old print. */
-	if (r == A11_OK && printed) {
-		uint8_t again[32];
-
-		if (fingerprint(ca_path, again) && memcmp(again, print, 32) == 0)
-			cache_put(ca_path, print, *out);
+	if (r == A11_OK && printed && ekcert_fingerprint(ca_path, again) &&
+	    memcmp(again, print, 32) == 0) {
+		cache_put(ca_path, print, *out);
+		*as_printed = true;
 	}
 	return r;
+}
+
+/* When the whole verified chain is valid: the latest notBefore to the
+ * earliest notAfter of its certificates (what a kept verdict may last). */
+struct window {
+	bool known;
+	time_t not_before, not_after;
+};
+
+static bool asn1_time(const ASN1_TIME *t, time_t *out)
+{
+	struct tm tm;
+
+	if (t == NULL || ASN1_TIME_to_tm(t, &tm) != 1)
+		return false;
+	*out = timegm(&tm);
+	return true;
+}
+
+static bool chain_window(STACK_OF(X509) *chain, struct window *w)
+{
+	int n = chain ? sk_X509_num(chain) : 0;
+
+	for (int i = 0; i < n; i++) {
+		X509 *x = sk_X509_value(chain, i);
+		time_t nb, na;
+
+		if (!asn1_time(X509_get0_notBefore(x), &nb) ||
+		    !asn1_time(X509_get0_notAfter(x), &na))
+			return false;
+		if (i == 0 || nb > w->not_before)
+			w->not_before = nb;
+		if (i == 0 || na < w->not_after)
+			w->not_after = na;
+	}
+	return n > 0;
 }
 
 /* Every CA certificate is in the trusted store, intermediates included, and
@@ -264,7 +305,7 @@ static a11_err store_for(const char *ca_path, X509_STORE **out)
  * subjects, stays off. So we set neither; any TLS or S/MIME purpose would
  * reject every EK certificate. Issuers are still checked: CA:TRUE and
  * keyCertSign, signature and validity at every level. */
-static a11_err verify_chain(X509_STORE *store, X509 *leaf)
+static a11_err verify_chain(X509_STORE *store, X509 *leaf, struct window *w)
 {
 	X509_STORE_CTX *ctx = X509_STORE_CTX_new();
 	a11_err r = A11_ERR_NOMEM;
@@ -276,8 +317,10 @@ static a11_err verify_chain(X509_STORE *store, X509 *leaf)
 	if (X509_STORE_CTX_init(ctx, store, leaf, NULL) != 1)
 		goto out;
 	r = A11_OK;
-	if (X509_verify_cert(ctx) == 1)
+	if (X509_verify_cert(ctx) == 1) {
+		w->known = chain_window(X509_STORE_CTX_get0_chain(ctx), w);
 		goto out;
+	}
 	err = X509_STORE_CTX_get_error(ctx);
 	log_warn("EK certificate rejected at depth %d: %s", X509_STORE_CTX_get_error_depth(ctx),
 		 X509_verify_cert_error_string(err));
@@ -293,20 +336,30 @@ a11_err wire_ekcert_verify(const uint8_t *der, size_t len, const char *ca_path,
 	const unsigned char *p = der;
 	X509_STORE *store = NULL;
 	X509 *cert = NULL;
+	uint8_t print[32], key[32];
+	struct window w = { 0 };
+	bool printed, keyed, as_printed;
 	a11_err r = A11_ERR_ARG;
 
 	if (der == NULL || ca_path == NULL)
 		goto out;
 	r = A11_ERR_PARSE;
-	/* d2i takes a long; the whole buffer must be one certificate. */
-	if (len == 0 || len > LONG_MAX ||
-	    (cert = d2i_X509(NULL, &p, (long)len)) == NULL || p != der + len)
+	if (len == 0 || len > LONG_MAX)
 		goto out;
-	if ((r = store_for(ca_path, &store)) != A11_OK ||
-	    (r = verify_chain(store, cert)) != A11_OK)
+	printed = ekcert_fingerprint(ca_path, print);
+	keyed = printed && ek != NULL && ekverdict_key(der, len, print, ek, key);
+	if (keyed && ekverdict_find(key, time(NULL)))
+		return A11_OK;
+	/* d2i takes a long; the whole buffer must be one certificate. */
+	if ((cert = d2i_X509(NULL, &p, (long)len)) == NULL || p != der + len)
+		goto out;
+	if ((r = store_for(ca_path, print, printed, &store, &as_printed)) != A11_OK ||
+	    (r = verify_chain(store, cert, &w)) != A11_OK)
 		goto out;
 	if (ek != NULL)
 		r = wire_cert_has_key(cert, ek) ? A11_OK : A11_ERR_EKCERT_KEY;
+	if (r == A11_OK && keyed && as_printed && w.known)
+		ekverdict_put(key, w.not_before, w.not_after);
 out:
 	ERR_clear_error();
 	X509_STORE_free(store);

@@ -10,6 +10,7 @@
 #include <openssl/x509.h>
 #include <tss2/tss2_mu.h>
 
+#include "../common/kept.h"
 #include "hash.h"
 #include "key.h"
 
@@ -64,10 +65,19 @@ struct spki_decoder {
 	EVP_PKEY *key;
 };
 
+/* What a pool's contexts decode: public keys as SubjectPublicKeyInfo in
+ * wire_libctx(), or private keys in any DER form in the default context
+ * (as d2i_AutoPrivateKey, for the broker's credential keys). */
 #define DECODERS_KEPT 8
-static pthread_mutex_t decoders_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct spki_decoder *decoders[DECODERS_KEPT];
-static size_t n_decoders;
+struct decoder_pool {
+	pthread_mutex_t lock;
+	struct spki_decoder *kept[DECODERS_KEPT];
+	size_t n;
+	bool private;
+};
+
+static struct decoder_pool spki_pool = { PTHREAD_MUTEX_INITIALIZER, { NULL }, 0, false };
+static struct decoder_pool private_pool = { PTHREAD_MUTEX_INITIALIZER, { NULL }, 0, true };
 
 static void decoder_free(struct spki_decoder *d)
 {
@@ -78,21 +88,24 @@ static void decoder_free(struct spki_decoder *d)
 	free(d);
 }
 
-static struct spki_decoder *decoder_take(void)
+static struct spki_decoder *decoder_take(struct decoder_pool *pool)
 {
 	struct spki_decoder *d = NULL;
 
-	if (pthread_mutex_trylock(&decoders_lock) == 0) {
-		if (n_decoders > 0)
-			d = decoders[--n_decoders];
-		pthread_mutex_unlock(&decoders_lock);
+	if (pthread_mutex_trylock(&pool->lock) == 0) {
+		if (pool->n > 0)
+			d = pool->kept[--pool->n];
+		pthread_mutex_unlock(&pool->lock);
 	}
 	if (d != NULL)
 		return d;
 	if ((d = calloc(1, sizeof(*d))) == NULL)
 		return NULL;
-	d->ctx = OSSL_DECODER_CTX_new_for_pkey(&d->key, "DER", "SubjectPublicKeyInfo", NULL,
-					       EVP_PKEY_PUBLIC_KEY, wire_libctx(), NULL);
+	d->ctx = pool->private
+		? OSSL_DECODER_CTX_new_for_pkey(&d->key, "DER", NULL, NULL, EVP_PKEY_KEYPAIR, NULL,
+						NULL)
+		: OSSL_DECODER_CTX_new_for_pkey(&d->key, "DER", "SubjectPublicKeyInfo", NULL,
+						EVP_PKEY_PUBLIC_KEY, wire_libctx(), NULL);
 	if (d->ctx == NULL) {
 		decoder_free(d);
 		return NULL;
@@ -100,28 +113,53 @@ static struct spki_decoder *decoder_take(void)
 	return d;
 }
 
-static void decoder_give(struct spki_decoder *d)
+static void decoder_give(struct decoder_pool *pool, struct spki_decoder *d)
 {
 	EVP_PKEY_free(d->key);
 	d->key = NULL;
-	if (pthread_mutex_trylock(&decoders_lock) == 0) {
-		if (n_decoders < DECODERS_KEPT) {
-			decoders[n_decoders++] = d;
+	if (pthread_mutex_trylock(&pool->lock) == 0) {
+		if (pool->n < DECODERS_KEPT) {
+			pool->kept[pool->n++] = d;
 			d = NULL;
 		}
-		pthread_mutex_unlock(&decoders_lock);
+		pthread_mutex_unlock(&pool->lock);
 	}
 	decoder_free(d);
+}
+
+/* Exactly len bytes of DER decoded with a context of pool. */
+static a11_err decode_with(struct decoder_pool *pool, const uint8_t *der, size_t len,
+			   EVP_PKEY **out)
+{
+	struct spki_decoder *dc = decoder_take(pool);
+	const unsigned char *p = der;
+	size_t left = len;
+	a11_err r;
+
+	if (dc == NULL)
+		return A11_ERR_NOMEM;
+	/* The decoders validate the key (e.g. the point is on the curve). */
+	r = OSSL_DECODER_from_data(dc->ctx, &p, &left) == 1 && dc->key != NULL && left == 0
+		    ? A11_OK : A11_ERR_PARSE;
+	if (r == A11_OK) {
+		*out = dc->key;
+		dc->key = NULL;
+	}
+	decoder_give(pool, dc);
+	ERR_clear_error();
+	return r;
+}
+
+a11_err wire_private_from_der(const uint8_t *der, size_t len, EVP_PKEY **out)
+{
+	return der != NULL && len > 0 ? decode_with(&private_pool, der, len, out) : A11_ERR_ARG;
 }
 
 static a11_err spki_to_evp(int alg_nid, int param_type, void *param, uint8_t *key, int key_len,
 			   EVP_PKEY **out)
 {
 	X509_PUBKEY *xp = X509_PUBKEY_new();
-	struct spki_decoder *dc = NULL;
 	unsigned char *der = NULL;
-	const unsigned char *p;
-	size_t left;
 	int n = 0;
 	a11_err r = A11_ERR_CRYPTO;
 
@@ -130,18 +168,8 @@ static a11_err spki_to_evp(int alg_nid, int param_type, void *param, uint8_t *ke
 		OPENSSL_free(key);
 		goto out;
 	}
-	if ((n = i2d_X509_PUBKEY(xp, &der)) <= 0 || (dc = decoder_take()) == NULL)
-		goto out;
-	p = der;
-	left = (size_t)n;
-	/* The decoders validate the key (e.g. the point is on the curve). */
-	r = OSSL_DECODER_from_data(dc->ctx, &p, &left) == 1 && dc->key != NULL && left == 0
-		    ? A11_OK : A11_ERR_PARSE;
-	if (r == A11_OK) {
-		*out = dc->key;
-		dc->key = NULL;
-	}
-	decoder_give(dc);
+	if ((n = i2d_X509_PUBKEY(xp, &der)) > 0)
+		r = decode_with(&spki_pool, der, (size_t)n, out);
 out:
 	OPENSSL_free(der);
 	X509_PUBKEY_free(xp);
@@ -198,14 +226,56 @@ static a11_err ecc_to_evp(const TPMT_PUBLIC *pub, EVP_PKEY **out)
 			   OBJ_nid2obj(curves[ci].nid), point, (int)(1 + 2 * b), out);
 }
 
-a11_err wire_pub_to_evp(const TPMT_PUBLIC *pub, EVP_PKEY **out)
+static a11_err pub_to_evp(const TPMT_PUBLIC *pub, EVP_PKEY **out)
 {
-	*out = NULL;
 	switch (pub->type) {
 	case TPM2_ALG_RSA: return rsa_to_evp(pub, out);
 	case TPM2_ALG_ECC: return ecc_to_evp(pub, out);
 	default: return A11_ERR_UNSUPPORTED;
 	}
+}
+
+/* Keys already made, by the digest of their marshalled public area: even
+ * with a kept decoder, an EC key's decode builds its curve's group anew
+ * (a tenth of the broker's CPU per attestation went to the same hosts'
+ * EK, AK and storage parent, three to five times per exchange). An
+ * EVP_PKEY is shared by reference; nobody changes one once made. */
+static void key_hold(const uint8_t *val, size_t len, bool take)
+{
+	EVP_PKEY *k;
+
+	if (len != sizeof(k))
+		return;
+	memcpy(&k, val, sizeof(k));
+	if (take)
+		EVP_PKEY_up_ref(k);
+	else
+		EVP_PKEY_free(k);
+}
+
+static struct kept keys_made = KEPT_INIT_HOLD(1024, key_hold);
+
+a11_err wire_pub_to_evp(const TPMT_PUBLIC *pub, EVP_PKEY **out)
+{
+	uint8_t buf[sizeof(TPMT_PUBLIC)], key[32], *v;
+	size_t off = 0, len = 0;
+	bool keyed = Tss2_MU_TPMT_PUBLIC_Marshal(pub, buf, sizeof(buf), &off) == TSS2_RC_SUCCESS &&
+		     EVP_Digest(buf, off, key, NULL, EVP_sha256(), NULL) == 1;
+	a11_err r;
+
+	*out = NULL;
+	if (keyed && (v = kept_get(&keys_made, key, &len)) != NULL) {
+		if (len == sizeof(*out))
+			memcpy(out, v, sizeof(*out));
+		free(v);
+		if (*out != NULL)
+			return A11_OK;
+	}
+	r = pub_to_evp(pub, out);
+	if (r == A11_OK && keyed && EVP_PKEY_up_ref(*out) == 1 &&
+	    !kept_put(&keys_made, key, (const uint8_t *)out, sizeof(*out)))
+		EVP_PKEY_free(*out); /* the map's reference, not kept */
+	return r;
 }
 
 static a11_err bn_param(EVP_PKEY *key, const char *name, uint8_t *buf, size_t len)

@@ -16,6 +16,11 @@ a11_err wire_pub_to_evp(const TPMT_PUBLIC *pub, EVP_PKEY **out);
  * schemes. RSA-2048/3072/4096 and P-256/P-384/P-521. */
 a11_err wire_pub_from_evp(EVP_PKEY *key, TPMT_PUBLIC *pub);
 
+/* A private key from its DER (PKCS#8 or the key type's own form), with a
+ * kept decoder context (as d2i_AutoPrivateKey, without setting one up per
+ * key). */
+a11_err wire_private_from_der(const uint8_t *der, size_t len, EVP_PKEY **out);
+
 /* Whether the certificate carries exactly this public key. */
 bool wire_cert_has_key(X509 *cert, const TPMT_PUBLIC *pub);
 /* Name = u16(nameAlg) || H(marshalled TPMT_PUBLIC). */

@@ -50,6 +50,40 @@ cap_row "p256 EK, kept, each renewed" --mode closed --ek p256 --hosts "$CAP_HOST
 cap_row "spike: $CAP_SPIKE p256 hosts at once, new" --mode spike --ek p256 --hosts "$CAP_SPIKE" \
 	--new-connections
 
+# ---- the floor: the crypto one attestation needs (tests/bench/floor.c),
+# measured in this run with the broker's keys, against the broker's CPU
+# per attestation in the rows above. Kept connections: no handshake;
+# a new connection: one server-side handshake per attestation (the load
+# generator opens one per request, two per attestation).
+FLOOR=$("$BIN/tests/bench/floor" "$BROKER_DIR" "$L/ekca.key" "$L/ekca/ekca.pem" "$D/ec.key" \
+	"${CAP_FLOOR_ITERATIONS:-100}") || { echo "bench: floor failed"; exit 1; }
+floor_of() { echo "$FLOOR" | sed -n "s/^FLOOR ek=$1 .*$2=\([0-9.]*\).*/\1/p"; }
+printf '\nFloor: CPU ms of the crypto one attestation needs, this process, broker keys\n'
+printf '%-8s %8s %8s %8s %8s %8s %8s %8s %9s\n' EK mkcred ek-chain quote+c wrap approval ear \
+	crypto handshake
+for ek in p256 p384 rsa2048; do
+	printf '%-8s' "$ek"
+	for f in make_credential ek_chain quote_certify wrap approval ear crypto tls_handshake; do
+		printf ' %8s' "$(floor_of $ek $f)"
+	done
+	printf '\n'
+done
+printf '%-38s %9s %9s %7s\n' "broker CPU per attestation vs floor" "broker ms" "floor ms" ratio
+for ek in p256 p384; do
+	for conn in kept new; do
+		if [ $conn = kept ]; then
+			f="${ek}_____kept_connections"; fl=$(floor_of $ek crypto)
+		else
+			f="${ek}_____a_new_connection_each"
+			fl=$(awk -v a="$(floor_of $ek crypto)" -v b="$(floor_of $ek tls_handshake)" \
+				'BEGIN { printf "%.3f", a + b }')
+		fi
+		b=$(cap_field "$f" broker_cpu_ms_per_exchange)
+		printf '%-38s %9s %9s %7s\n' "$ek EK, $conn connections" "$(printf '%.2f' "$b")" "$fl" \
+			"$(ratio "$b" "$fl")"
+	done
+done
+
 # ---- a database write-locked by another process (admission and store_busy) ----
 # The sqlite3 shell holds the write lock CAP_LOCK_S seconds (default 10)
 # while /healthz is asked every 0.1 s and a closed loop runs: /healthz's
