@@ -17,6 +17,7 @@
 #include <tss2/tss2_tctildr.h>
 
 #include "../../include/attest11/pkcs11.h"
+#include "slot.h"
 #include "../../src/broker/approver.h"
 #include "../../src/tpm/tpm.h"
 #include "../../src/wire/policy.h"
@@ -235,21 +236,6 @@ static CK_FUNCTION_LIST_PTR load(const char *path)
 	if (get == NULL || get(&f) != CKR_OK || f->C_Initialize(&args) != CKR_OK)
 		return NULL;
 	return f;
-}
-
-static CK_SLOT_ID slot_of(CK_FUNCTION_LIST_PTR f, const char *label)
-{
-	CK_SLOT_ID slots[32];
-	CK_ULONG n = 32;
-	CK_TOKEN_INFO ti;
-
-	f->C_GetSlotList(CK_TRUE, slots, &n);
-	for (CK_ULONG i = 0; i < n; i++)
-		if (f->C_GetTokenInfo(slots[i], &ti) == CKR_OK &&
-		    strncmp((char *)ti.label, label, strlen(label)) == 0 &&
-		    ti.label[strlen(label)] == ' ')
-			return slots[i];
-	return (CK_SLOT_ID)-1;
 }
 
 static CK_OBJECT_HANDLE private_key(CK_FUNCTION_LIST_PTR f, CK_SESSION_HANDLE h)

@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "../../include/attest11/pkcs11.h"
+#include "slot.h"
 
 static double now_ms(void)
 {
@@ -21,22 +22,6 @@ static double now_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
-static CK_SLOT_ID slot_of(CK_FUNCTION_LIST_PTR f, const char *label)
-{
-	CK_SLOT_ID slots[32];
-	CK_ULONG n = 32;
-	CK_TOKEN_INFO ti;
-
-	if (f->C_GetSlotList(CK_TRUE, slots, &n) != CKR_OK)
-		return (CK_SLOT_ID)-1;
-	for (CK_ULONG i = 0; i < n; i++)
-		if (f->C_GetTokenInfo(slots[i], &ti) == CKR_OK &&
-		    strncmp((char *)ti.label, label, strlen(label)) == 0 &&
-		    ti.label[strlen(label)] == ' ')
-			return slots[i];
-	return (CK_SLOT_ID)-1;
 }
 
 /* C_Login, then the one private key and a signature with it. */
