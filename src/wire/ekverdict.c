@@ -26,7 +26,7 @@ static pthread_mutex_t hits_lock = PTHREAD_MUTEX_INITIALIZER;
 bool ekverdict_key(const uint8_t *der, size_t len, const uint8_t ca_print[32],
 		   const TPMT_PUBLIC *ek, uint8_t key[32])
 {
-	uint8_t pub[sizeof(TPMT_PUBLIC)];
+	uint8_t pub[sizeof(TPMT_PUBLIC)], n[8];
 	size_t off = 0;
 	EVP_MD_CTX *h;
 	bool ok;
@@ -34,9 +34,13 @@ bool ekverdict_key(const uint8_t *der, size_t len, const uint8_t ca_print[32],
 	if (Tss2_MU_TPMT_PUBLIC_Marshal(ek, pub, sizeof(pub), &off) != TSS2_RC_SUCCESS ||
 	    (h = EVP_MD_CTX_new()) == NULL)
 		return false;
-	/* Each part is of a fixed length or its own length-prefixed DER: the
+	/* The certificate's bytes come from the host and may carry trailing
+	 * bytes a DER parser ignores: its length goes first, and the other
+	 * parts are of fixed length or marshalled with their sizes, so the
 	 * concatenation cannot be read two ways. */
-	ok = EVP_DigestInit_ex(h, EVP_sha256(), NULL) == 1 &&
+	for (int i = 0; i < 8; i++)
+		n[i] = (uint8_t)((uint64_t)len >> (56 - 8 * i));
+	ok = EVP_DigestInit_ex(h, EVP_sha256(), NULL) == 1 && EVP_DigestUpdate(h, n, 8) == 1 &&
 	     EVP_DigestUpdate(h, der, len) == 1 && EVP_DigestUpdate(h, ca_print, 32) == 1 &&
 	     EVP_DigestUpdate(h, pub, off) == 1 && EVP_DigestFinal_ex(h, key, NULL) == 1;
 	EVP_MD_CTX_free(h);

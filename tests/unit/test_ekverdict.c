@@ -4,6 +4,7 @@
  * chain; refusals are never kept; at most WIRE_EKCERT_VERDICTS, least
  * recently used out first. */
 #include <openssl/rand.h>
+#include <tss2/tss2_mu.h>
 
 #include "../../src/wire/attest.h"
 #include "../../src/wire/ekverdict.h"
@@ -189,12 +190,45 @@ static void test_lru_bound(void **state)
 	assert_true(ekverdict_find(key, now));
 }
 
+/* The certificate's bytes are the host's: a certificate with trailing
+ * bytes followed by another CA fingerprint and EK must not hash like an
+ * accepted (certificate, CA, EK) whose EK ends in those bytes. ek1's RSA
+ * modulus (the last field marshalled) is ca2 || marshal(ek2); the second
+ * key's certificate is der || ca1 || ek1's marshalling up to its modulus. */
+static void test_key_not_ambiguous(void **state)
+{
+	uint8_t der[64], ca1[32], ca2[32], p1[sizeof(TPMT_PUBLIC)], p2[sizeof(TPMT_PUBLIC)];
+	uint8_t der2[sizeof(der) + 32 + sizeof(TPMT_PUBLIC)], k1[32], k2[32];
+	TPMT_PUBLIC ek1 = {
+		.type = TPM2_ALG_RSA, .nameAlg = TPM2_ALG_SHA256,
+		.parameters.rsaDetail = { .symmetric.algorithm = TPM2_ALG_NULL,
+					  .scheme.scheme = TPM2_ALG_NULL, .keyBits = 2048 },
+	};
+	const TPMT_PUBLIC *ek2 = ek_of(((struct fx *)*state)->h);
+	size_t n1 = 0, n2 = 0, head;
+
+	RAND_bytes(der, sizeof(der)), RAND_bytes(ca1, 32), RAND_bytes(ca2, 32);
+	assert_int_equal(Tss2_MU_TPMT_PUBLIC_Marshal(ek2, p2, sizeof(p2), &n2), TSS2_RC_SUCCESS);
+	memcpy(ek1.unique.rsa.buffer, ca2, 32);
+	memcpy(ek1.unique.rsa.buffer + 32, p2, n2);
+	ek1.unique.rsa.size = (UINT16)(32 + n2);
+	assert_int_equal(Tss2_MU_TPMT_PUBLIC_Marshal(&ek1, p1, sizeof(p1), &n1), TSS2_RC_SUCCESS);
+	head = n1 - 32 - n2; /* ek1's marshalling before ca2 */
+	memcpy(der2, der, sizeof(der));
+	memcpy(der2 + sizeof(der), ca1, 32);
+	memcpy(der2 + sizeof(der) + 32, p1, head);
+	assert_true(ekverdict_key(der, sizeof(der), ca1, &ek1, k1));
+	assert_true(ekverdict_key(der2, sizeof(der) + 32 + head, ca2, ek2, k2));
+	assert_memory_not_equal(k1, k2, 32);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_hit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_key_has_ek, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_key_has_cert, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_key_not_ambiguous, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ca_change, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_validity, setup, teardown),
 		cmocka_unit_test(test_lru_bound),
