@@ -9,6 +9,7 @@
 #include <tss2/tss2_mu.h>
 
 #include "../common/log.h"
+#include "../proto/refusal.h"
 #include "../wire/pin.h"
 #include "../wire/policy.h"
 #include "client.h"
@@ -86,7 +87,7 @@ static a11_err post(struct run *x, const char *path, char *json, struct client_r
 		return A11_ERR_PROTOCOL;
 	}
 	log_error("broker refused %s: %s (%s)", x->c->credential, x->res->refusal, x->res->detail);
-	x->lost_session = resp->failed_over && strcmp(x->res->refusal, "nonce_reused") == 0;
+	x->lost_session = resp->failed_over && refusal_parse(x->res->refusal) == REF_NONCE_REUSED;
 	free(resp->body);
 	return A11_ERR_REFUSED;
 }

@@ -12,6 +12,7 @@
 
 #include "../attester/client.h"
 #include "../common/log.h"
+#include "../proto/refusal.h"
 #include "load.h"
 
 /* The protocol's messages are large (TPM structures in fixed arrays):
@@ -114,7 +115,7 @@ static enum outcome post(struct load_worker *w, const char *path, char *json, ch
 		w->retry_after = retry_after(&resp);
 		snprintf(w->busy_code, sizeof(w->busy_code), "%s", code);
 		o = OUT_BUSY;
-	} else if (resp.failed_over && strcmp(code, "nonce_reused") == 0) {
+	} else if (resp.failed_over && refusal_parse(code) == REF_NONCE_REUSED) {
 		o = OUT_LOST;
 	} else {
 		load_stats_refusal(&w->st, code);
