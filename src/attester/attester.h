@@ -89,14 +89,26 @@ a11_err attester_adopt(struct tpm *t, struct attester_result *r);
  * process wrote to the state dir): verified in the TPM, then its approval,
  * certificates, EAR and expiry replace cur's. nw keeps what was not taken. */
 a11_err attester_adopt_from(struct tpm *t, struct attester_result *cur, struct release *nw);
-/* Open a lease another process obtained (read from the state dir into
- * r: rel, priv, key_auth, salt, iterations) with c->pin: verify its
+/* After an exchange that ended with r (A11_ERR_REFUSED: the broker's
+ * refusal code): does it implicate the TPM's identity (EK certificate,
+ * EK, AK, the quote it signed, the parent it certified), or the TPM? Then
+ * the connection's identity is dropped and the next exchange reads it
+ * afresh (tpm_identity_done); a network failure, a refused PIN or a busy
+ * broker says nothing against it, and the identity is kept. */
+bool attester_identity_suspect(a11_err r, const char *refusal);
+/* A lease another process obtained (read from the state dir into r:
+ * rel, priv, key_auth, salt, iterations), opened in two steps so that the
+ * first overlaps the opening of the TPM connection (src/p11/
+ * token_login.c). attester_cached_prepare, no TPM: its certificates
+ * checked and c->pin's authValue derived. attester_open_cached, with the
+ * TPM's clock now (read when the connection was checked): verify its
  * approval, load the key, and let the TPM check PIN and lease with one
  * signature (or the token's unsealing). A11_ERR_LEASE_ENDED if the lease
  * is over (or close to it) or the TPM rebooted; A11_ERR_TPM_AUTH for a
  * wrong PIN. The caller clears r on failure. */
+a11_err attester_cached_prepare(const struct attester_config *c, struct attester_result *r);
 a11_err attester_open_cached(struct tpm *t, const struct attester_config *c,
-			     struct attester_result *r);
+			     const TPMS_TIME_INFO *now, struct attester_result *r);
 /* Between a result and the state dir's form (src/attester/state.h):
  * from_host moves hl's release into r (nothing loaded yet); to_host
  * lends r's to hl, which must not be cleared. */

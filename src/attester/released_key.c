@@ -147,17 +147,33 @@ a11_err attester_load_parent(struct tpm *t, const struct attester_config *c,
 	return tpm_srk_load(t, r->srk_alg, &r->parent);
 }
 
+static a11_err load_under_parent(struct tpm *t, struct attester_result *r, struct tpm_key *k)
+{
+	return tpm_load(t, &r->parent, &r->key.pub, &r->priv,
+			r->key.use_policy ? &r->key.policy : NULL, r->rel.auth_value ? &r->auth : NULL,
+			k);
+}
+
+/* The SRK is only named (tpm_srk_name: one ReadPublic, Esys's); a
+ * persistent key that is not the one the key was made under fails the
+ * Load, and the checked SRK (tpm_srk_load) is tried. */
 a11_err attester_reload(struct tpm *t, const struct attester_config *c, struct attester_result *r)
 {
+	bool named = !c->wrap_to_ek;
 	struct tpm_key k;
 	a11_err e;
 
 	if (r->priv.size == 0)
 		return A11_ERR_ARG; /* nothing to reload: never released */
-	if ((e = attester_load_parent(t, c, r)) != A11_OK)
+	e = named ? tpm_srk_name(t, r->srk_alg, &r->parent) : attester_load_parent(t, c, r);
+	if (e != A11_OK)
 		return e;
-	e = tpm_load(t, &r->parent, &r->key.pub, &r->priv, r->key.use_policy ? &r->key.policy : NULL,
-		     r->rel.auth_value ? &r->auth : NULL, &k);
+	e = load_under_parent(t, r, &k);
+	if (e != A11_OK && e != A11_ERR_TPM_COMM && named && r->parent.pub.size == 0) {
+		unload(t, &r->parent);
+		if ((e = attester_load_parent(t, c, r)) == A11_OK)
+			e = load_under_parent(t, r, &k);
+	}
 	if (e == A11_OK)
 		r->key = k;
 	else
@@ -192,21 +208,11 @@ static a11_err probe(struct tpm *t, struct attester_result *r)
 			TPM2_ALG_SHA256, &zero, &sig);
 }
 
-a11_err attester_open_cached(struct tpm *t, const struct attester_config *c,
-			     struct attester_result *r)
+a11_err attester_cached_prepare(const struct attester_config *c, struct attester_result *r)
 {
-	const struct approval *a = &r->rel.approval;
 	const char *pin = c->pin ? c->pin : "";
-	TPMS_TIME_INFO now;
-	a11_err e = tpm_read_clock(t, &now);
+	a11_err e;
 
-	if (e != A11_OK)
-		return e;
-	/* A lease in its last second is not worth loading (no overflow,
-	 * whatever the file says). */
-	if (now.clockInfo.resetCount != a->reset_count || a->clock_end < 1000 ||
-	    now.clockInfo.clock > a->clock_end - 1000)
-		return A11_ERR_LEASE_ENDED;
 	/* Another process wrote the file after checking the release; a file
 	 * from elsewhere must not show certificates for another key. */
 	if ((e = attester_check_certs(&r->rel, attester_key_public(r))) != A11_OK)
@@ -217,6 +223,20 @@ a11_err attester_open_cached(struct tpm *t, const struct attester_config *c,
 	r->key.pub = r->rel.pub;
 	r->key.tr = r->parent.tr = ESYS_TR_NONE;
 	r->key.session = r->parent.session = ESYS_TR_NONE;
+	return A11_OK;
+}
+
+a11_err attester_open_cached(struct tpm *t, const struct attester_config *c,
+			     const TPMS_TIME_INFO *now, struct attester_result *r)
+{
+	const struct approval *a = &r->rel.approval;
+	a11_err e;
+
+	/* A lease in its last second is not worth loading (no overflow,
+	 * whatever the file says). */
+	if (now->clockInfo.resetCount != a->reset_count || a->clock_end < 1000 ||
+	    now->clockInfo.clock > a->clock_end - 1000)
+		return A11_ERR_LEASE_ENDED;
 	if ((e = attester_adopt(t, r)) != A11_OK || (e = attester_reload(t, c, r)) != A11_OK)
 		return e;
 	return probe(t, r);

@@ -6,6 +6,10 @@
  * taken, which no one holds across the network or a file lock
  * (src/p11/locks.h): a renewal or a login waiting for the broker finds
  * its connection gone when it comes back, and starts over on a new one.
+ * A login's opener thread holds tpm_lock while it opens a connection:
+ * prepare waits for it, so that the child gets no lock of the TCTI's
+ * libraries (GLib, the loader) copied held, and the connection it made
+ * is closed here like any other.
  * The child forgets everything and must call C_Initialize again. */
 #include <pthread.h>
 

@@ -9,9 +9,14 @@
  *                   the network; waits for other processes.
  *   3. tpm_lock     per token. The token's TPM connection (t->tpm) and
  *                   what is loaded on it (t->cred). Held only around TPM
- *                   commands, never across the network or a wait for the
- *                   flock: fork() takes it (src/p11/fork.c) and must never
- *                   wait for a broker or another process.
+ *                   commands and the opening of a connection, never
+ *                   across the network or a wait for the flock: fork()
+ *                   takes it (src/p11/fork.c) and must never wait for a
+ *                   broker or another process. A login's connection
+ *                   opener (src/p11/token_login.c) is a thread that takes
+ *                   it and nothing else, while the login thread holds
+ *                   renew_lock and the flock and waits for it (a join,
+ *                   not a lock: the opener needs nothing the login holds).
  *   4. R.mu         the renewal thread's sleep (src/p11/renew.c).
  *   5. mod.lock     sessions, objects, login state. Holders call neither
  *                   the TPM nor the network.

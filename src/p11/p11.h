@@ -61,6 +61,7 @@ struct p11_token {
 	/* Under tpm_lock: */
 	struct tpm *tpm;              /* opened at first use */
 	unsigned tpm_gen;             /* bumped when tpm is dropped */
+	TPMS_TIME_INFO clock;         /* the TPM's, at tpm's last check */
 	/* Valid while logged_in. Written with tpm_lock held (its release also
 	 * with renew_lock: a login, renewal or logout); read under tpm_lock,
 	 * or its release under renew_lock (a renewal between TPM commands). */

@@ -52,28 +52,43 @@ static CK_RV pin_refused_intpm(struct p11_token *t, a11_err r)
 	return CKR_PIN_INCORRECT;
 }
 
-CK_RV lease_open_cached_intpm(struct p11_token *t, const char *pin, bool *found)
+void lease_read_cached_inflock(struct p11_token *t, const char *pin, struct lease_read *out)
 {
 	const struct attester_config ac = token_attester_conf(t, pin);
 	struct host_lease hl = { 0 };
-	a11_err r;
+
+	lock_assert(LOCK_FLOCK);
+	memset(out, 0, sizeof(*out));
+	out->file = A11_ERR_NOT_FOUND;
+	if (!sharing())
+		return;
+	if ((out->file = state_load(mod.conf.state_dir, t->conf->credential, &hl)) == A11_OK) {
+		attester_from_host(&hl, &out->res);
+		out->check = attester_cached_prepare(&ac, &out->res);
+	}
+	host_lease_clear(&hl);
+}
+
+/* What the file was is said only now, with the TPM in reach: a login
+ * that cannot reach the TPM says that alone. */
+CK_RV lease_open_cached_intpm(struct p11_token *t, struct lease_read *rd, bool *found)
+{
+	const struct attester_config ac = token_attester_conf(t, NULL);
+	a11_err r = rd->check;
 
 	lock_assert(LOCK_FLOCK);
 	lock_assert(LOCK_TPM);
 	*found = false;
-	if (!sharing())
-		return CKR_OK;
-	r = state_load(mod.conf.state_dir, t->conf->credential, &hl);
-	if (r != A11_OK) {
-		if (r != A11_ERR_NOT_FOUND)
+	if (rd->file != A11_OK) {
+		if (rd->file != A11_ERR_NOT_FOUND)
 			log_warn("token %s: the state file of %s is unusable (%s); attesting afresh",
-				 t->conf->label, t->conf->credential, a11_strerror(r));
-		host_lease_clear(&hl);
+				 t->conf->label, t->conf->credential, a11_strerror(rd->file));
 		return CKR_OK;
 	}
-	attester_from_host(&hl, &t->cred);
-	host_lease_clear(&hl);
-	r = attester_open_cached(t->tpm, &ac, &t->cred);
+	t->cred = rd->res; /* moved */
+	OPENSSL_cleanse(&rd->res, sizeof(rd->res));
+	if (r == A11_OK)
+		r = attester_open_cached(t->tpm, &ac, &t->clock, &t->cred);
 	if (r == A11_OK) {
 		log_info("token %s: lease %s of this host opened without attesting (until %lld)",
 			 t->conf->label, t->cred.rel.lease, (long long)t->cred.rel.lease_expires);
@@ -90,6 +105,13 @@ CK_RV lease_open_cached_intpm(struct p11_token *t, const char *pin, bool *found)
 	log_info("token %s: the host's lease is not usable (%s); attesting", t->conf->label,
 		 a11_strerror(r));
 	return CKR_OK;
+}
+
+void lease_read_clear(struct lease_read *rd)
+{
+	if (rd->file == A11_OK)
+		attester_result_clear(NULL, &rd->res);
+	OPENSSL_cleanse(rd, sizeof(*rd));
 }
 
 static a11_err save_intpm(struct p11_token *t)

@@ -13,9 +13,21 @@
  * take it before tpm_lock, never with it. */
 a11_err lease_flock(const struct p11_token *t, int *fd);
 void lease_unflock(int fd);
-/* A lease another process left in the state dir, opened with pin (flock
- * held too); *found false if there is none worth using (then attest). */
-CK_RV lease_open_cached_intpm(struct p11_token *t, const char *pin, bool *found);
+/* A lease another process left in the state dir, read ahead of the TPM
+ * (lease_read_cached_inflock, flock held; while the TPM connection
+ * opens): file, state_load's answer (A11_ERR_NOT_FOUND: none, or no
+ * sharing); check, what attester_cached_prepare said of it (certificates,
+ * the PIN's authValue). */
+struct lease_read {
+	a11_err file, check;
+	struct attester_result res;
+};
+void lease_read_cached_inflock(struct p11_token *t, const char *pin, struct lease_read *out);
+/* Open it on t's connection (flock held too; t->clock just read), moving
+ * rd's lease into t->cred; *found false if there is none worth using
+ * (then attest). lease_read_clear: what was not moved, cleansed. */
+CK_RV lease_open_cached_intpm(struct p11_token *t, struct lease_read *rd, bool *found);
+void lease_read_clear(struct lease_read *rd);
 /* Share t->cred's lease with the host's other processes (flock held
  * too), if its certificates pass attester_check_certs (they trust the
  * file without the network); A11_OK also when there is no sharing. */

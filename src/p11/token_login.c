@@ -2,6 +2,7 @@
  * left a live one, else a fresh attested release from the broker; then
  * the token's objects. C_Logout: the key flushed, the public objects
  * kept. Lock order: src/p11/locks.h. */
+#include <pthread.h>
 #include <stdlib.h>
 #include <openssl/crypto.h>
 
@@ -61,6 +62,54 @@ static CK_RV attest_inflock(struct p11_token *t, const char *pin)
 	return CKR_OK;
 }
 
+/* A login's TPM connection, opened (or checked) by a thread of its own
+ * while the login reads the lease file, checks its certificates and
+ * derives the PIN's authValue: opening tpm2-abrmd's TCTI (GLib, D-Bus)
+ * costs more than all of those. The opener holds tpm_lock throughout, as
+ * any opening of a connection does: fork()'s prepare handler, which
+ * takes every tpm_lock (src/p11/fork.c), waits for it, so that no lock of
+ * GLib's, the loader's or malloc's is copied held into a child, and a
+ * child never sees a half-open connection. It holds no other lock of
+ * ours. Without threads (CKF_LIBRARY_CANT_CREATE_OS_THREADS) the login
+ * opens it itself, as before. */
+struct opener {
+	struct p11_token *t;
+	pthread_t th;
+	bool started;
+	CK_RV rv;
+	unsigned gen;           /* the connection it left: t->tpm_gen */
+};
+
+static void *opener_main(void *arg)
+{
+	struct opener *o = arg;
+
+	lock_tpm(o->t);
+	o->rv = token_tpm_connect_intpm(o->t);
+	o->gen = o->t->tpm_gen;
+	unlock_tpm(o->t);
+	return NULL;
+}
+
+static void opener_start(struct opener *o, struct p11_token *t)
+{
+	*o = (struct opener){ .t = t };
+	o->started = !mod.no_threads && pthread_create(&o->th, NULL, opener_main, o) == 0;
+}
+
+/* Returns with tpm_lock held and t's connection checked, t->clock read;
+ * a connection a fork() dropped since the opener left it is opened again
+ * here (the login starts over on a new one, as after any fork). */
+static CK_RV opener_join(struct opener *o)
+{
+	if (o->started)
+		pthread_join(o->th, NULL);
+	lock_tpm(o->t);
+	if (!o->started || (o->rv == CKR_OK && o->t->tpm_gen != o->gen))
+		o->rv = token_tpm_connect_intpm(o->t);
+	return o->rv;
+}
+
 /* The host's lease if another process left a live one (TPM only), else
  * a fresh attestation; its objects; and only then, with everything
  * checked and shown, the lease shared with the host's other processes: a
@@ -69,18 +118,21 @@ static CK_RV attest_inflock(struct p11_token *t, const char *pin)
  * and then find its lease. */
 static CK_RV obtain_inflock(struct p11_token *t, const char *pin)
 {
+	struct lease_read *rd = calloc(1, sizeof(*rd));
+	struct opener o;
 	bool found = false;
 	CK_RV rv;
 
 	lock_assert(LOCK_FLOCK);
-	lock_tpm(t);
-	/* A connection a TPM fault left dead (or a reset TPM) would fail
-	 * every login: check it first. */
-	if (t->tpm != NULL && tpm_check_alive(t->tpm) != A11_OK)
-		token_tpm_drop_intpm(t, false);
-	if ((rv = token_tpm_open_intpm(t)) == CKR_OK)
-		rv = lease_open_cached_intpm(t, pin, &found);
+	if (rd == NULL)
+		return CKR_HOST_MEMORY;
+	opener_start(&o, t);
+	lease_read_cached_inflock(t, pin, rd);
+	if ((rv = opener_join(&o)) == CKR_OK)
+		rv = lease_open_cached_intpm(t, rd, &found);
 	unlock_tpm(t);
+	lease_read_clear(rd);
+	free(rd);
 	if (rv == CKR_OK && !found)
 		rv = attest_inflock(t, pin);
 	lock_tpm(t);

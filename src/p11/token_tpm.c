@@ -19,7 +19,7 @@ CK_RV token_tpm_open_intpm(struct p11_token *t)
 	if (t->tpm != NULL)
 		return CKR_OK;
 	if ((r = tpm_open(mod.conf.tcti, &t->tpm)) == A11_OK &&
-	    (r = tpm_check_alive(t->tpm)) != A11_OK) {
+	    (r = tpm_check_alive(t->tpm, &t->clock)) != A11_OK) {
 		tpm_close(t->tpm);
 		t->tpm = NULL;
 	}
@@ -29,6 +29,16 @@ CK_RV token_tpm_open_intpm(struct p11_token *t)
 		return CKR_DEVICE_ERROR;
 	}
 	return CKR_OK;
+}
+
+CK_RV token_tpm_connect_intpm(struct p11_token *t)
+{
+	lock_assert(LOCK_TPM);
+	/* A connection a TPM fault left dead (or a reset TPM) would fail
+	 * every login: check it first. */
+	if (t->tpm != NULL && tpm_check_alive(t->tpm, &t->clock) != A11_OK)
+		token_tpm_drop_intpm(t, false);
+	return token_tpm_open_intpm(t);
 }
 
 void token_tpm_drop_intpm(struct p11_token *t, bool flush)
@@ -62,7 +72,7 @@ static bool tpm_fault(a11_err r)
 bool token_tpm_recover_intpm(struct p11_token *t, a11_err r)
 {
 	lock_assert(LOCK_TPM);
-	if (!tpm_fault(r) || t->tpm == NULL || tpm_check_alive(t->tpm) == A11_OK)
+	if (!tpm_fault(r) || t->tpm == NULL || tpm_check_alive(t->tpm, &t->clock) == A11_OK)
 		return false;
 	log_warn("token %s: the TPM connection failed or the TPM was reset: reconnecting and "
 		 "loading the key again", t->conf->label);

@@ -8,6 +8,9 @@
 /* Open t's connection if it has none; the first check records the TPM's
  * boot (resetCount, restartCount), so that a later one can tell a reset. */
 CK_RV token_tpm_open_intpm(struct p11_token *t);
+/* A login's connection: t's checked (the TPM answers, not reset since),
+ * else a new one; either way t->clock is the TPM's clock now. */
+CK_RV token_tpm_connect_intpm(struct p11_token *t);
 /* Close t's connection (flush: what it loaded, first; else forget the
  * handles: the TPM lost them). The next use reopens. */
 void token_tpm_drop_intpm(struct p11_token *t, bool flush);

@@ -127,6 +127,27 @@ a11_err tpm_ek_load(struct tpm *t, enum tpm_ek_kind kind, struct tpm_key *out)
 	return A11_OK;
 }
 
+/* Esys reads the public area of a persistent handle to name it (its
+ * ReadPublic): the name is all a Load under it needs, taken from Esys. */
+static a11_err name_persistent(struct tpm *t, TPM2_HANDLE h, struct tpm_key *out)
+{
+	TPM2B_NAME *name = NULL;
+	a11_err r;
+
+	memset(out, 0, sizeof(*out));
+	out->tr = ESYS_TR_NONE;
+	r = tpm_rc(Esys_TR_FromTPMPublic(t->esys, h, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
+					 &out->tr), "TR_FromTPMPublic");
+	if (r == A11_OK)
+		r = tpm_rc(Esys_TR_GetName(t->esys, out->tr, &name), "TR_GetName");
+	if (r == A11_OK)
+		out->name = *name;
+	Esys_Free(name);
+	if (r != A11_OK)
+		tpm_key_release(t, out);
+	return r;
+}
+
 static a11_err nv_read(struct tpm *t, ESYS_TR nv, uint16_t size, uint8_t *buf)
 {
 	for (uint16_t off = 0; off < size;) {
@@ -266,6 +287,15 @@ a11_err tpm_srk_load(struct tpm *t, TPM2_ALG_ID alg, struct tpm_key *out)
 	}
 	srk_template(alg, &tmpl);
 	return create_primary(t, ESYS_TR_RH_OWNER, &tmpl, out);
+}
+
+a11_err tpm_srk_name(struct tpm *t, TPM2_ALG_ID alg, struct tpm_key *out)
+{
+	if (alg != TPM2_ALG_RSA && alg != TPM2_ALG_ECC)
+		return A11_ERR_ARG;
+	if (name_persistent(t, alg == TPM2_ALG_RSA ? 0x81000001 : 0x81000002, out) == A11_OK)
+		return A11_OK;
+	return tpm_srk_load(t, alg, out);
 }
 
 static void signing_template(TPM2_ALG_ID alg, TPMA_OBJECT attrs, TPM2_ALG_ID scheme,

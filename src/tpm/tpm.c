@@ -122,7 +122,7 @@ void tpm_close(struct tpm *t)
 	free(t);
 }
 
-a11_err tpm_check_alive(struct tpm *t)
+a11_err tpm_check_alive(struct tpm *t, TPMS_TIME_INFO *now)
 {
 	TPMS_TIME_INFO *ti = NULL;
 	a11_err r = tpm_rc(Esys_ReadClock(t->esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &ti),
@@ -139,6 +139,8 @@ a11_err tpm_check_alive(struct tpm *t)
 		r = A11_ERR_TPM_COMM;
 	else if (r != A11_OK)
 		r = A11_ERR_TPM_COMM;
+	if (r == A11_OK && now != NULL)
+		*now = *ti;
 	Esys_Free(ti);
 	t->dead = r != A11_OK;
 	return r;

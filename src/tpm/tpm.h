@@ -22,8 +22,10 @@ void tpm_close(struct tpm *t);
  * and has not been reset or restarted since the connection's first check
  * (which records resetCount and restartCount). Otherwise
  * A11_ERR_TPM_COMM: every handle of the connection is dead (tpm_close then
- * sends nothing for them); close it and open another. */
-a11_err tpm_check_alive(struct tpm *t);
+ * sends nothing for them); close it and open another. now (may be NULL):
+ * the TPM's clock as it answered, for a caller that needs it anyway (a
+ * login on a cached lease reads it once, here). */
+a11_err tpm_check_alive(struct tpm *t, TPMS_TIME_INFO *now);
 
 /* A lease as the TPM checks it (docs/protocol.md, "Leases"): the
  * approved policy starts with two PolicyCounterTimer, and PolicyAuthorize
@@ -86,6 +88,11 @@ a11_err tpm_ek_load(struct tpm *t, enum tpm_ek_kind kind, struct tpm_key *out);
 /* The SRK: persistent (0x81000001 RSA, 0x81000002 ECC) if present,
  * else created from the TCG template. alg is TPM2_ALG_RSA or TPM2_ALG_ECC. */
 a11_err tpm_srk_load(struct tpm *t, TPM2_ALG_ID alg, struct tpm_key *out);
+/* The SRK to load a key made under it: the persistent one named only
+ * (out->pub empty, its type unchecked: one ReadPublic fewer), else
+ * tpm_srk_load's. A wrong persistent key fails the Load; the caller then
+ * takes tpm_srk_load's. */
+a11_err tpm_srk_name(struct tpm *t, TPM2_ALG_ID alg, struct tpm_key *out);
 /* A fresh restricted signing key (ECDSA P-256 or RSASSA-2048, SHA-256)
  * as a primary of the endorsement hierarchy, so quotes carry real clocks. */
 a11_err tpm_ak_create(struct tpm *t, TPM2_ALG_ID alg, struct tpm_key *out);

@@ -113,6 +113,47 @@ ok "... starting over on a new TPM connection but its HTTPS connection (port $po
 	bash -c "[ -n '$port1' ] && [ '$port1' = '$port2' ]"
 ok "and the key signs" grep -qx 'sign rv=0x0' "$RIG_DIR/lfork.out"
 
+# --- fork() while a login's thread opens the TPM connection ---------------
+# A login reads the host's lease while a thread of its own opens the TPM
+# connection (docs/pkcs11.md). With swtpm stopped, that opening hangs in
+# its first command, holding the token's TPM lock: fork() must wait for
+# it (no lock of the TCTI's libraries copied held into the child, no
+# half-open connection), never return while swtpm is still stopped. The
+# driver's only child before it forks is the cmd TCTI's tpm2_send: once
+# it exists, the opening is under way.
+mkfifo "$RIG_DIR/go2"
+kill -STOP "$RIG_SWTPM_PID"
+A11_CHILD_LOGIN=1 "$BIN/tests/integ/p11_login_fork" fk 1234 <"$RIG_DIR/go2" >"$RIG_DIR/ofork.out" 2>"$RIG_DIR/ofork.err" &
+OFORK=$!
+echo $OFORK >>"$RIG_DIR/pids"
+exec 7>"$RIG_DIR/go2"
+opening() { pgrep -P "$OFORK" >/dev/null; }
+wait_for "$RIG_DIR/ofork.out" 'login started' 10
+for _ in $(seq 100); do opening && break; sleep 0.1; done
+ok "the login's thread is opening the TPM connection, swtpm stopped" opening
+(echo go >&7) 2>/dev/null
+wait_for "$RIG_DIR/ofork.out" '^forked' 3 # it must not: fork() waits for the opening
+early=$(grep -c '^forked' "$RIG_DIR/ofork.out")
+kill -CONT "$RIG_SWTPM_PID"
+wait_for "$RIG_DIR/ofork.out" '^login rv' 30
+(echo go >&7) 2>/dev/null
+exec 7>&-
+wait "$OFORK"; echo "# p11_login_fork (opening) exited $?"
+ok "fork() during the opening of the TPM connection waits for it (forked while swtpm stopped: $early)" \
+	[ "$early" = 0 ]
+ok "the login completes" grep -qx 'login rv=0x0' "$RIG_DIR/ofork.out"
+ok "the child logs in afresh and signs" grep -qx 'child status=0' "$RIG_DIR/ofork.out"
+ok "and the parent's key signs" grep -qx 'sign rv=0x0' "$RIG_DIR/ofork.out"
+
+# --- a TPM out of reach: the same answer and the one log line as ever ------
+BAD=$RIG_DIR/bad-tcti.conf
+module_conf "$BAD" "swtpm:host=127.0.0.1,port=1" '[{"label": "ec", "credential": "ec", "key_type": "ec"}]'
+ATTEST11_CONF=$BAD pkcs11-tool --module "$M" --token-label ec -O --login --pin 1234 >"$RIG_DIR/bad.out" 2>&1
+ok "a TCTI that cannot open: C_Login answers CKR_DEVICE_ERROR" grep -q 'C_Login failed: rv = CKR_DEVICE_ERROR' "$RIG_DIR/bad.out"
+ok "... and the log says so, once, and nothing of the lease file" bash -c "
+	[ \$(grep -c 'cannot open the TPM at swtpm:host=127.0.0.1,port=1' $RIG_DIR/bad.out) = 1 ] &&
+	! grep -qi 'lease\\|state file' $RIG_DIR/bad.out"
+
 # --- the TPM restarts, then is reset, under a signing process --------------
 rm -f "$S/ec.lease"
 "$BIN/tests/integ/p11_lease" ec 1234 90 2 >"$RIG_DIR/sign.out" 2>"$RIG_DIR/sign.err" &

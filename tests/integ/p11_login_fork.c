@@ -7,7 +7,10 @@
  * prints "forked", waits for the login and prints "login rv=0x..", reads
  * another line (the script looks at the login's HTTPS connection
  * meanwhile), then signs and prints "sign rv=0x..". The order of "forked"
- * and "login rv" says whether fork() waited for the login. */
+ * and "login rv" says whether fork() waited for the login.
+ * With A11_CHILD_LOGIN set, the child logs in on the host's lease and
+ * signs (C_Initialize afresh) and the parent prints "child status=N"
+ * (0: it did): a child that got a lock copied held would hang or fail. */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,10 +33,26 @@ static void *login(void *arg)
 	return NULL;
 }
 
+/* In the fork child: C_Initialize afresh, log in, sign. */
+static int child_login(const char *label)
+{
+	CK_C_INITIALIZE_ARGS os = { .flags = CKF_OS_LOCKING_OK };
+	CK_SESSION_HANDLE c;
+	CK_SLOT_ID slot;
+
+	if (f->C_Initialize((CK_VOID_PTR)&os) != CKR_OK ||
+	    (slot = find_slot(label)) == (CK_SLOT_ID)-1 ||
+	    f->C_OpenSession(slot, CKF_SERIAL_SESSION, NULL, NULL, &c) != CKR_OK ||
+	    f->C_Login(c, CKU_USER, (CK_UTF8CHAR_PTR)pin, strlen(pin)) != CKR_OK)
+		return 1;
+	return sign_once(c, private_key(c)) == CKR_OK ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
 	pthread_t th;
 	pid_t pid;
+	int status;
 	char line[16];
 
 	if (argc != 3 || p11_session(argv[1], &h) != 0) {
@@ -48,11 +67,11 @@ int main(int argc, char **argv)
 	if (fgets(line, sizeof(line), stdin) == NULL)
 		return 2;
 	if ((pid = fork()) == 0)
-		_exit(0);
+		_exit(getenv("A11_CHILD_LOGIN") ? child_login(argv[1]) : 0);
 	printf("forked\n");
 	fflush(stdout);
-	if (pid > 0)
-		waitpid(pid, NULL, 0);
+	if (pid > 0 && waitpid(pid, &status, 0) == pid && getenv("A11_CHILD_LOGIN"))
+		printf("child status=%d\n", WIFEXITED(status) ? WEXITSTATUS(status) : 128);
 	pthread_join(th, NULL);
 	if (fgets(line, sizeof(line), stdin) == NULL)
 		return 2;
