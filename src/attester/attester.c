@@ -411,6 +411,27 @@ static a11_err renew_adopt(struct run *x)
 	return r;
 }
 
+bool attester_identity_suspect(a11_err r, const char *refusal)
+{
+	if (r == A11_ERR_REFUSED) {
+		switch (refusal_parse(refusal)) {
+		case REF_EKCERT_UNTRUSTED:
+		case REF_EK_NOT_ALLOWED:
+		case REF_AK_INVALID:
+		case REF_AK_NOT_ACTIVATED:
+		case REF_QUOTE_INVALID:
+		case REF_TPM_REBOOT_REPLAY:
+		case REF_PARENT_INVALID:
+			return true;
+		default:
+			return false;
+		}
+	}
+	return r == A11_ERR_TPM || r == A11_ERR_TPM_COMM || r == A11_ERR_TPM_AUTH ||
+	       r == A11_ERR_TPM_LOCKOUT || r == A11_ERR_TPM_POLICY || r == A11_ERR_TPM_INTEGRITY ||
+	       r == A11_ERR_TPM_NOT_FOUND;
+}
+
 static a11_err exchange_once(struct run *x, struct attester_timing *ms)
 {
 	double t0 = now_ms(), t1, t2, t3;
@@ -438,7 +459,7 @@ out:
 	x->http = NULL;
 	if (x->ek != NULL) {
 		if (enter(x) == A11_OK)
-			tpm_identity_done(x->t, r == A11_OK);
+			tpm_identity_done(x->t, !attester_identity_suspect(r, x->res->refusal));
 		leave(x);
 	}
 	return r;
