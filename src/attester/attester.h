@@ -66,6 +66,12 @@ struct attester_result {
 	bool key_auth;                /* auth = PBKDF2(PIN, salt, iterations) */
 	uint8_t salt[PROTO_SALT_LEN];
 	uint32_t iterations;
+	/* From the state file (version 2): the TPM's ticket for rel.approval
+	 * and the approver's Name, so that opening it skips VerifySignature;
+	 * the TPM checks both at PolicyAuthorize. */
+	bool has_ticket;
+	TPMT_TK_VERIFIED ticket;
+	TPM2B_NAME approver;
 	uint8_t *token;               /* token kind: the bearer token in clear */
 	size_t token_len;
 	char refusal[32];             /* A11_ERR_REFUSED: the broker's problem code */
@@ -101,14 +107,21 @@ bool attester_identity_suspect(a11_err r, const char *refusal);
  * first overlaps the opening of the TPM connection (src/p11/
  * token_login.c). attester_cached_prepare, no TPM: its certificates
  * checked and c->pin's authValue derived. attester_open_cached, with the
- * TPM's clock now (read when the connection was checked): verify its
- * approval, load the key, and let the TPM check PIN and lease with one
+ * TPM's clock now (read when the connection was checked): its approval
+ * made the key's policy (verified in the TPM, unless the file kept the
+ * TPM's ticket: a ticket the TPM refuses is dropped and the approval
+ * verified after all, without a PIN attempt), load the key, and let the TPM check PIN and lease with one
  * signature (or the token's unsealing). A11_ERR_LEASE_ENDED if the lease
  * is over (or close to it) or the TPM rebooted; A11_ERR_TPM_AUTH for a
  * wrong PIN. The caller clears r on failure. */
 a11_err attester_cached_prepare(const struct attester_config *c, struct attester_result *r);
 a11_err attester_open_cached(struct tpm *t, const struct attester_config *c,
 			     const TPMS_TIME_INFO *now, struct attester_result *r);
+/* After attester_open_cached: did it verify the approval in the TPM (no
+ * ticket in the file, or one the TPM refused) and get a ticket the key
+ * still holds (not a token's, flushed once unsealed)? Then the file is
+ * worth writing again with it. */
+bool attester_ticket_new(const struct attester_result *r);
 /* Between a result and the state dir's form (src/attester/state.h):
  * from_host moves hl's release into r (nothing loaded yet); to_host
  * lends r's to hl, which must not be cleared. */

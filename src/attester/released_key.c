@@ -82,7 +82,9 @@ static a11_err check_approval(const struct attester_result *r, TPM2B_DIGEST *aha
 				    sizeof(a->anchor.policy_ref), ahash);
 }
 
-a11_err attester_adopt(struct tpm *t, struct attester_result *r)
+/* The approval's terms as the key's policy; the ticket and the
+ * approver's Name from the TPM (tpm_verify_approval), or kept ones. */
+static a11_err adopt_terms(struct tpm *t, struct attester_result *r, bool kept)
 {
 	const struct approval *a = &r->rel.approval;
 	struct tpm_policy pol;
@@ -98,8 +100,11 @@ a11_err attester_adopt(struct tpm *t, struct attester_result *r)
 					.approved = a->approved,
 					.policy_ref = { .size = sizeof(a->anchor.policy_ref) } };
 	memcpy(pol.terms.policy_ref.buffer, a->anchor.policy_ref, sizeof(a->anchor.policy_ref));
-	e = tpm_verify_approval(t, &a->anchor.approver, &ahash, &a->signature, &pol.terms);
-	if (e != A11_OK) {
+	if (kept) {
+		pol.terms.ticket = r->ticket;
+		pol.terms.approver = r->approver;
+	} else if ((e = tpm_verify_approval(t, &a->anchor.approver, &ahash, &a->signature,
+					    &pol.terms)) != A11_OK) {
 		log_error("lease %s: the TPM does not accept the broker's approval: %s",
 			  r->rel.lease, a11_strerror(e));
 		return e;
@@ -107,6 +112,11 @@ a11_err attester_adopt(struct tpm *t, struct attester_result *r)
 	r->key.use_policy = true;
 	r->key.policy = pol;
 	return A11_OK;
+}
+
+a11_err attester_adopt(struct tpm *t, struct attester_result *r)
+{
+	return adopt_terms(t, r, false);
 }
 
 /* Flush a loaded object but keep its description for reloading. */
@@ -226,6 +236,16 @@ a11_err attester_cached_prepare(const struct attester_config *c, struct attester
 	return A11_OK;
 }
 
+/* The probe's answers that say nothing against a kept ticket: the PIN,
+ * the link, the lease's end. Any other refusal may be the ticket's (a
+ * forged or stale one fails PolicyAuthorize, before the TPM checks the
+ * authValue: no dictionary-attack strike). */
+static bool ticket_innocent(a11_err e)
+{
+	return e == A11_OK || e == A11_ERR_TPM_AUTH || e == A11_ERR_TPM_LOCKOUT ||
+	       e == A11_ERR_TPM_COMM || e == A11_ERR_LEASE_ENDED;
+}
+
 a11_err attester_open_cached(struct tpm *t, const struct attester_config *c,
 			     const TPMS_TIME_INFO *now, struct attester_result *r)
 {
@@ -237,9 +257,24 @@ a11_err attester_open_cached(struct tpm *t, const struct attester_config *c,
 	if (now->clockInfo.resetCount != a->reset_count || a->clock_end < 1000 ||
 	    now->clockInfo.clock > a->clock_end - 1000)
 		return A11_ERR_LEASE_ENDED;
-	if ((e = attester_adopt(t, r)) != A11_OK || (e = attester_reload(t, c, r)) != A11_OK)
+	if ((e = adopt_terms(t, r, r->has_ticket)) != A11_OK ||
+	    (e = attester_reload(t, c, r)) != A11_OK)
+		return e;
+	e = probe(t, r);
+	if (ticket_innocent(e) || !r->has_ticket)
+		return e;
+	log_warn("lease %s: the TPM refused the approval's ticket from the state file (%s); "
+		 "verifying the approval again", r->rel.lease, a11_strerror(e));
+	r->has_ticket = false;
+	if ((e = attester_adopt(t, r)) != A11_OK)
 		return e;
 	return probe(t, r);
+}
+
+bool attester_ticket_new(const struct attester_result *r)
+{
+	return !r->has_ticket && r->key.use_policy &&
+	       r->key.policy.terms.ticket.tag == TPM2_ST_VERIFIED;
 }
 
 void attester_from_host(struct host_lease *hl, struct attester_result *r)
@@ -252,6 +287,9 @@ void attester_from_host(struct host_lease *hl, struct attester_result *r)
 	memcpy(r->salt, hl->salt, sizeof(r->salt));
 	r->iterations = hl->iterations;
 	r->srk_alg = hl->srk_alg;
+	r->has_ticket = hl->has_ticket;
+	r->ticket = hl->ticket;
+	r->approver = hl->approver;
 	r->key.pub = r->rel.pub;
 	r->key.tr = r->parent.tr = ESYS_TR_NONE;
 	r->key.session = r->parent.session = ESYS_TR_NONE;
@@ -271,4 +309,15 @@ void attester_to_host(const struct attester_result *r, struct host_lease *hl)
 	memcpy(hl->salt, r->salt, sizeof(hl->salt));
 	hl->iterations = r->iterations;
 	hl->srk_alg = r->srk_alg;
+	/* The ticket of the approval the key's policy was made from, if that
+	 * is the release's (a renewal's adopt makes it so). */
+	hl->has_ticket = r->key.use_policy && r->key.policy.terms.ticket.tag == TPM2_ST_VERIFIED &&
+			 r->key.policy.terms.clock_end == r->rel.approval.clock_end &&
+			 r->key.policy.terms.approved.size == r->rel.approval.approved.size &&
+			 memcmp(r->key.policy.terms.approved.buffer, r->rel.approval.approved.buffer,
+				r->rel.approval.approved.size) == 0;
+	if (hl->has_ticket) {
+		hl->ticket = r->key.policy.terms.ticket;
+		hl->approver = r->key.policy.terms.approver;
+	}
 }

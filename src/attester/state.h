@@ -23,6 +23,9 @@ struct host_lease {
 	uint8_t salt[PROTO_SALT_LEN];
 	uint32_t iterations;
 	TPM2_ALG_ID srk_alg;      /* the SRK priv is under (attester_result's) */
+	bool has_ticket;          /* the TPM's ticket for rel.approval (version 2): */
+	TPMT_TK_VERIFIED ticket;  /* VerifySignature's, for PolicyAuthorize */
+	TPM2B_NAME approver;      /* the Name of the approval's signer, as the TPM saw it */
 };
 
 /* Credential names are file names: [A-Za-z0-9._-], 1 to PROTO_NAME_MAX

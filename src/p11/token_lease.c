@@ -29,6 +29,8 @@ static bool sharing(void)
  * counter is the TPM's, not the token's: a lockout refuses every PIN of
  * every key on the host, so say which it was and when it recovers (the
  * state is kept for C_GetTokenInfo's flags, src/p11/slot.c). */
+static a11_err save_intpm(struct p11_token *t);
+
 static CK_RV pin_refused_intpm(struct p11_token *t, a11_err r)
 {
 	struct tpm_da da;
@@ -92,6 +94,11 @@ CK_RV lease_open_cached_intpm(struct p11_token *t, struct lease_read *rd, bool *
 	if (r == A11_OK) {
 		log_info("token %s: lease %s of this host opened without attesting (until %lld)",
 			 t->conf->label, t->cred.rel.lease, (long long)t->cred.rel.lease_expires);
+		/* A file without the approval's ticket (version 1, or one the
+		 * TPM refused) gets this login's: the next ones skip
+		 * VerifySignature. */
+		if (attester_ticket_new(&t->cred))
+			save_intpm(t);
 		*found = true;
 		return CKR_OK;
 	}

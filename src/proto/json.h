@@ -32,7 +32,8 @@ a11_err j_hex_id(json_t *o, const char *key, size_t len, char *out);
 /* TPM structures as base64 members of their tss2-mu marshalling:
  * j_get_TPM2B_PUBLIC(o, "ek_public", &pub), j_put_TPM2B_PUBLIC(...), ... */
 #define PROTO_TPM_TYPES(X) X(TPM2B_PUBLIC) X(TPMT_SIGNATURE) X(TPML_PCR_SELECTION) \
-	X(TPM2B_ID_OBJECT) X(TPM2B_ENCRYPTED_SECRET) X(TPM2B_PRIVATE)
+	X(TPM2B_ID_OBJECT) X(TPM2B_ENCRYPTED_SECRET) X(TPM2B_PRIVATE) X(TPMT_TK_VERIFIED) \
+	X(TPM2B_NAME)
 #define PROTO_DECLARE_TPM(T) \
 	a11_err j_get_##T(json_t *o, const char *key, T *out); \
 	a11_err j_put_##T(json_t *o, const char *key, const T *in);

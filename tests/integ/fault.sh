@@ -62,6 +62,27 @@ ok "the file holds a good lease again: the right PIN opens it, broker down" bash
 	echo \"\$o\" | grep -q 'Private Key Object'"
 da -c && da -s -n 1000 -t 1 -l 1
 
+# --- the approval's ticket in the lease file, forged ------------------------
+# A login keeps the TPM's ticket for the approval in the file, so that the
+# next one skips VerifySignature. One the TPM refuses (here: forged) must
+# cost no attestation and no dictionary-attack strike: the module verifies
+# the approval again, and writes the good ticket back.
+rm -f "$S/ec.lease"
+login 1234 >/dev/null
+ok "a login keeps the approval's ticket in the lease file (version 2)" \
+	grep -q '"version":2.*"approval_ticket":{"ticket":"' "$S/ec.lease"
+t='"ticket":"[^"]{20}'
+sed -i -E "s/($t)A/\1#/; s/($t)[^A#]/\1A/; s/($t)#/\1B/" "$S/ec.lease"
+da0=$(da_failures) attest0=$(metric attest11_attestations_total)
+login 1234 >"$RIG_DIR/ticket.out"
+ok "a forged ticket: the right PIN still logs in" grep -q 'Private Key Object' "$RIG_DIR/ticket.out"
+ok "... the module said the TPM refused the ticket" grep -q "refused the approval's ticket" "$RIG_DIR/ticket.out"
+ok "... without attesting" bash -c "[ \$(( $(metric attest11_attestations_total) - $attest0 )) = 0 ]"
+ok "... and without a dictionary-attack failure (was $da0)" bash -c "[ \"\$(tpm2_getcap -T '$A11_TCTI' properties-variable | awk '/TPM2_PT_LOCKOUT_COUNTER/ {print \$2}')\" = '$da0' ]"
+login 1234 >"$RIG_DIR/ticket2.out"
+ok "the file holds a good ticket again: the next login uses it" bash -c "
+	grep -q 'Private Key Object' $RIG_DIR/ticket2.out && ! grep -q 'ticket' $RIG_DIR/ticket2.out"
+
 # --- fork() while a renewal waits for a stopped broker ----------------------
 # 10 s lease: the renewal is due 6.7 s after the login; fork at 8 s.
 "$BIN/tests/integ/p11_fork" fk 1234 8 20 >"$RIG_DIR/fork.out" 2>"$RIG_DIR/fork.err" &

@@ -199,7 +199,7 @@ static void corrupt(void **state)
 	lease_path(f, CRED, p);
 	write_file(p, "{\"version\":1,\"credential\":\"" CRED "\",\"private\":\"AAA");
 	assert_int_equal(state_load(f->dir, CRED, &out), A11_ERR_PARSE);
-	write_file(p, "{\"version\":2}");
+	write_file(p, "{\"version\":3}");
 	assert_int_equal(state_load(f->dir, CRED, &out), A11_ERR_PARSE);
 	/* A lease copied under another name is not that credential's. */
 	assert_int_equal(state_save(f->dir, "other", &f->in), A11_OK);
@@ -224,6 +224,40 @@ static void edit_file(const char *path, const char *from, const char *to)
 	assert_true(snprintf(out, sizeof(out), "%.*s%s%s", (int)(at - buf), buf, to,
 			     at + strlen(from)) < (int)sizeof(out));
 	write_file(path, out);
+}
+
+/* Version 2 keeps the approval's ticket and the approver's Name; a
+ * version 1 file (before tickets) is read, without one; a ticket that
+ * does not decode is left out, the rest of the file kept. */
+static void ticket_versions(void **state)
+{
+	struct fx *f = *state;
+	char p[PATH_MAX];
+	struct host_lease out;
+
+	lease_path(f, CRED, p);
+	f->in.has_ticket = true;
+	f->in.ticket = (TPMT_TK_VERIFIED){ .tag = TPM2_ST_VERIFIED, .hierarchy = TPM2_RH_OWNER,
+					   .digest = { .size = 32, .buffer = { 7, 8, 9 } } };
+	f->in.approver = (TPM2B_NAME){ .size = 34, .name = { 0, 0x0b, 5 } };
+	assert_int_equal(state_save(f->dir, CRED, &f->in), A11_OK);
+	assert_int_equal(state_load(f->dir, CRED, &out), A11_OK);
+	assert_true(out.has_ticket);
+	assert_memory_equal(&out.ticket, &f->in.ticket, sizeof(out.ticket));
+	assert_memory_equal(&out.approver, &f->in.approver, sizeof(out.approver));
+	eq_lease(&f->in, &out);
+	host_lease_clear(&out);
+	edit_file(p, "\"version\":2", "\"version\":1");
+	assert_int_equal(state_load(f->dir, CRED, &out), A11_OK);
+	assert_false(out.has_ticket);
+	eq_lease(&f->in, &out);
+	host_lease_clear(&out);
+	assert_int_equal(state_save(f->dir, CRED, &f->in), A11_OK);
+	edit_file(p, "\"ticket\":\"", "\"ticket\":\"!");
+	assert_int_equal(state_load(f->dir, CRED, &out), A11_OK);
+	assert_false(out.has_ticket);
+	eq_lease(&f->in, &out);
+	host_lease_clear(&out);
 }
 
 /* Which SRK the private blob is under: kept; absent in files written
@@ -485,6 +519,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(not_found, setup, teardown),
 		cmocka_unit_test_setup_teardown(corrupt, setup, teardown),
 		cmocka_unit_test_setup_teardown(srk_type, setup, teardown),
+		cmocka_unit_test_setup_teardown(ticket_versions, setup, teardown),
 		cmocka_unit_test_setup_teardown(key_auth_damaged, setup, teardown),
 		cmocka_unit_test_setup_teardown(too_large, setup, teardown),
 		cmocka_unit_test_setup_teardown(bad_names, setup, teardown),
