@@ -8,7 +8,7 @@
 # software key: the floor of a module that does nothing). Then the phases
 # of each run (tests/bench/start.c). BENCH_BEFORE=PATH: another build's
 # attest11.so (e.g. an older commit's) as one more interleaved signer, on
-# the same host lease.
+# a host lease of its own (same credential, same TPM).
 RUNS=${BENCH_RUNS:-15}
 BEFORE=${BENCH_BEFORE:-}
 PT=$RIG_DIR/process; mkdir -p "$PT"
@@ -36,9 +36,17 @@ if [ -f "$SH" ]; then
 else
 	SH=
 fi
-# attest11: one login leaves the host lease in the state dir.
+# attest11: one login leaves the host lease in the state dir. The other
+# build gets a state dir of its own: its lease file's format may differ
+# (a build that cannot read this one's would attest and rewrite it at
+# every run, and this one then rewrite it back).
 a11p() { ATTEST11_CONF=$CONF_HOST "$@"; }
 a11p "$BIN/tests/bench/start" "$M" ec 1234 >/dev/null || echo "process: attest11 has no host lease"
+a11b() { ATTEST11_CONF=$PT/before.conf "$@"; }
+if [ -n "$BEFORE" ]; then
+	MODULE_STATE_DIR=$PT/before-state module_conf "$PT/before.conf" "$A11_TCTI" "$TOKENS"
+	a11b "$BIN/tests/bench/start" "$BEFORE" ec 1234 >/dev/null || echo "process: $BEFORE has no host lease"
+fi
 
 # whole NAME MODULE TOKEN WRAPPER: one pkcs11-tool run, its wall time (ms)
 # appended to $PT/NAME; a failed run counts as none and says so.
@@ -55,7 +63,7 @@ whole() {
 rm -f "$PT/attest11" "$PT/before" "$PT/tpm2-pkcs11" "$PT/softhsm"
 for _ in $(seq "$RUNS"); do
 	whole attest11 "$M" ec a11p
-	[ -n "$BEFORE" ] && whole before "$BEFORE" ec a11p
+	[ -n "$BEFORE" ] && whole before "$BEFORE" ec a11b
 	whole tpm2-pkcs11 "$T2" t2 t2p
 	[ -n "$SH" ] && whole softhsm "$SH" sh shp
 done
@@ -80,6 +88,6 @@ phases() { # phases NAME WRAPPER MODULE TOKEN
 }
 printf 'phases (ms, median of %s): dlopen, C_Initialize, C_OpenSession+C_Login, find+C_Sign, C_Finalize\n' "$RUNS"
 phases attest11 a11p "$M" ec
-[ -n "$BEFORE" ] && phases before a11p "$BEFORE" ec
+[ -n "$BEFORE" ] && phases before a11b "$BEFORE" ec
 phases tpm2-pkcs11 t2p "$T2" t2
 [ -n "$SH" ] && phases softhsm shp "$SH" sh
