@@ -4,6 +4,7 @@
  * kept. Lock order: src/p11/locks.h. */
 #include <pthread.h>
 #include <stdlib.h>
+#include <string.h>
 #include <openssl/crypto.h>
 
 #include "../common/log.h"
@@ -70,8 +71,8 @@ static CK_RV attest_inflock(struct p11_token *t, const char *pin)
  * takes every tpm_lock (src/p11/fork.c), waits for it, so that no lock of
  * GLib's, the loader's or malloc's is copied held into a child, and a
  * child never sees a half-open connection. It holds no other lock of
- * ours. Without threads (CKF_LIBRARY_CANT_CREATE_OS_THREADS) the login
- * opens it itself, as before. */
+ * ours. Without threads (CKF_LIBRARY_CANT_CREATE_OS_THREADS), or with
+ * the cmd TCTI (below), the login opens it itself, as before. */
 struct opener {
 	struct p11_token *t;
 	pthread_t th;
@@ -91,10 +92,21 @@ static void *opener_main(void *arg)
 	return NULL;
 }
 
+/* The cmd TCTI spawns its helper with PR_SET_PDEATHSIG, which fires
+ * when the thread that forked it ends: a connection opened by a thread
+ * that exits at once would die with it. It is opened by the login. */
+static bool tcti_outlives_opener(void)
+{
+	const char *c = mod.conf.tcti;
+
+	return strncmp(c, "cmd", 3) != 0 && strstr(c, "tcti-cmd") == NULL;
+}
+
 static void opener_start(struct opener *o, struct p11_token *t)
 {
 	*o = (struct opener){ .t = t };
-	o->started = !mod.no_threads && pthread_create(&o->th, NULL, opener_main, o) == 0;
+	o->started = !mod.no_threads && tcti_outlives_opener() &&
+		     pthread_create(&o->th, NULL, opener_main, o) == 0;
 }
 
 /* Returns with tpm_lock held and t's connection checked, t->clock read;

@@ -10,7 +10,8 @@
  * and "login rv" says whether fork() waited for the login.
  * With A11_CHILD_LOGIN set, the child logs in on the host's lease and
  * signs (C_Initialize afresh) and the parent prints "child status=N"
- * (0: it did): a child that got a lock copied held would hang or fail. */
+ * (0: it did): a child that got a lock copied held would hang or fail
+ * (with A11_CHILD_CONF, the child's C_Initialize reads that configuration). */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,6 +41,10 @@ static int child_login(const char *label)
 	CK_SESSION_HANDLE c;
 	CK_SLOT_ID slot;
 
+	/* A11_CHILD_CONF: the child's configuration (C_Initialize reads it
+	 * afresh), e.g. another TCTI than the parent's. */
+	if (getenv("A11_CHILD_CONF") != NULL)
+		setenv("ATTEST11_CONF", getenv("A11_CHILD_CONF"), 1);
 	if (f->C_Initialize((CK_VOID_PTR)&os) != CKR_OK ||
 	    (slot = find_slot(label)) == (CK_SLOT_ID)-1 ||
 	    f->C_OpenSession(slot, CKF_SERIAL_SESSION, NULL, NULL, &c) != CKR_OK ||
