@@ -27,7 +27,7 @@ pc = $(shell pkg-config --$(1) $(2) 2>/dev/null)
 WIRE_PKGS := libcrypto tss2-mu
 TPM_PKGS := tss2-esys tss2-sys tss2-tctildr tss2-rc tss2-mu libcrypto
 PROTO_PKGS := jansson
-BROKER_PKGS := $(WIRE_PKGS) $(PROTO_PKGS) sqlite3 libpq libmicrohttpd cjose
+BROKER_PKGS := $(WIRE_PKGS) $(PROTO_PKGS) sqlite3 libpq libmicrohttpd gnutls cjose
 ATTESTER_PKGS := $(TPM_PKGS) $(PROTO_PKGS) libcurl
 CFLAGS += $(call pc,cflags,$(sort $(BROKER_PKGS) $(ATTESTER_PKGS) p11-kit-1))
 

@@ -24,6 +24,7 @@
 #include "../common/file.h"
 #include "../common/log.h"
 #include "http.h"
+#include "http_tls.h"
 #include "../proto/refusal.h"
 
 /* Per-connection pool for headers and MHD's read/write buffers; bodies live
@@ -55,6 +56,7 @@ struct http_server {
 	 * promised), so they stay alive until the daemon is stopped. */
 	char *cert, *key;
 	size_t cert_len, key_len;
+	struct http_tickets *tickets;   /* session resumption (http_tls.c) */
 	bool sync_ready;
 	pthread_mutex_t lock;
 	pthread_cond_t drained;
@@ -454,6 +456,7 @@ static void server_free(struct http_server *s)
 		OPENSSL_cleanse(s->key, s->key_len);
 	free(s->key);
 	free(s->cert);
+	http_tickets_free(s->tickets);
 	if (s->sync_ready) {
 		pthread_cond_destroy(&s->drained);
 		pthread_mutex_destroy(&s->lock);
@@ -488,6 +491,7 @@ static a11_err start_daemon(struct http_server *s, const struct http_config *cfg
 		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)cfg->timeout_s,
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT, CONN_MEMORY_LIMIT,
 		MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+		MHD_OPTION_NOTIFY_CONNECTION, http_tickets_on_connection, s->tickets,
 		MHD_OPTION_END);
 	if (s->daemon == NULL) {
 		log_error("cannot start HTTPS on %s port %u", cfg->bind, (unsigned)cfg->port);
@@ -535,6 +539,7 @@ a11_err http_start(const struct http_config *cfg, http_handler h, http_observer 
 	s->timeout_s = cfg->timeout_s;
 	if ((e = file_read_all(cfg->cert_file, PEM_MAX, &s->cert, &s->cert_len)) != A11_OK ||
 	    (e = file_read_all(cfg->key_file, PEM_MAX, &s->key, &s->key_len)) != A11_OK ||
+	    (e = http_tickets_new(&s->tickets)) != A11_OK ||
 	    (e = start_daemon(s, cfg, &ss, v6)) != A11_OK)
 		goto out;
 	log_info("listening on %s port %u (%u threads)", cfg->bind, (unsigned)s->port,
