@@ -74,7 +74,7 @@ void http_tickets_on_connection(void *cls, struct MHD_Connection *c, void **sock
 		log_warn("a connection without a TLS session: no session ticket");
 		return;
 	}
-	rc = 0; (void)t; // XXX
+	rc = gnutls_session_ticket_enable_server(info->tls_session, &t->key);
 	if (rc != GNUTLS_E_SUCCESS)
 		log_warn("no session ticket on a connection (full handshakes): %s",
 			 gnutls_strerror(rc));

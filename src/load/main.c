@@ -61,7 +61,7 @@ static const struct cli_cmd cmds[] = {
 };
 
 static const struct cli load_cli = {
-	"attest11-load", "", "See docs/performance.md, \"Capacity\".\n", cmds,
+	"attest11-load", "", "See attest11-load(1) and docs/performance.md, \"Capacity\".\n", cmds,
 	sizeof(cmds) / sizeof(cmds[0]),
 };
 

@@ -4,7 +4,8 @@
 # TLS 1.3 and 1.2, by GnuTLS's and OpenSSL's clients (libcurl's, the
 # attester's, is OpenSSL); after a restart of the broker the old session
 # does not resume (its ticket key lived in the old process only), and the
-# client gets a full handshake rather than an error. No TPM.
+# client gets a full handshake rather than an error; libcurl's handshake
+# takes no HelloRetryRequest. No TPM.
 . "$(dirname "$0")/../lib.sh"
 load_rig tls '{"port": 0, "threads": 2}' || { echo "not ok - broker"; exit 1; }
 port=${BROKER_URL##*:}
@@ -27,6 +28,11 @@ ok "TLS 1.3: a second connection resumes (gnutls-cli)" resumes NORMAL:-VERS-ALL:
 ok "TLS 1.2: a second connection resumes (gnutls-cli)" resumes NORMAL:-VERS-ALL:+VERS-TLS1.2
 ok "OpenSSL: a full handshake, its session kept" openssl_says New -sess_out "$S"
 ok "OpenSSL: the kept session resumes" openssl_says Reused -sess_in "$S"
+# libcurl (OpenSSL) sends an X25519 key share first: one ClientHello, no
+# HelloRetryRequest (src/broker/http.h, HTTP_TLS_PRIORITIES).
+ok "libcurl's handshake needs no HelloRetryRequest" bash -c \
+	"[ \"\$(curl -sv --cacert '$BROKER_DIR/tls.crt' '$BROKER_URL/healthz' 2>&1 >/dev/null |
+		grep -c 'TLS handshake, Client hello')\" = 1 ]"
 broker_stop
 broker_start "$port" || { echo "not ok - broker restart"; exit 1; }
 ok "after a restart the old session is not resumed: a full handshake" \
