@@ -28,8 +28,11 @@
 #include "../proto/refusal.h"
 
 /* Per-connection pool for headers and MHD's read/write buffers; bodies live
- * in our own buffer, so this only has to fit our small headers. */
-#define CONN_MEMORY_LIMIT ((size_t)64 * 1024)
+ * in our own buffer, so this only has to fit our small headers. At most
+ * 32 KiB: MHD takes a larger pool from mmap and gives it back with munmap
+ * at each connection's end, whose TLB shootdown across cores cost the
+ * broker 4-5 % of its CPU over new connections; 32 KiB comes from malloc. */
+#define CONN_MEMORY_LIMIT ((size_t)32 * 1024)
 /* Certificate chains and keys are small; anything larger is a wrong path. */
 #define PEM_MAX ((size_t)1 << 20)
 /* MHD 0.9.75 cannot queue a response while the body is still arriving, so
