@@ -588,6 +588,7 @@ void http_stop(struct http_server *s)
 	 * the daemon's threads are gone. */
 	if (listen_fd != MHD_INVALID_SOCKET)
 		close(listen_fd);
+	http_tickets_report(s->tickets);
 	log_info("stopped listening on port %u", (unsigned)s->port);
 	server_free(s);
 }

@@ -17,6 +17,7 @@
  * clients do, so forward secrecy does not rest on the ticket key alone. */
 #include <gnutls/gnutls.h>
 #include <openssl/crypto.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 
 #include "../common/log.h"
@@ -24,6 +25,10 @@
 
 struct http_tickets {
 	gnutls_datum_t key;
+	/* Connections closed, and how many of them resumed a session: what
+	 * http_stop logs, so that an operator (and tls_resume.sh) sees
+	 * whether the clients resume. */
+	atomic_ulong closed, resumed;
 };
 
 a11_err http_tickets_new(struct http_tickets **out)
@@ -48,6 +53,12 @@ out:
 	return e;
 }
 
+void http_tickets_report(const struct http_tickets *t)
+{
+	log_info("%lu TLS connections closed, %lu of them resumed a session",
+		 atomic_load(&t->closed), atomic_load(&t->resumed));
+}
+
 void http_tickets_free(struct http_tickets *t)
 {
 	if (t == NULL)
@@ -67,11 +78,15 @@ void http_tickets_on_connection(void *cls, struct MHD_Connection *c, void **sock
 	int rc;
 
 	(void)socket_context;
-	if (code != MHD_CONNECTION_NOTIFY_STARTED)
-		return;
 	info = MHD_get_connection_info(c, MHD_CONNECTION_INFO_GNUTLS_SESSION);
 	if (info == NULL || info->tls_session == NULL) {
 		log_warn("a connection without a TLS session: no session ticket");
+		return;
+	}
+	if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
+		atomic_fetch_add(&t->closed, 1);
+		if (gnutls_session_is_resumed(info->tls_session))
+			atomic_fetch_add(&t->resumed, 1);
 		return;
 	}
 	rc = gnutls_session_ticket_enable_server(info->tls_session, &t->key);

@@ -14,10 +14,14 @@
 struct http_tickets;
 
 a11_err http_tickets_new(struct http_tickets **out);
+/* Logs (info) how many connections closed and how many of them resumed a
+ * session. Once the daemon is stopped. */
+void http_tickets_report(const struct http_tickets *t);
 /* Wipes the key. Only once the daemon is stopped. */
 void http_tickets_free(struct http_tickets *t);
 /* MHD_OPTION_NOTIFY_CONNECTION's callback (cls: the http_tickets):
- * enables tickets on each new connection's TLS session. */
+ * enables tickets on each new connection's TLS session, and counts the
+ * connections that close. */
 void http_tickets_on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
 				enum MHD_ConnectionNotificationCode code);
 

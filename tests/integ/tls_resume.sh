@@ -37,4 +37,30 @@ broker_stop
 broker_start "$port" || { echo "not ok - broker restart"; exit 1; }
 ok "after a restart the old session is not resumed: a full handshake" \
 	openssl_says New -sess_in "$S"
+
+# attest11-load's simulated hosts: with --new-connections each resumes its
+# own last session, with --full-handshakes none does; the broker says at
+# stop how many of its connections resumed.
+head -c 300 /dev/urandom | base64 -w0 >"$D/token"
+write_policy "$D/policy"
+ok "add a token credential" broker credential add tok --kind token --policy "$D/policy" \
+	--token "$D/token"
+hosts() { # hosts ARGS...: 4 hosts, 2 attestations each, a new connection per request
+	"$LOAD" --broker "$BROKER_URL" --ca "$BROKER_DIR/tls.crt" --ek-ca-key "$D/ekca.key" \
+		--ek-ca-cert "$RIG_DIR/ekca/ekca.pem" --credential tok --hosts 4 --count 8 \
+		--new-connections "$@"
+}
+resumed() { # the broker's last count of resumed connections, at its stop
+	sed -n 's/.* TLS connections closed, \([0-9]*\) of them resumed.*/\1/p' \
+		"$RIG_DIR/broker.log" | tail -n 1
+}
+ok "attest11-load --full-handshakes" hosts --full-handshakes
+broker_stop
+ok "... no connection resumed" test "$(resumed)" = 0
+broker_start "$port" || { echo "not ok - broker restart"; exit 1; }
+ok "attest11-load --new-connections" hosts
+broker_stop
+# 8 attestations of 4 hosts, 2 requests each: all but each host's first
+# connection resume (12 of 16).
+ok "... each host resumed its own session" test "$(resumed)" = 12
 ok "the broker logged no TLS warning" bash -c "! grep -q 'session ticket' '$RIG_DIR/broker.log'"
