@@ -13,8 +13,10 @@
  * rotates). The master key never leaves this process: a restart makes a
  * new one, so old tickets fall back to full handshakes; replicas do not
  * share it (docs/operations.md). With TLS 1.3 a resumption still runs an
- * ECDHE exchange when the client offers psk_dhe_ke, as OpenSSL and GnuTLS
- * clients do, so forward secrecy does not rest on the ticket key alone. */
+ * ECDHE exchange: the priorities name no PSK key exchange, and GnuTLS then
+ * takes a ticket only in psk_dhe_ke mode (an OpenSSL client offering both
+ * modes resumes with an X25519 exchange), so forward secrecy does not
+ * rest on the ticket key alone. */
 #include <gnutls/gnutls.h>
 #include <openssl/crypto.h>
 #include <stdatomic.h>
