@@ -27,7 +27,7 @@ pc = $(shell pkg-config --$(1) $(2) 2>/dev/null)
 WIRE_PKGS := libcrypto tss2-mu
 TPM_PKGS := tss2-esys tss2-sys tss2-tctildr tss2-rc tss2-mu libcrypto
 PROTO_PKGS := jansson
-BROKER_PKGS := $(WIRE_PKGS) $(PROTO_PKGS) sqlite3 libpq libmicrohttpd cjose
+BROKER_PKGS := $(WIRE_PKGS) $(PROTO_PKGS) sqlite3 libpq libmicrohttpd gnutls cjose
 ATTESTER_PKGS := $(TPM_PKGS) $(PROTO_PKGS) libcurl
 CFLAGS += $(call pc,cflags,$(sort $(BROKER_PKGS) $(ATTESTER_PKGS) p11-kit-1))
 
@@ -197,8 +197,10 @@ install: all
 	install -m 0644 $(NETOBJ) $(DESTDIR)$(PKCS11DIR)/attest11-net.so
 	install -m 0644 p11-kit/attest11.module $(DESTDIR)$(P11KITDIR)/attest11.module
 	install -m 0755 $(CLI) $(DESTDIR)$(PREFIX)/bin/attest11
+	install -m 0755 $(LOAD) $(DESTDIR)$(PREFIX)/bin/attest11-load
 	install -m 0755 $(BROKER) $(DESTDIR)$(PREFIX)/sbin/attest11-broker
 	install -m 0644 docs/man/attest11.1 $(DESTDIR)$(PREFIX)/share/man/man1/
+	install -m 0644 docs/man/attest11-load.1 $(DESTDIR)$(PREFIX)/share/man/man1/
 	install -m 0644 docs/man/attest11.conf.5 $(DESTDIR)$(PREFIX)/share/man/man5/
 	install -m 0644 docs/man/attest11-broker.8 $(DESTDIR)$(PREFIX)/share/man/man8/
 	install -m 0644 docs/examples/* $(DESTDIR)$(PREFIX)/share/doc/attest11/examples/

@@ -169,6 +169,44 @@ long client_backoff_ms(unsigned retry, unsigned retry_after, unsigned *seed)
 	return ms > retry_after * 1000L ? ms : retry_after * 1000L;
 }
 
+struct client_sessions {
+	CURLSH *share;
+};
+
+a11_err client_sessions_new(struct client_sessions **out)
+{
+	struct client_sessions *s;
+
+	*out = NULL;
+	pthread_once(&once, global_init);
+	if (global_rc != CURLE_OK || (s = calloc(1, sizeof(*s))) == NULL)
+		return A11_ERR_NOMEM;
+	/* No lock callbacks: one machine's requests come one at a time
+	 * (curl_share_setopt(3) wants them only for concurrent use). */
+	if ((s->share = curl_share_init()) == NULL ||
+	    curl_share_setopt(s->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION) !=
+		    CURLSHE_OK) {
+		client_sessions_free(s);
+		return A11_ERR_NOMEM;
+	}
+	*out = s;
+	return A11_OK;
+}
+
+void client_sessions_free(struct client_sessions *s)
+{
+	if (s == NULL)
+		return;
+	if (s->share != NULL)
+		curl_share_cleanup(s->share);
+	free(s);
+}
+
+void client_use_sessions(struct client *c, struct client_sessions *s)
+{
+	curl_easy_setopt(c->curl, CURLOPT_SHARE, s->share);
+}
+
 /* One POST to one broker. */
 static a11_err post_one(struct client *c, const char *url, const char *json,
 			struct client_response *out)

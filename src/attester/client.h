@@ -49,6 +49,22 @@ bool client_fits(const struct client *c, const char *brokers, const char *ca_fil
 a11_err client_post(struct client *c, const char *path, const char *json,
 		    struct client_response *out);
 
+/* The TLS sessions of one client machine, kept apart from its
+ * connections: a client opened after another closed resumes the other's
+ * session (the broker's session tickets, docs/protocol.md) instead of a
+ * full handshake. A client keeps its own sessions already, across its
+ * reconnections; this is for callers that close and open clients, as
+ * attest11-load's --new-connections does for each simulated host. Not
+ * for several machines at once: one machine's sessions, one request at a
+ * time (no locking). */
+struct client_sessions;
+
+a11_err client_sessions_new(struct client_sessions **out);
+/* After every client that used s is closed. */
+void client_sessions_free(struct client_sessions *s);
+/* c resumes from, and keeps its new sessions in, s. */
+void client_use_sessions(struct client *c, struct client_sessions *s);
+
 /* curl's result (a CURLcode) and CURLINFO_OS_ERRNO -> the error, and in
  * *cause what really failed, for the log. */
 a11_err client_classify(int curl_code, long os_errno, const char **cause);

@@ -63,8 +63,9 @@ void load_worker_fini(struct load_worker *w)
 }
 
 /* The worker's kept connection, or a fresh one per request with
- * --new-connections (a full TLS handshake each time, as a host that
- * attests once would pay). */
+ * --new-connections: resuming the host's last TLS session, as a client
+ * that reconnects does, or with --full-handshakes a full handshake each
+ * time (what a host pays whose first request it is). */
 static enum outcome post_raw(struct load_worker *w, const char *path, const char *json,
 			     struct client_response *resp)
 {
@@ -74,6 +75,8 @@ static enum outcome post_raw(struct load_worker *w, const char *path, const char
 	if (w->http == NULL &&
 	    client_open(c->broker, c->ca_file, c->connect_ms, c->timeout_ms, &w->http) != A11_OK)
 		return OUT_OTHER;
+	if (c->new_conn && w->tls != NULL)
+		client_use_sessions(w->http, w->tls);
 	r = client_post(w->http, path, json, resp);
 	if (c->new_conn || r != A11_OK) {
 		client_close(w->http); /* after an error curl's state is not worth keeping */
@@ -235,6 +238,7 @@ void load_attest(struct load_worker *w, struct load_host *h, double start)
 	const char *cred = c->creds[(h->index + h->uses++) % c->ncreds];
 	struct load_scratch *x = w->x;
 
+	w->tls = h->tls;
 	if (!exchange(w, h, cred, NULL, start) || !c->renew)
 		goto out;
 	snprintf(x->lease, sizeof(x->lease), "%s", x->rel.lease);

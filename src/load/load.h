@@ -40,6 +40,7 @@ struct load_config {
 	double rate, duration;               /* open: attestations/s; seconds (0: none) */
 	unsigned long count;                 /* attestations (0: none) */
 	bool renew, new_conn, json;
+	bool full_handshakes;                /* new_conn without resuming TLS sessions */
 	long broker_pid;                     /* 0: no CPU figure */
 	long connect_ms, timeout_ms;
 	bool has_pin;
@@ -76,15 +77,21 @@ struct load_host {
 	struct simhost *h;
 	unsigned index;
 	unsigned long uses;
+	/* Its TLS sessions, with --new-connections: each host resumes its
+	 * own session, never another host's (a fleet's machines share no
+	 * TLS state); NULL with --full-handshakes. */
+	struct client_sessions *tls;
 };
 
 struct client;
+struct client_sessions;
 struct load_scratch;
 
 /* A worker: its connection (kept unless new_conn), its buffers, counts. */
 struct load_worker {
 	const struct load_config *c;
 	struct client *http;
+	struct client_sessions *tls;         /* the host it serves now: its sessions */
 	struct load_scratch *x;
 	struct load_stats st;
 	unsigned retry_after;                /* s, of the last 503 */

@@ -53,7 +53,7 @@ static const struct cli_cmd cmds[] = {
 	  "--credential NAME[,NAME...] [--credential NAME...] [--pin-file F]\n"
 	  "[--hosts K] [--ek p256|p384|rsa] [--mode closed|open|spike]\n"
 	  "[--concurrency C] [--rate R] [--duration S] [--count N] [--renew]\n"
-	  "[--new-connections] [--broker-pid PID] [--allow-refusal CODE[,CODE...]]\n"
+	  "[--new-connections [--full-handshakes]] [--broker-pid PID] [--allow-refusal CODE[,CODE...]]\n"
 	  "[--timeout-ms MS] [--json]",
 	  "attest K simulated TPM hosts to the broker; exit 0 only if every release\n"
 	  "  checked and nothing failed or was refused (but --allow-refusal codes);\n"
@@ -61,7 +61,7 @@ static const struct cli_cmd cmds[] = {
 };
 
 static const struct cli load_cli = {
-	"attest11-load", "", "See docs/performance.md, \"Capacity\".\n", cmds,
+	"attest11-load", "", "See attest11-load(1) and docs/performance.md, \"Capacity\".\n", cmds,
 	sizeof(cmds) / sizeof(cmds[0]),
 };
 

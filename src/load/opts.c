@@ -103,7 +103,7 @@ static int read_pin(const char *path, struct load_config *c)
 }
 
 enum { O_BROKER = 256, O_CA, O_EKKEY, O_EKCERT, O_CRED, O_HOSTS, O_EK, O_MODE, O_CONC, O_RATE,
-       O_DUR, O_COUNT, O_RENEW, O_NEWCONN, O_PID, O_PIN, O_JSON, O_ALLOW, O_TIMEOUT };
+       O_DUR, O_COUNT, O_RENEW, O_NEWCONN, O_FULL, O_PID, O_PIN, O_JSON, O_ALLOW, O_TIMEOUT };
 
 static const struct option opts[] = {
 	{ "broker", required_argument, NULL, O_BROKER }, { "ca", required_argument, NULL, O_CA },
@@ -117,6 +117,7 @@ static const struct option opts[] = {
 	{ "duration", required_argument, NULL, O_DUR },
 	{ "count", required_argument, NULL, O_COUNT }, { "renew", no_argument, NULL, O_RENEW },
 	{ "new-connections", no_argument, NULL, O_NEWCONN },
+	{ "full-handshakes", no_argument, NULL, O_FULL },
 	{ "broker-pid", required_argument, NULL, O_PID },
 	{ "pin-file", required_argument, NULL, O_PIN }, { "json", no_argument, NULL, O_JSON },
 	{ "allow-refusal", required_argument, NULL, O_ALLOW },
@@ -162,6 +163,7 @@ static int option(int o, char *arg, struct load_config *c)
 	case O_MODE: return choice(false, arg, c);
 	case O_RENEW: c->renew = true; return 0;
 	case O_NEWCONN: c->new_conn = true; return 0;
+	case O_FULL: c->full_handshakes = true; return 0;
 	case O_JSON: c->json = true; return 0;
 	case O_PIN: return 0; /* read after the others: a usage error first */
 	case '?': return -1;
@@ -180,6 +182,10 @@ static int coherent(struct load_config *c)
 	}
 	if (c->mode == LOAD_SPIKE && c->hosts > LOAD_MAX_THREADS) {
 		fprintf(stderr, "--mode spike: at most %d hosts (a thread each)\n", LOAD_MAX_THREADS);
+		return -1;
+	}
+	if (c->full_handshakes && !c->new_conn) {
+		fprintf(stderr, "--full-handshakes is a mode of --new-connections\n");
 		return -1;
 	}
 	if (c->mode == LOAD_OPEN && c->rate == 0) {

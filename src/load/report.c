@@ -151,6 +151,8 @@ static json_t *report_json(const struct load_config *c, const struct load_stats 
 		      "transport_errors", (json_int_t)s->transport, "other_errors",
 		      (json_int_t)s->other, "checks_failed", (json_int_t)s->checks_failed,
 		      "retried_after_503", (json_int_t)s->retried_after_503);
+	if (o != NULL && c->new_conn)
+		json_object_set_new(o, "tls_resumption", json_boolean(!c->full_handshakes));
 	if (o != NULL && cpu_ms >= 0)
 		json_object_set_new(o, "broker_cpu_ms_per_exchange",
 				    json_real(ok > 0 ? cpu_ms / (double)ok : 0));
@@ -164,7 +166,9 @@ static void report_text(const struct load_config *c, const struct load_stats *s,
 
 	printf("attest11-load: %s, %u hosts (%s EK), concurrency %u, %s connections%s\n",
 	       mode_name(c->mode), c->hosts, ek_name(c->ek),
-	       c->mode == LOAD_SPIKE ? c->hosts : c->concurrency, c->new_conn ? "new" : "kept",
+	       c->mode == LOAD_SPIKE ? c->hosts : c->concurrency,
+	       !c->new_conn ? "kept" : c->full_handshakes ? "new (full handshakes)"
+							  : "new (TLS sessions resumed)",
 	       c->renew ? ", each release renewed" : "");
 	printf("exchanges: %lu released and checked (%lu releases, %lu renewals) in %.2f s: %.1f/s\n",
 	       ok, s->fresh, s->renewed, seconds, seconds > 0 ? (double)ok / seconds : 0.0);

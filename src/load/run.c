@@ -19,6 +19,7 @@
 #include <time.h>
 #include <openssl/pem.h>
 
+#include "../attester/client.h"
 #include "../common/log.h"
 #include "load.h"
 
@@ -72,7 +73,9 @@ static void *make_hosts(void *arg)
 
 	while (!atomic_load(&r->failed) && (i = atomic_fetch_add(&r->made, 1)) < r->c->hosts) {
 		r->hosts[i].index = i;
-		if (simhost_new(r->c->ek, r->ca_key, r->ca_cert, &r->hosts[i].h) != A11_OK)
+		if (simhost_new(r->c->ek, r->ca_key, r->ca_cert, &r->hosts[i].h) != A11_OK ||
+		    (r->c->new_conn && !r->c->full_handshakes &&
+		     client_sessions_new(&r->hosts[i].tls) != A11_OK))
 			atomic_store(&r->failed, true);
 	}
 	return NULL;
@@ -188,8 +191,10 @@ static void run_free(struct run *r, struct thread *th)
 	for (unsigned i = 0; th != NULL && i < r->nthreads; i++)
 		load_worker_fini(&th[i].w);
 	free(th);
-	for (unsigned i = 0; r->hosts != NULL && i < r->c->hosts; i++)
+	for (unsigned i = 0; r->hosts != NULL && i < r->c->hosts; i++) {
 		simhost_free(r->hosts[i].h);
+		client_sessions_free(r->hosts[i].tls);
+	}
 	free(r->hosts);
 	EVP_PKEY_free(r->ca_key);
 	X509_free(r->ca_cert);

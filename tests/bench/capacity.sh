@@ -44,6 +44,9 @@ for ek in p256 p384; do
 		--concurrency "$CAP_CONCURRENCY" --duration "$CAP_SECONDS"
 	cap_row "$ek EK, a new connection each" --mode closed --ek $ek --hosts "$CAP_HOSTS" \
 		--concurrency "$CAP_CONCURRENCY" --duration "$CAP_SECONDS" --new-connections
+	cap_row "$ek EK, new, full handshakes" --mode closed --ek $ek --hosts "$CAP_HOSTS" \
+		--concurrency "$CAP_CONCURRENCY" --duration "$CAP_SECONDS" --new-connections \
+		--full-handshakes
 done
 cap_row "p256 EK, kept, each renewed" --mode closed --ek p256 --hosts "$CAP_HOSTS" \
 	--concurrency "$CAP_CONCURRENCY" --duration "$CAP_SECONDS" --renew
@@ -53,31 +56,34 @@ cap_row "spike: $CAP_SPIKE p256 hosts at once, new" --mode spike --ek p256 --hos
 # ---- the floor: the crypto one attestation needs (tests/bench/floor.c),
 # measured in this run with the broker's keys, against the broker's CPU
 # per attestation in the rows above. Kept connections: no handshake;
-# a new connection: one server-side handshake per attestation (the load
-# generator opens one per request, two per attestation).
+# new connections: one server-side handshake per attestation, resumed
+# (each simulated host resumes its own last session) or, with
+# --full-handshakes, full: the least a host pays that connects anew for
+# each attestation (the load generator opens one per request, two per
+# attestation, so these rows carry a second handshake the floor does not).
 FLOOR=$("$BIN/tests/bench/floor" "$BROKER_DIR" "$L/ekca.key" "$L/ekca/ekca.pem" "$D/ec.key" \
 	"${CAP_FLOOR_ITERATIONS:-100}") || { echo "bench: floor failed"; exit 1; }
 floor_of() { echo "$FLOOR" | sed -n "s/^FLOOR ek=$1 .*$2=\([0-9.]*\).*/\1/p"; }
 printf '\nFloor: CPU ms of the crypto one attestation needs, this process, broker keys\n'
-printf '%-8s %8s %8s %8s %8s %8s %8s %8s %9s\n' EK mkcred ek-chain quote+c wrap approval ear \
-	crypto handshake
+printf '%-8s %8s %8s %8s %8s %8s %8s %8s %9s %8s\n' EK mkcred ek-chain quote+c wrap approval ear \
+	crypto handshake resumed
 for ek in p256 p384 rsa2048; do
 	printf '%-8s' "$ek"
-	for f in make_credential ek_chain quote_certify wrap approval ear crypto tls_handshake; do
+	for f in make_credential ek_chain quote_certify wrap approval ear crypto tls_handshake \
+		tls_resumed; do
 		printf ' %8s' "$(floor_of $ek $f)"
 	done
 	printf '\n'
 done
 printf '%-38s %9s %9s %7s\n' "broker CPU per attestation vs floor" "broker ms" "floor ms" ratio
 for ek in p256 p384; do
-	for conn in kept new; do
-		if [ $conn = kept ]; then
-			f="${ek}_____kept_connections"; fl=$(floor_of $ek crypto)
-		else
-			f="${ek}_____a_new_connection_each"
-			fl=$(awk -v a="$(floor_of $ek crypto)" -v b="$(floor_of $ek tls_handshake)" \
-				'BEGIN { printf "%.3f", a + b }')
-		fi
+	for conn in kept resumed full; do
+		case $conn in
+		kept) f="${ek}_____kept_connections"; hs=0 ;;
+		resumed) f="${ek}_____a_new_connection_each"; hs=$(floor_of $ek tls_resumed) ;;
+		full) f="${ek}_____new__full_handshakes"; hs=$(floor_of $ek tls_handshake) ;;
+		esac
+		fl=$(awk -v a="$(floor_of $ek crypto)" -v b="$hs" 'BEGIN { printf "%.3f", a + b }')
 		b=$(cap_field "$f" broker_cpu_ms_per_exchange)
 		printf '%-38s %9s %9s %7s\n' "$ek EK, $conn connections" "$(printf '%.2f' "$b")" "$fl" \
 			"$(ratio "$b" "$fl")"

@@ -8,14 +8,18 @@
  *   wrap             the credential's P-256 key wrapped to the storage
  *                    parent (duplication blob), with its lease policy
  *   approval, ear    the approver's and the EAR signer's signatures
- *   tls_handshake    one TLS handshake, server side only (GnuTLS, the
- *                    broker's priorities, certificate and key)
+ *   tls_handshake    one full TLS handshake, server side only (GnuTLS,
+ *                    the broker's priorities, certificate and key): a
+ *                    host's first connection
+ *   tls_resumed      one resumed handshake, server side only (the
+ *                    broker's session tickets, src/broker/http_tls.c):
+ *                    a host that reconnects with its last session
  *   floor BROKER_DIR EK_CA_KEY EK_CA_CERT CRED_KEY [ITERATIONS]
  * The approver, EAR and TLS keys are the broker's, read from BROKER_DIR;
  * CRED_KEY is the credential's key in PEM. Each figure is the median of 5
  * rounds' mean over ITERATIONS (default 100), in ms. Prints one line per
  * EK kind, "FLOOR ek=p256 make_credential=... crypto=... tls_handshake=...",
- * crypto being the sum without the handshake; tests/bench/capacity.sh
+ * crypto being the sum without the handshakes; tests/bench/capacity.sh
  * divides the broker's CPU per attestation by it. */
 #include <pthread.h>
 #include <stdio.h>
@@ -48,6 +52,8 @@ struct fx {
 	struct ear_signer *ear;
 	gnutls_certificate_credentials_t tls;
 	gnutls_priority_t prio;
+	gnutls_datum_t ticket_key;
+	gnutls_datum_t session;      /* the client's last session, to resume */
 	TPM2B_DATA nonce;
 	TPML_PCR_SELECTION sel;
 	TPM2B_NAME ak_qn;
@@ -160,19 +166,24 @@ static void *tls_server(void *arg)
 	int r;
 
 	need(gnutls_init(&ss, GNUTLS_SERVER) == 0 && gnutls_priority_set(ss, s->f->prio) == 0 &&
-	     gnutls_credentials_set(ss, GNUTLS_CRD_CERTIFICATE, s->f->tls) == 0, "TLS server");
+	     gnutls_credentials_set(ss, GNUTLS_CRD_CERTIFICATE, s->f->tls) == 0 &&
+	     gnutls_session_ticket_enable_server(ss, &s->f->ticket_key) == 0, "TLS server");
 	gnutls_transport_set_int(ss, s->fd);
 	do
 		r = gnutls_handshake(ss);
 	while (r < 0 && !gnutls_error_is_fatal(r));
-	need(r == 0, "TLS server handshake");
+	/* A byte of data, behind which TLS 1.3's ticket reaches the client. */
+	need(r == 0 && gnutls_record_send(ss, "x", 1) == 1, "TLS server handshake");
 	gnutls_deinit(ss);
 	s->ms = thread_cpu_ms() - t0;
 	return NULL;
 }
 
-static double tls_handshake(struct fx *f)
+/* One handshake, full or resuming f->session; the client keeps the
+ * session it gets, as a reconnecting client would. */
+static double tls_handshake(struct fx *f, bool resume)
 {
+	char byte;
 	int sv[2], r;
 	gnutls_session_t c = NULL;
 	gnutls_certificate_credentials_t none = NULL;
@@ -184,12 +195,22 @@ static double tls_handshake(struct fx *f)
 	need(pthread_create(&t, NULL, tls_server, &s) == 0, "thread");
 	need(gnutls_certificate_allocate_credentials(&none) == 0 &&
 	     gnutls_init(&c, GNUTLS_CLIENT) == 0 && gnutls_set_default_priority(c) == 0 &&
-	     gnutls_credentials_set(c, GNUTLS_CRD_CERTIFICATE, none) == 0, "TLS client");
+	     gnutls_credentials_set(c, GNUTLS_CRD_CERTIFICATE, none) == 0 &&
+	     (!resume || gnutls_session_set_data(c, f->session.data, f->session.size) == 0),
+	     "TLS client");
 	gnutls_transport_set_int(c, sv[1]);
 	do
 		r = gnutls_handshake(c);
 	while (r < 0 && !gnutls_error_is_fatal(r));
 	need(r == 0, "TLS client handshake");
+	/* GnuTLS answers E_AGAIN after taking the ticket, even blocking. */
+	do
+		r = (int)gnutls_record_recv(c, &byte, 1);
+	while (r < 0 && !gnutls_error_is_fatal(r));
+	need(r == 1, "TLS data");
+	need(gnutls_session_is_resumed(c) == resume, "TLS resumption");
+	gnutls_free(f->session.data);
+	need(gnutls_session_get_data2(c, &f->session) == 0, "TLS session");
 	pthread_join(t, NULL);
 	gnutls_deinit(c);
 	gnutls_certificate_free_credentials(none);
@@ -206,8 +227,8 @@ static int cmp(const void *a, const void *b)
 }
 
 /* Median over ROUNDS of the mean CPU ms of one op (or of the handshake,
- * timed on its server thread, when op is NULL). */
-static double measure(void (*op)(struct fx *), struct fx *f, int iterations)
+ * timed on its server thread, when op is NULL: full, or resumed). */
+static double measure(void (*op)(struct fx *), struct fx *f, int iterations, bool resume)
 {
 	double round[ROUNDS];
 
@@ -218,7 +239,7 @@ static double measure(void (*op)(struct fx *), struct fx *f, int iterations)
 			if (op != NULL)
 				op(f);
 			else
-				sum += tls_handshake(f);
+				sum += tls_handshake(f, resume);
 		round[r] = (op != NULL ? thread_cpu_ms() - t0 : sum) / iterations;
 	}
 	qsort(round, ROUNDS, sizeof(round[0]), cmp);
@@ -290,23 +311,29 @@ int main(int argc, char **argv)
 	ca_cert = pem_read(argv[3], false);
 	f.cred = pem_read(argv[4], true);
 	need((f.ca = X509_STORE_new()) != NULL && X509_STORE_add_cert(f.ca, ca_cert) == 1, "store");
-	double hs = measure(NULL, &f, n);
+	need(gnutls_session_ticket_key_generate(&f.ticket_key) == 0, "ticket key");
+	double hs = measure(NULL, &f, n, false);
+	double resumed = measure(NULL, &f, n, true);
 	for (size_t i = 0; i < sizeof(eks) / sizeof(eks[0]); i++) {
 		double mc, chain, qc, wrap, appr, ear;
 
 		need(simhost_new(eks[i].kind, ca_key, ca_cert, &f.h) == A11_OK, "host");
 		evidence_of(&f);
-		mc = measure(op_make_credential, &f, n);
-		chain = measure(op_ek_chain, &f, n);
-		qc = measure(op_quote_certify, &f, n);
-		wrap = measure(op_wrap, &f, n);
-		appr = measure(op_approval, &f, n);
-		ear = measure(op_ear, &f, n);
+		mc = measure(op_make_credential, &f, n, false);
+		chain = measure(op_ek_chain, &f, n, false);
+		qc = measure(op_quote_certify, &f, n, false);
+		wrap = measure(op_wrap, &f, n, false);
+		appr = measure(op_approval, &f, n, false);
+		ear = measure(op_ear, &f, n, false);
 		printf("FLOOR ek=%s make_credential=%.3f ek_chain=%.3f quote_certify=%.3f wrap=%.3f "
-		       "approval=%.3f ear=%.3f crypto=%.3f tls_handshake=%.3f\n", eks[i].name, mc,
-		       chain, qc, wrap, appr, ear, mc + chain + qc + wrap + appr + ear, hs);
+		       "approval=%.3f ear=%.3f crypto=%.3f tls_handshake=%.3f tls_resumed=%.3f\n",
+		       eks[i].name, mc, chain, qc, wrap, appr, ear, mc + chain + qc + wrap + appr + ear,
+		       hs, resumed);
 		simhost_free(f.h);
 	}
+	gnutls_free(f.session.data);
+	gnutls_memset(f.ticket_key.data, 0, f.ticket_key.size);
+	gnutls_free(f.ticket_key.data);
 	gnutls_priority_deinit(f.prio);
 	gnutls_certificate_free_credentials(f.tls);
 	approver_free(f.approver);

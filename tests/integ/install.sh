@@ -9,6 +9,7 @@ ok "make install DESTDIR=..." make -s install DESTDIR="$R" PREFIX=/usr O="$O"
 MA=$(gcc -print-multiarch)
 for f in usr/lib/$MA/pkcs11/attest11.so usr/lib/$MA/pkcs11/attest11-net.so usr/share/p11-kit/modules/attest11.module \
 	usr/bin/attest11 usr/sbin/attest11-broker usr/share/man/man1/attest11.1 \
+	usr/bin/attest11-load usr/share/man/man1/attest11-load.1 \
 	usr/share/man/man5/attest11.conf.5 usr/share/man/man8/attest11-broker.8 \
 	usr/share/doc/attest11/examples/attest11.conf; do
 	ok "installs /$f" test -s "$R/$f"

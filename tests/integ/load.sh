@@ -28,6 +28,8 @@ ok "attest11-load --help names it" bash -c "'$LOAD' --help | head -n1 | grep -q 
 ok "attest11-load --version" bash -c "[ \"\$('$LOAD' --version)\" = \"attest11-load \$('$BIN/attest11' --version | cut -d' ' -f2)\" ]"
 ok "attest11-load: an out-of-range number is a usage error (2)" bash -c \
 	"'$LOAD' --broker x --ca x --ek-ca-key x --ek-ca-cert x --credential web --hosts 0 2>/dev/null; [ \$? = 2 ]"
+ok "attest11-load: --full-handshakes without --new-connections is a usage error (2)" bash -c \
+	"'$LOAD' --broker x --ca x --ek-ca-key x --ek-ca-cert x --credential web --full-handshakes 2>/dev/null; [ \$? = 2 ]"
 
 # load NAME ARGS...: a run whose JSON report goes to $RIG_DIR/NAME.json;
 # it must exit 0 (every release checked, no error, no refusal).
@@ -53,8 +55,11 @@ ok "spike: $SPIKE releases checked, no error, no refusal" clean spike $SPIKE
 ok "P-384 EKs: closed loop, renewals" \
 	load p384 --hosts 8 --concurrency 2 --ek p384 --count 12 --renew
 ok "P-384: every release checked, no error, no refusal" clean p384 24
-ok "RSA-2048 EKs: open loop at 20/s, new connections" \
-	load rsa --hosts 6 --concurrency 3 --ek rsa --mode open --rate 20 --count 12 --new-connections
+ok "RSA-2048 EKs: open loop at 20/s, new connections, full handshakes" \
+	load rsa --hosts 6 --concurrency 3 --ek rsa --mode open --rate 20 --count 12 --new-connections \
+	--full-handshakes
+ok "the report says the sessions were not resumed" grep -q '"tls_resumption": *false' "$RIG_DIR/rsa.json"
+ok "the spike's hosts resumed their sessions" grep -q '"tls_resumption": *true' "$RIG_DIR/spike.json"
 ok "RSA-2048: every release checked, no error, no refusal" clean rsa 12
 ok "the broker's CPU per exchange is reported" bash -c "[ -n \"\$(sed -n 's/.*\"broker_cpu_ms_per_exchange\": *\([0-9.]*\).*/\1/p' $RIG_DIR/closed.json)\" ]"
 
