@@ -180,7 +180,7 @@ static int credential_add(const struct broker_config *c, const char *name, int a
 	if ((cred.policy_json = slurp(a.policy, &plen)) == NULL ||
 	    policy_parse(cred.policy_json, plen, &p) != A11_OK || !policy_fits(p, cred.kind) ||
 	    load_secret(&a, &cred, &secret, &slen) != 0 ||
-	    secrets_load(c->master_key, &sec) != A11_OK ||
+	    config_master_keys(c, &sec) != A11_OK ||
 	    (a.pin_file && set_pin(sec, p, a.pin_file, &cred) != 0))
 		goto out;
 	grant_secret_aad(name, aad, sizeof(aad));
@@ -243,7 +243,7 @@ static int credential_pin(const struct broker_config *c, struct store *s, char *
 		cred.pin_verifier = NULL;
 	} else if (cred.policy_json == NULL ||
 		   policy_parse(cred.policy_json, strlen(cred.policy_json), &p) != A11_OK ||
-		   secrets_load(c->master_key, &sec) != A11_OK ||
+		   config_master_keys(c, &sec) != A11_OK ||
 		   set_pin(sec, p, argv[3], &cred) != 0) {
 		goto out;
 	}
