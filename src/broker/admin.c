@@ -329,12 +329,15 @@ static void hex(const uint8_t *in, size_t len, char *out)
 static void print_lease(const struct store_lease *l, void *arg)
 {
 	char ek[65];
-
 	(void)arg;
 	hex(l->ek_hash, 32, ek);
-	printf("%s %-20s tpm %.16s… expires %lld%s%s%s\n", l->id, l->credential, ek,
+	char ap[9] = "-";
+
+	if (l->approver_len == sizeof(l->approver))
+		hex(l->approver + 2, 4, ap); /* the Name's digest, as approver.c logs it */
+	printf("%s %-20s tpm %.16s… expires %lld%s%s%s approver %s\n", l->id, l->credential, ek,
 	       (long long)l->expires, l->revoked ? " REVOKED" : "",
-	       l->cert_serial[0] ? " serial " : "", l->cert_serial);
+	       l->cert_serial[0] ? " serial " : "", l->cert_serial, ap);
 }
 
 static int lease_revoke(struct store *s, const char *id)

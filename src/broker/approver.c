@@ -124,6 +124,14 @@ static a11_err load_key(const char *priv_path, struct approver_key *k)
 	return r;
 }
 
+/* A key's id in logs and `lease list`: the first 4 bytes of its Name's
+ * digest, in hex. */
+static void log_key(const char *path, const struct approver_key *k, const char *role)
+{
+	log_info("approver key %s: id %02x%02x%02x%02x (%s)", path, k->name[2], k->name[3],
+		 k->name[4], k->name[5], role);
+}
+
 a11_err approver_load(const char *priv_path, struct approver **out)
 {
 	struct approver *a = calloc(1, sizeof(*a));
@@ -132,10 +140,12 @@ a11_err approver_load(const char *priv_path, struct approver **out)
 	if (a == NULL)
 		return A11_ERR_NOMEM;
 	a->n = 1;
-	if ((r = load_key(priv_path, &a->keys[0])) == A11_OK)
+	if ((r = load_key(priv_path, &a->keys[0])) == A11_OK) {
+		log_key(priv_path, &a->keys[0], "new leases");
 		*out = a;
-	else
+	} else {
 		approver_free(a);
+	}
 	return r;
 }
 
@@ -162,6 +172,7 @@ a11_err approver_add(struct approver *a, const char *priv_path)
 		r = A11_ERR_EXISTS;
 	}
 	if (r == A11_OK) {
+		log_key(priv_path, k, "renewals of its leases");
 		a->n++;
 	} else {
 		EVP_PKEY_free(k->key);
@@ -189,15 +200,13 @@ const TPM2B_PUBLIC *approver_public_of(const struct approver *a, const uint8_t *
 {
 	const struct approver_key *k = name_len == 0 ? &a->keys[0]
 				       : name_len == APPROVER_NAME_LEN ? find(a, name) : NULL;
-	char hex[2 * 8 + 1];
-
 	if (k != NULL)
 		return &k->pub;
-	for (size_t i = 0; i < 8 && i + 2 < name_len; i++)
-		snprintf(hex + 2 * i, 3, "%02x", name[i + 2]);
-	hex[name_len > 2 ? 2 * (name_len - 2 < 8 ? name_len - 2 : 8) : 0] = '\0';
-	log_error("approver key %s… is not one this broker holds (approver_key, "
-		  "approver_keys_old)", hex);
+	if (name_len == APPROVER_NAME_LEN)
+		log_error("the lease's approver key %02x%02x%02x%02x is not one this broker holds "
+			  "(approver_key, approver_keys_old)", name[2], name[3], name[4], name[5]);
+	else
+		log_error("the lease's approver key is a %zu-byte Name", name_len);
 	return NULL;
 }
 

@@ -202,6 +202,7 @@ a11_err secrets_load(const char *path, struct secrets **out)
 		return r;
 	}
 	s->n = 1;
+	log_info("master key %s: id %08x (seals)", path, s->keys[0].id);
 	*out = s;
 	return A11_OK;
 }
@@ -233,6 +234,7 @@ a11_err secrets_add(struct secrets *s, const char *path)
 		log_error("master key %s: id %08x is already loaded", path, k.id);
 		r = A11_ERR_EXISTS;
 	} else {
+		log_info("master key %s: id %08x (opens only)", path, k.id);
 		s->keys[s->n++] = k;
 	}
 	OPENSSL_cleanse(&k, sizeof(k));
