@@ -83,6 +83,12 @@ ok "a TPM host logs in at a (key imported, signs under its lease)" tpm a attest 
 LEASE1=$(lease_of "$RIG_DIR/host1")
 AP1=$(approver_of "$LEASE1")
 ok "lease list names the lease's approver key" bash -c "[ -n '$LEASE1' ] && [ ${#AP1} = 8 ]"
+# A lease from before schema 5 names no approver key: a replica's start
+# binds it to its current one, the only one there was.
+"$(pg_bindir)/psql" -q "$A11_TEST_PG" -c "UPDATE leases SET approver = NULL" 2>>"$RIG_DIR/pg.log"
+ok "a lease of an older broker (no approver) shows none" test "$(approver_of "$LEASE1")" = -
+ok "a restart of a" restart a master.key "" approver.pem ""
+ok "... binds it to a's current approver key, at start" test "$(approver_of "$LEASE1")" = "$AP1"
 
 # --- master key: rolling rotation --------------------------------------------
 NEW_ID=$("$BIN/attest11-broker" -d "$DIR_a" master-key new "$DIR_a/master.new" | sed -n 's/.*, id \([0-9a-f]*\)$/\1/p')
