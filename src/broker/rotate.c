@@ -55,8 +55,9 @@ static bool is_current(struct secrets *s, const struct store_cred *c)
 }
 
 /* Opens with any key of s, seals under its current one, and writes only
- * over the values it read (store_cred_reseal). */
-static a11_err reseal_once(struct store *s, struct secrets *sec, const struct store_cred *c)
+ * over the values it read (store_cred_reseal): *lost if they changed. */
+static a11_err reseal_once(struct store *s, struct secrets *sec, const struct store_cred *c,
+			   bool *lost)
 {
 	struct store_reseal rs = { .name = c->name, .old_secret = c->sealed_secret,
 				   .old_secret_len = c->sealed_secret_len, .old_pin = c->pin_verifier };
@@ -76,6 +77,7 @@ static a11_err reseal_once(struct store *s, struct secrets *sec, const struct st
 		rs.secret_len = slen;
 		rs.pin = pin;
 		r = store_cred_reseal(s, &rs);
+		*lost = r == A11_ERR_NOT_FOUND;
 	}
 	if (plain != NULL)
 		OPENSSL_cleanse(plain, plen);
@@ -89,21 +91,23 @@ static a11_err reseal_once(struct store *s, struct secrets *sec, const struct st
  * current, not removed meanwhile). */
 static a11_err reseal(struct store *s, struct secrets *sec, const char *name, bool *done)
 {
-	a11_err r = A11_ERR_NOT_FOUND;
+	a11_err r = A11_OK;
+	bool lost = true;
 
 	*done = false;
-	for (int i = 0; i < RESEAL_TRIES && r == A11_ERR_NOT_FOUND; i++) {
+	for (int i = 0; i < RESEAL_TRIES && lost; i++) {
 		struct store_cred c = { 0 };
 
+		lost = false;
 		if ((r = store_cred_get(s, name, &c)) == A11_ERR_NOT_FOUND)
 			return A11_OK; /* removed meanwhile: nothing to re-seal */
 		if (r == A11_OK && !is_current(sec, &c)) {
-			r = reseal_once(s, sec, &c);
+			r = reseal_once(s, sec, &c, &lost);
 			*done = r == A11_OK;
 		}
 		store_cred_clear(&c);
 	}
-	return r;
+	return lost ? A11_ERR_BUSY : r; /* changed every time: try again later */
 }
 
 /* Every credential under the current key of sec; 0 when all are. */
@@ -121,7 +125,8 @@ static int rekey(struct store *s, struct secrets *sec)
 		resealed += done;
 		if (r != A11_OK)
 			fprintf(stderr, "rekey: %s: %s; %zu of %zu re-sealed, run it again\n",
-				ns.v[i], a11_strerror(r), resealed, ns.n);
+				ns.v[i], r == A11_ERR_NOT_FOUND ? "under a master key not configured"
+								: a11_strerror(r), resealed, ns.n);
 	}
 	if (r == A11_OK)
 		printf("re-sealed %zu of %zu credentials; all are under master key %08x\n",
