@@ -76,6 +76,22 @@ lease_of() { "$BIN/attest11" show --state-dir "$1" --credential sign | sed -n 's
 approver_of() { broker lease list | awk -v l="$1" '$1 == l { print $NF }'; }
 replica_start a && replica_start b || { echo "not ok - replicas"; exit 1; }
 
+# --- the key lists in broker.conf ----------------------------------------------
+X=$RIG_DIR/scratch
+cp -a "$DIR_a" "$X"
+badconf() { # badconf JSON-MEMBERS MESSAGE: rekey refuses to run, naming it
+	printf '{"store": "%s", %s}\n' "$A11_TEST_PG" "$1" >"$X/broker.conf"
+	! "$BIN/attest11-broker" -d "$X" master-key rekey >"$X/out" 2>&1 && grep -q "$2" "$X/out"
+}
+ok "master_keys_old must be an array of paths" \
+	badconf '"master_keys_old": "'"$X"'/master.key"' 'master_keys_old must be an array of at most 3 paths'
+ok "... of at most 3" badconf '"master_keys_old": ["a", "b", "c", "d"]' 'at most 3 paths'
+ok "... each key once (its id is already loaded)" \
+	badconf '"master_keys_old": ["'"$X"'/master.key"]' 'is already loaded'
+ok "approver_keys_old: each key once (serve refuses to start)" bash -c "
+	printf '{\"store\": \"%s\", \"port\": 0, \"approver_keys_old\": [\"%s\"]}\n' '$A11_TEST_PG' '$X/approver.pem' >$X/broker.conf
+	! timeout 20 $BIN/attest11-broker -d $X serve >$X/out 2>&1 && grep -q 'this approver key is already loaded' $X/out"
+
 # --- before: releases at both, a host key imported under the first approver -
 ok "before any rotation: a release at a" released_at a
 ok "... and at b" released_at b
