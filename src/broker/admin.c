@@ -180,7 +180,7 @@ static int credential_add(const struct broker_config *c, const char *name, int a
 	if ((cred.policy_json = slurp(a.policy, &plen)) == NULL ||
 	    policy_parse(cred.policy_json, plen, &p) != A11_OK || !policy_fits(p, cred.kind) ||
 	    load_secret(&a, &cred, &secret, &slen) != 0 ||
-	    secrets_load(c->master_key, &sec) != A11_OK ||
+	    config_master_keys(c, &sec) != A11_OK ||
 	    (a.pin_file && set_pin(sec, p, a.pin_file, &cred) != 0))
 		goto out;
 	grant_secret_aad(name, aad, sizeof(aad));
@@ -243,7 +243,7 @@ static int credential_pin(const struct broker_config *c, struct store *s, char *
 		cred.pin_verifier = NULL;
 	} else if (cred.policy_json == NULL ||
 		   policy_parse(cred.policy_json, strlen(cred.policy_json), &p) != A11_OK ||
-		   secrets_load(c->master_key, &sec) != A11_OK ||
+		   config_master_keys(c, &sec) != A11_OK ||
 		   set_pin(sec, p, argv[3], &cred) != 0) {
 		goto out;
 	}
@@ -329,12 +329,15 @@ static void hex(const uint8_t *in, size_t len, char *out)
 static void print_lease(const struct store_lease *l, void *arg)
 {
 	char ek[65];
-
 	(void)arg;
 	hex(l->ek_hash, 32, ek);
-	printf("%s %-20s tpm %.16s… expires %lld%s%s%s\n", l->id, l->credential, ek,
+	char ap[9] = "-";
+
+	if (l->approver_len == sizeof(l->approver))
+		hex(l->approver + 2, 4, ap); /* the Name's digest, as approver.c logs it */
+	printf("%s %-20s tpm %.16s… expires %lld%s%s%s approver %s\n", l->id, l->credential, ek,
 	       (long long)l->expires, l->revoked ? " REVOKED" : "",
-	       l->cert_serial[0] ? " serial " : "", l->cert_serial);
+	       l->cert_serial[0] ? " serial " : "", l->cert_serial, ap);
 }
 
 static int lease_revoke(struct store *s, const char *id)

@@ -19,6 +19,9 @@ int admin_lease_list(void *ctx, int argc, char **argv);
 int admin_lease_revoke(void *ctx, int argc, char **argv);
 int admin_audit_verify(void *ctx, int argc, char **argv);
 int admin_audit_export(void *ctx, int argc, char **argv);
+/* src/broker/rotate.c */
+int admin_master_key_new(void *ctx, int argc, char **argv);
+int admin_master_key_rekey(void *ctx, int argc, char **argv);
 int admin_master_key_rotate(void *ctx, int argc, char **argv);
 /* src/broker/admin_evlog.c */
 int admin_policy_from_eventlog(void *ctx, int argc, char **argv);

@@ -17,9 +17,16 @@
 
 #define KEY_FILE_MAX 4096 /* a P-256 PKCS#8 PEM is ~240 bytes */
 
-struct approver {
+struct approver_key {
 	EVP_PKEY *key;
 	TPM2B_PUBLIC pub;
+	uint8_t name[APPROVER_NAME_LEN];
+};
+
+/* keys[0] anchors new leases. */
+struct approver {
+	struct approver_key keys[APPROVER_KEYS_MAX];
+	size_t n;
 };
 
 /* PEM of key: private (PKCS#8) or public (SPKI), malloc'd, NUL-terminated. */
@@ -100,6 +107,31 @@ static EVP_PKEY *read_key(const char *path)
 	return k;
 }
 
+static a11_err load_key(const char *priv_path, struct approver_key *k)
+{
+	TPM2B_NAME name;
+	a11_err r;
+
+	if ((k->key = read_key(priv_path)) == NULL)
+		return A11_ERR_PARSE;
+	if ((r = tpm_public(k->key, &k->pub)) != A11_OK)
+		log_error("%s: the approver key must be ECDSA P-256", priv_path);
+	else if ((r = wire_name(&k->pub.publicArea, &name)) == A11_OK &&
+		 name.size != APPROVER_NAME_LEN)
+		r = A11_ERR_UNSUPPORTED;
+	if (r == A11_OK)
+		memcpy(k->name, name.name, APPROVER_NAME_LEN);
+	return r;
+}
+
+/* A key's id in logs and `lease list`: the first 4 bytes of its Name's
+ * digest, in hex. */
+static void log_key(const char *path, const struct approver_key *k, const char *role)
+{
+	log_info("approver key %s: id %02x%02x%02x%02x (%s)", path, k->name[2], k->name[3],
+		 k->name[4], k->name[5], role);
+}
+
 a11_err approver_load(const char *priv_path, struct approver **out)
 {
 	struct approver *a = calloc(1, sizeof(*a));
@@ -107,14 +139,45 @@ a11_err approver_load(const char *priv_path, struct approver **out)
 
 	if (a == NULL)
 		return A11_ERR_NOMEM;
-	if ((a->key = read_key(priv_path)) == NULL)
-		r = A11_ERR_PARSE;
-	else if ((r = tpm_public(a->key, &a->pub)) != A11_OK)
-		log_error("%s: the approver key must be ECDSA P-256", priv_path);
-	if (r == A11_OK)
+	a->n = 1;
+	if ((r = load_key(priv_path, &a->keys[0])) == A11_OK) {
+		log_key(priv_path, &a->keys[0], "new leases");
 		*out = a;
-	else
+	} else {
 		approver_free(a);
+	}
+	return r;
+}
+
+static const struct approver_key *find(const struct approver *a, const uint8_t *name)
+{
+	for (size_t i = 0; i < a->n; i++)
+		if (memcmp(a->keys[i].name, name, APPROVER_NAME_LEN) == 0)
+			return &a->keys[i];
+	return NULL;
+}
+
+a11_err approver_add(struct approver *a, const char *priv_path)
+{
+	struct approver_key *k;
+	a11_err r;
+
+	if (a->n == APPROVER_KEYS_MAX) {
+		log_error("%s: at most %d approver keys", priv_path, APPROVER_KEYS_MAX);
+		return A11_ERR_ARG;
+	}
+	k = &a->keys[a->n];
+	if ((r = load_key(priv_path, k)) == A11_OK && find(a, k->name) != NULL) {
+		log_error("%s: this approver key is already loaded", priv_path);
+		r = A11_ERR_EXISTS;
+	}
+	if (r == A11_OK) {
+		log_key(priv_path, k, "renewals of its leases");
+		a->n++;
+	} else {
+		EVP_PKEY_free(k->key);
+		memset(k, 0, sizeof(*k));
+	}
 	return r;
 }
 
@@ -122,13 +185,34 @@ void approver_free(struct approver *a)
 {
 	if (a == NULL)
 		return;
-	EVP_PKEY_free(a->key);
+	for (size_t i = 0; i < a->n; i++)
+		EVP_PKEY_free(a->keys[i].key);
 	free(a);
 }
 
 const TPM2B_PUBLIC *approver_public(const struct approver *a)
 {
-	return &a->pub;
+	return &a->keys[0].pub;
+}
+
+const TPM2B_PUBLIC *approver_public_of(const struct approver *a, const uint8_t *name,
+				       size_t name_len)
+{
+	const struct approver_key *k = name_len == 0 ? &a->keys[0]
+				       : name_len == APPROVER_NAME_LEN ? find(a, name) : NULL;
+	if (k != NULL)
+		return &k->pub;
+	if (name_len == APPROVER_NAME_LEN)
+		log_error("the lease's approver key %02x%02x%02x%02x is not one this broker holds "
+			  "(approver_key, approver_keys_old)", name[2], name[3], name[4], name[5]);
+	else
+		log_error("the lease's approver key is a %zu-byte Name", name_len);
+	return NULL;
+}
+
+void approver_name(const struct approver *a, uint8_t name[APPROVER_NAME_LEN])
+{
+	memcpy(name, a->keys[0].name, APPROVER_NAME_LEN);
 }
 
 /* DER ECDSA-Sig-Value -> fixed 32-byte r and s. */
@@ -155,10 +239,29 @@ static a11_err to_tpm(const uint8_t *der, size_t len, TPMT_SIGNATURE *sig)
 	return res;
 }
 
+/* By Name: pub may be a copy of the ring's public area. */
+static EVP_PKEY *key_of(const struct approver *a, const TPM2B_PUBLIC *pub)
+{
+	const struct approver_key *k;
+	TPM2B_NAME name;
+
+	if (wire_name(&pub->publicArea, &name) != A11_OK || name.size != APPROVER_NAME_LEN)
+		return NULL;
+	k = find(a, name.name);
+	return k ? k->key : NULL;
+}
+
 a11_err approver_sign(const struct approver *a, const TPM2B_DIGEST *digest,
 		      TPMT_SIGNATURE *sig)
 {
-	EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new(a->key, NULL);
+	return approver_sign_with(a, &a->keys[0].pub, digest, sig);
+}
+
+a11_err approver_sign_with(const struct approver *a, const TPM2B_PUBLIC *pub,
+			   const TPM2B_DIGEST *digest, TPMT_SIGNATURE *sig)
+{
+	EVP_PKEY *key = key_of(a, pub);
+	EVP_PKEY_CTX *ctx = key ? EVP_PKEY_CTX_new(key, NULL) : NULL;
 	uint8_t der[80];
 	size_t len = sizeof(der);
 	a11_err r = A11_ERR_CRYPTO;

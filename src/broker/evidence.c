@@ -193,6 +193,7 @@ static enum refusal check_pin(struct ctx *c)
 
 static enum refusal start_lease(struct ctx *c)
 {
+	const TPM2B_PUBLIC *ap;
 	uint8_t id[16];
 	int64_t now = flow_now();
 
@@ -200,6 +201,12 @@ static enum refusal start_lease(struct ctx *c)
 	if (c->renewal) {
 		if (store_lease_get(c->b->store, c->ss.lease, &c->lease) != A11_OK)
 			return REF_LEASE_UNKNOWN;
+		/* Renewed by the key its key's policy names, even if no longer
+		 * the current one (src/broker/approver.h). */
+		if ((ap = approver_public_of(c->b->approver, c->lease.approver,
+					     c->lease.approver_len)) == NULL)
+			return REF_INTERNAL;
+		c->anchor.approver = *ap;
 		/* What this session renews, for the commit to hold against the
 		 * stored lease: this TPM, this credential, this policyRef. */
 		memcpy(c->lease.ek_hash, c->ek_hash, sizeof(c->lease.ek_hash));
@@ -214,6 +221,8 @@ static enum refusal start_lease(struct ctx *c)
 		snprintf(c->lease.credential, sizeof(c->lease.credential), "%s", c->cred.name);
 		memcpy(c->lease.ek_hash, c->ek_hash, 32);
 		memcpy(c->lease.policy_ref, c->ss.policy_ref, sizeof(c->lease.policy_ref));
+		approver_name(c->b->approver, c->lease.approver);
+		c->lease.approver_len = APPROVER_NAME_LEN;
 		c->lease.issued = now;
 	}
 	c->lease.expires = now + c->policy->lease_ttl;
@@ -243,7 +252,8 @@ static enum refusal approve(struct ctx *c)
 	if (wire_lease_policy(&t, &a->approved) != A11_OK ||
 	    wire_approval_digest(&a->approved, a->anchor.policy_ref,
 				 sizeof(a->anchor.policy_ref), &ahash) != A11_OK ||
-	    approver_sign(c->b->approver, &ahash, &a->signature) != A11_OK) {
+	    approver_sign_with(c->b->approver, &a->anchor.approver, &ahash, &a->signature) !=
+		    A11_OK) {
 		log_error("cannot sign the approval of lease %s", c->lease.id);
 		return REF_INTERNAL;
 	}

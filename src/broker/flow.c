@@ -185,6 +185,7 @@ static enum refusal challenge(struct broker *b, const struct challenge_req *m,
 	struct store_cred c = { 0 };
 	struct store_session ss = { 0 };
 	struct store_lease lease = { 0 };
+	const TPM2B_PUBLIC *ap;
 	struct policy *p = NULL;
 	uint8_t ek_hash[32];
 	enum refusal ref = REF_INTERNAL;
@@ -220,8 +221,16 @@ static enum refusal challenge(struct broker *b, const struct challenge_req *m,
 		ref = REF_INTERNAL;
 		goto out;
 	}
+	/* A renewal's key names its lease's approver key, maybe an old one. */
+	ap = m->lease[0] != '\0' ? approver_public_of(b->approver, lease.approver,
+						      lease.approver_len)
+				 : approver_public(b->approver);
+	if (ap == NULL) {
+		ref = REF_INTERNAL;
+		goto out;
+	}
 	ref = open_session(b, m, &ss, resp);
-	resp->anchor.approver = *approver_public(b->approver);
+	resp->anchor.approver = *ap;
 	memcpy(resp->anchor.policy_ref, ss.policy_ref, sizeof(ss.policy_ref));
 	resp->pcr_selection = p->pcr_selection;
 	resp->kind = c.kind;

@@ -98,6 +98,24 @@ static void wait_for_signal(struct store *s)
 	}
 }
 
+/* Leases from before schema 5 were made under the one approver key there
+ * was, which is the current one until the first rotation (the rolling
+ * procedure starts only once every replica runs this version). */
+static a11_err bind_old_leases(struct broker *b)
+{
+	uint8_t name[APPROVER_NAME_LEN];
+	size_t n = 0;
+	a11_err r;
+
+	approver_name(b->approver, name);
+	if ((r = store_lease_bind_approver(b->store, name, &n)) != A11_OK)
+		fprintf(stderr, "cannot bind the leases to the approver key: %s\n",
+			a11_strerror(r));
+	else if (n > 0)
+		log_info("%zu lease(s) from before schema 5 bound to the current approver key", n);
+	return r;
+}
+
 static int serve(const struct broker_config *c, const char *port_file)
 {
 	struct broker b = { .nonce_ttl = c->nonce_ttl };
@@ -117,13 +135,15 @@ static int serve(const struct broker_config *c, const char *port_file)
 	signal(SIGPIPE, SIG_IGN);
 	if (admit_new(c->max_pending, c->nonce_ttl, &b.admit) != A11_OK ||
 	    store_open(c->database, &b.store) != A11_OK ||
-	    secrets_load(c->master_key, &b.secrets) != A11_OK ||
+	    config_master_keys(c, &b.secrets) != A11_OK ||
 	    ear_signer_load(c->verifier_key, &b.ear) != A11_OK ||
-	    approver_load(c->approver_key, &b.approver) != A11_OK) {
+	    config_approvers(c, &b.approver) != A11_OK) {
 		fprintf(stderr, "cannot load the broker's keys or database in %s (run init?)\n",
 			c->dir);
 		goto out;
 	}
+	if (bind_old_leases(&b) != A11_OK)
+		goto out;
 	if (http_start(&hc, api_handle, api_observe, &b, &srv) != A11_OK) {
 		fprintf(stderr, "cannot listen on %s:%u with %s\n", c->listen, c->port, c->tls_cert);
 		goto out;
@@ -193,8 +213,13 @@ static const struct cli_cmd cmds[] = {
 	{ "audit verify", "", "recompute the audit hash chain", 0, admin_audit_verify },
 	{ "audit export", "", "print the audit log, one JSON object per record", 0,
 	  admin_audit_export },
+	{ "master-key new", "FILE", "create a master key file and print its id", 1,
+	  admin_master_key_new },
+	{ "master-key rekey", "",
+	  "re-seal every credential under the current master key (replicas may serve)", 0,
+	  admin_master_key_rekey },
 	{ "master-key rotate", "NEW-KEY-FILE",
-	  "re-seal every credential under a new master key (broker stopped)", 1,
+	  "re-seal every credential under a new master key (one broker, stopped)", 1,
 	  admin_master_key_rotate },
 };
 

@@ -11,7 +11,8 @@
 #include "store.h"
 
 #define AUTH_LEN 32                    /* SHA-256, as src/wire/pin.c derives it */
-#define SEALED_LEN (1 + 12 + AUTH_LEN + 16) /* src/broker/secrets.h's format */
+#define SEALED_LEN (SECRETS_OVERHEAD + AUTH_LEN)       /* src/broker/secrets.h's format 2 */
+#define SEALED_LEN_V1 (SECRETS_OVERHEAD_V1 + AUTH_LEN) /* format 1, still read */
 #define B64_LEN(n) (4 * (((n) + 2) / 3))
 #define B64_DATA(n) (((n) * 4 + 2) / 3) /* characters before the '=' padding */
 #define B64_CHARS "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
@@ -66,31 +67,45 @@ a11_err pin_record_new(struct secrets *s, const char *cred, const char *pin, siz
 	return r;
 }
 
+/* The sealed value's length its base64 length says: either format. */
+static size_t sealed_len_of(const char *b64)
+{
+	size_t n = strlen(b64);
+
+	if (n == B64_LEN(SEALED_LEN) && strspn(b64, B64_CHARS) == B64_DATA(SEALED_LEN))
+		return SEALED_LEN;
+	if (n == B64_LEN(SEALED_LEN_V1) && strspn(b64, B64_CHARS) == B64_DATA(SEALED_LEN_V1))
+		return SEALED_LEN_V1;
+	return 0;
+}
+
 /* Exactly what encode writes: the canonical re-rendering refuses what
  * sscanf alone lets through ("+10", " 10", "010", numbers that wrap,
  * trailing bytes), and '=' only as padding. */
 static a11_err parse(const char *cred, const char *stored, uint32_t *iterations,
-		     uint8_t sealed[SEALED_LEN])
+		     uint8_t sealed[SEALED_LEN], size_t *sealed_len)
 {
 	char b64[B64_LEN(SEALED_LEN) + 2], canon[sizeof(PREFIX) + 12 + sizeof(b64)];
 	uint8_t buf[B64_LEN(SEALED_LEN)];
 	unsigned it;
+	size_t n = 0;
 
 	if (strncmp(stored, "$scrypt$", 8) == 0) {
 		log_error("credential %s: its PIN record is an older broker's; set the PIN again "
 			  "(attest11-broker credential pin %s --pin-file FILE)", cred, cred);
 		return A11_ERR_PARSE;
 	}
-	if (sscanf(stored, PREFIX "%u$%85[A-Za-z0-9+/=]", &it, b64) != 2 || it == 0 ||
-	    it > MAX_ITERATIONS || strlen(b64) != B64_LEN(SEALED_LEN) ||
-	    strspn(b64, B64_CHARS) != B64_DATA(SEALED_LEN) ||
+	_Static_assert(B64_LEN(SEALED_LEN) == 88, "the sscanf width below");
+	if (sscanf(stored, PREFIX "%u$%89[A-Za-z0-9+/=]", &it, b64) != 2 || it == 0 ||
+	    it > MAX_ITERATIONS || (n = sealed_len_of(b64)) == 0 ||
 	    snprintf(canon, sizeof(canon), PREFIX "%u$%s", it, b64) >= (int)sizeof(canon) ||
 	    strcmp(canon, stored) != 0 ||
-	    EVP_DecodeBlock(buf, (unsigned char *)b64, (int)strlen(b64)) < SEALED_LEN) {
+	    EVP_DecodeBlock(buf, (unsigned char *)b64, (int)strlen(b64)) < (int)n) {
 		log_error("credential %s: its PIN record is malformed", cred);
 		return A11_ERR_PARSE;
 	}
-	memcpy(sealed, buf, SEALED_LEN);
+	memcpy(sealed, buf, n);
+	*sealed_len = n;
 	*iterations = it;
 	return A11_OK;
 }
@@ -98,8 +113,19 @@ static a11_err parse(const char *cred, const char *stored, uint32_t *iterations,
 a11_err pin_record_iterations(const char *cred, const char *stored, uint32_t *iterations)
 {
 	uint8_t sealed[SEALED_LEN];
+	size_t n;
 
-	return parse(cred, stored, iterations, sealed);
+	return parse(cred, stored, iterations, sealed, &n);
+}
+
+a11_err pin_record_key(const char *cred, const char *stored, uint32_t *id)
+{
+	uint8_t sealed[SEALED_LEN];
+	uint32_t it;
+	size_t n;
+	a11_err r = parse(cred, stored, &it, sealed, &n);
+
+	return r == A11_OK ? secrets_sealed_id(sealed, n, id) : r;
 }
 
 /* The record's authValue, for exactly this credential. */
@@ -107,14 +133,14 @@ static a11_err open_record(struct secrets *s, const char *cred, const char *stor
 			   uint32_t *iterations, TPM2B_AUTH *auth)
 {
 	uint8_t sealed[SEALED_LEN], *plain = NULL;
-	size_t len = 0;
+	size_t len = 0, n;
 	char aad[STORE_NAME_MAX + 32];
 	a11_err r;
 
-	if ((r = parse(cred, stored, iterations, sealed)) != A11_OK)
+	if ((r = parse(cred, stored, iterations, sealed, &n)) != A11_OK)
 		return r;
 	aad_of(cred, *iterations, aad, sizeof(aad));
-	if ((r = secrets_open(s, aad, sealed, sizeof(sealed), &plain, &len)) != A11_OK)
+	if ((r = secrets_open(s, aad, sealed, n, &plain, &len)) != A11_OK)
 		return r;
 	if (len == AUTH_LEN) {
 		auth->size = AUTH_LEN;
@@ -143,16 +169,15 @@ a11_err pin_record_check(struct secrets *s, const char *cred, const char *stored
 	return r;
 }
 
-a11_err pin_record_reseal(struct secrets *old, struct secrets *new, const char *cred,
-			  const char *stored, char **out)
+a11_err pin_record_reseal(struct secrets *s, const char *cred, const char *stored, char **out)
 {
 	uint32_t iterations;
 	TPM2B_AUTH auth;
-	a11_err r = open_record(old, cred, stored, &iterations, &auth);
+	a11_err r = open_record(s, cred, stored, &iterations, &auth);
 
 	*out = NULL;
 	if (r == A11_OK)
-		r = seal(new, cred, &auth, iterations, out);
+		r = seal(s, cred, &auth, iterations, out);
 	OPENSSL_cleanse(&auth, sizeof(auth));
 	return r;
 }

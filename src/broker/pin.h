@@ -28,8 +28,11 @@ a11_err pin_record_iterations(const char *cred, const char *stored, uint32_t *it
  * malformed, tampered with, or another credential's. */
 a11_err pin_record_check(struct secrets *s, const char *cred, const char *stored,
 			 const TPM2B_AUTH *offered, TPM2B_AUTH *auth);
-/* The same record sealed under another master key (master-key rotate). */
-a11_err pin_record_reseal(struct secrets *old, struct secrets *new, const char *cred,
-			  const char *stored, char **out);
+/* The id of the master key the record is sealed under (secrets_sealed_id:
+ * A11_ERR_NOT_FOUND for a format 1 record, which names none). */
+a11_err pin_record_key(const char *cred, const char *stored, uint32_t *id);
+/* The same record opened with any key of s and sealed under its current
+ * key (master-key rekey). */
+a11_err pin_record_reseal(struct secrets *s, const char *cred, const char *stored, char **out);
 
 #endif

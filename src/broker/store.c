@@ -174,6 +174,16 @@ a11_err store_pin_unlock(struct store *s, const char *name)
 	return s->ops->pin_unlock(s->impl, name);
 }
 
+a11_err store_cred_reseal(struct store *s, const struct store_reseal *rs)
+{
+	if (s == NULL || rs == NULL || !key_ok(rs->name, STORE_NAME_MAX))
+		return bad_arg("credential name");
+	if (!blob_ok(rs->old_secret, rs->old_secret_len) || !blob_ok(rs->secret, rs->secret_len) ||
+	    (rs->old_pin == NULL) != (rs->pin == NULL))
+		return bad_arg("sealed values");
+	return s->ops->cred_reseal(s->impl, rs);
+}
+
 /* ---- sessions ------------------------------------------------------------ */
 
 a11_err store_session_put(struct store *s, const struct store_session *ss)
@@ -222,6 +232,28 @@ a11_err store_lease_list(struct store *s, void (*fn)(const struct store_lease *,
 	return s->ops->lease_list(s->impl, fn, arg);
 }
 
+a11_err store_lease_bind_approver(struct store *s, const uint8_t name[34], size_t *n)
+{
+	if (n != NULL)
+		*n = 0;
+	if (s == NULL || name == NULL || n == NULL)
+		return bad_arg("approver name");
+	return s->ops->lease_bind_approver(s->impl, name, n);
+}
+
+a11_err store_lease_approver(struct store_lease *l, const uint8_t *name, size_t len)
+{
+	if (len != 0 && len != sizeof(l->approver)) {
+		log_error("stored approver of lease %s is %zu bytes, not %zu", l->id, len,
+			  sizeof(l->approver));
+		return A11_ERR_STORE;
+	}
+	if (len != 0)
+		memcpy(l->approver, name, len);
+	l->approver_len = len;
+	return A11_OK;
+}
+
 a11_err store_lease_key_name(struct store_lease *l, const uint8_t *name, size_t len)
 {
 	if (len > sizeof(l->key_name)) {
@@ -266,7 +298,8 @@ bool store_tpm_newer(const struct store_tpm *a, const struct store_tpm *b)
 static bool lease_ok(const struct store_lease *l)
 {
 	return KEY_OK(l->id) && KEY_OK(l->credential) && TEXT_OK(l->cert_serial) &&
-	       l->key_name_len <= sizeof(l->key_name);
+	       l->key_name_len <= sizeof(l->key_name) &&
+	       (l->approver_len == 0 || l->approver_len == sizeof(l->approver));
 }
 
 static bool verdict_ok(const struct store_verdict *v)

@@ -56,6 +56,18 @@ a11_err store_cred_list(struct store *s, void (*fn)(const struct store_cred *, v
 /* Replace the policy; bumps policy_version. */
 a11_err store_cred_set_policy(struct store *s, const char *name, const char *policy_json);
 a11_err store_pin_unlock(struct store *s, const char *name);
+/* A credential's secrets sealed again (master-key rekey): the sealed
+ * secret and PIN record become secret and pin, if they are still old_secret
+ * and old_pin (NULL: no PIN), in one transaction. A11_ERR_NOT_FOUND if the
+ * credential is gone or either changed since it was read (an operator's
+ * change made meanwhile wins; read it again). Nothing else changes. */
+struct store_reseal {
+	const char *name;
+	const uint8_t *old_secret, *secret;
+	size_t old_secret_len, secret_len;
+	const char *old_pin, *pin;
+};
+a11_err store_cred_reseal(struct store *s, const struct store_reseal *rs);
 
 /* A challenge session (single use, short-lived). */
 struct store_session {
@@ -101,11 +113,17 @@ struct store_lease {
 	uint8_t policy_ref[32];         /* names the lease in its key's authPolicy */
 	uint8_t key_name[2 + 64];       /* Name of the released key (TPM2B_NAME's bytes) */
 	size_t key_name_len;            /* 0: a lease from before schema 4 */
+	uint8_t approver[34];           /* TPM Name of the approver key its key's policy names */
+	size_t approver_len;            /* 0: a lease from before schema 5, not yet bound */
 };
 
 a11_err store_lease_get(struct store *s, const char *id, struct store_lease *out);
 a11_err store_lease_list(struct store *s, void (*fn)(const struct store_lease *, void *), void *arg);
 a11_err store_lease_revoke(struct store *s, const char *id);
+/* Leases from before schema 5 name no approver key: bind them to name
+ * (the approver key every broker had when they were made; serve calls it
+ * at start). *n gets how many were bound. */
+a11_err store_lease_bind_approver(struct store *s, const uint8_t name[34], size_t *n);
 
 /* Per-TPM clock counters: the latest of the verified quotes (a verdict
  * raises them, never lowers them). *known is false for a TPM never seen. */

@@ -30,6 +30,7 @@ struct store_ops {
 	a11_err (*cred_list)(void *impl, store_cred_fn fn, void *arg);
 	a11_err (*cred_set_policy)(void *impl, const char *name, const char *policy_json);
 	a11_err (*pin_unlock)(void *impl, const char *name);
+	a11_err (*cred_reseal)(void *impl, const struct store_reseal *rs);
 
 	a11_err (*session_put)(void *impl, const struct store_session *ss);
 	a11_err (*session_take)(void *impl, const char *id, int64_t now,
@@ -39,6 +40,7 @@ struct store_ops {
 	a11_err (*lease_get)(void *impl, const char *id, struct store_lease *out);
 	a11_err (*lease_list)(void *impl, store_lease_fn fn, void *arg);
 	a11_err (*lease_revoke)(void *impl, const char *id);
+	a11_err (*lease_bind_approver)(void *impl, const uint8_t name[34], size_t *n);
 
 	a11_err (*tpm_get)(void *impl, const uint8_t ek_hash[32], struct store_tpm *out,
 			   bool *known);
@@ -104,6 +106,9 @@ extern const struct store_ops store_pg_short_ops; /* "postgres:" */
 /* Sets l's key Name from a stored value (len 0: none); one too long for
  * a Name is A11_ERR_STORE. */
 a11_err store_lease_key_name(struct store_lease *l, const uint8_t *name, size_t len);
+/* Sets l's approver Name from a stored value: 0 or 34 bytes, else
+ * A11_ERR_STORE. */
+a11_err store_lease_approver(struct store_lease *l, const uint8_t *name, size_t len);
 
 /* Makes rec the successor of the record (prev_seq, prev_hash): sets seq,
  * prev_hash and hash. For the first record pass prev_seq 0 and NULL. */

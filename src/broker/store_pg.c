@@ -44,7 +44,7 @@
 #include "../common/log.h"
 #include "store_pg.h"
 
-#define SCHEMA_VERSION 1
+#define SCHEMA_VERSION 2
 
 /* Serializes migrations of replicas starting at once: the tables they
  * would create may not exist yet, so no row or table lock can. Any fixed
@@ -117,6 +117,12 @@ static const char *const migrations[SCHEMA_VERSION] = {
 	"CREATE TRIGGER audit_no_truncate BEFORE TRUNCATE ON audit"
 	" FOR EACH STATEMENT EXECUTE FUNCTION audit_append_only();"
 	"UPDATE schema_version SET version = 1;",
+	/* 2: a lease names the approver key its key's policy names, so that
+	 * the key can be rotated (src/broker/approver.h); NULL for a lease from
+	 * before, until serve binds it (store_lease_bind_approver). */
+	"ALTER TABLE leases ADD COLUMN approver BYTEA"
+	" CHECK (approver IS NULL OR length(approver) = 34);"
+	"UPDATE schema_version SET version = 2;",
 };
 
 /* The version table holds one row; a database no broker touched yet gets
@@ -275,9 +281,11 @@ static a11_err pg_open_short(const char *rest, void **impl)
 	.cred_put = pg_cred_put, .cred_get = pg_cred_get,     \
 	.cred_delete = pg_cred_delete, .cred_list = pg_cred_list, \
 	.cred_set_policy = pg_cred_set_policy, .pin_unlock = pg_pin_unlock, \
+	.cred_reseal = pg_cred_reseal,                                    \
 	.session_put = pg_session_put, .session_take = pg_session_take, \
 	.session_prune = pg_session_prune, .lease_get = pg_lease_get, \
 	.lease_list = pg_lease_list, .lease_revoke = pg_lease_revoke, \
+	.lease_bind_approver = pg_lease_bind_approver,                  \
 	.tpm_get = pg_tpm_get, .audit_append = pg_audit_append, \
 	.audit_iter = pg_audit_iter, .verdict = pg_verdict }
 

@@ -163,6 +163,32 @@ a11_err pg_pin_unlock(void *impl, const char *name)
 			  " WHERE name = $1", name, NULL);
 }
 
+static a11_err reseal_tx(struct pg_conn *pc, void *arg)
+{
+	const struct store_reseal *rs = arg;
+	struct pg_cur c;
+	int rows;
+	a11_err r;
+
+	pg_start(&c, pc);
+	pg_bind_text(&c, rs->name);
+	pg_bind_blob(&c, rs->old_secret, rs->old_secret_len);
+	pg_bind_text(&c, rs->old_pin);
+	pg_bind_blob(&c, rs->secret, rs->secret_len);
+	pg_bind_text(&c, rs->pin);
+	/* A compare-and-swap: NOT DISTINCT compares NULL with NULL as equal. */
+	r = pg_exec(&c, "UPDATE credentials SET sealed_secret = $4, pin_verifier = $5"
+		    " WHERE name = $1 AND sealed_secret = $2"
+		    " AND pin_verifier IS NOT DISTINCT FROM $3", "credential reseal", &rows);
+	pg_clear(&c);
+	return r == A11_OK && rows == 0 ? A11_ERR_NOT_FOUND : r;
+}
+
+a11_err pg_cred_reseal(void *impl, const struct store_reseal *rs)
+{
+	return pg_tx(impl, true, reseal_tx, (void *)rs);
+}
+
 /* Every row comes in one result: credentials are an operator's list,
  * tens or hundreds, never a log. */
 static a11_err list_tx(struct pg_conn *pc, void *arg)

@@ -181,11 +181,11 @@ a11_err pg_session_prune(void *impl, int64_t before)
  * nothing else: revocation, key and policyRef stay as they are. */
 static const char sql_lease_insert[] =
 	"INSERT INTO leases (id, credential, ek_hash, issued, expires, revoked, cert_serial,"
-	" policy_ref, key_name) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+	" policy_ref, key_name, approver) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
 static const char sql_lease_renew[] =
 	"UPDATE leases SET expires = $2, cert_serial = $3 WHERE id = $1";
 #define LEASE_COLUMNS "id, credential, ek_hash, issued, expires, revoked, cert_serial," \
-	" policy_ref, key_name"
+	" policy_ref, key_name, approver"
 static const char sql_lease_get[] = "SELECT " LEASE_COLUMNS " FROM leases WHERE id = $1";
 /* The verdict's read of a renewal's lease: a revocation on any replica
  * either committed before (and is read here) or waits for this verdict. */
@@ -217,6 +217,7 @@ a11_err pg_lease_put_tx(void *tx, const struct store_lease *l, bool renewal)
 	pg_bind_text(&c, l->cert_serial);
 	pg_bind_blob(&c, l->policy_ref, sizeof(l->policy_ref));
 	pg_bind_blob(&c, l->key_name_len ? l->key_name : NULL, l->key_name_len);
+	pg_bind_blob(&c, l->approver_len ? l->approver : NULL, l->approver_len);
 	r = pg_exec(&c, sql_lease_insert, "lease put", &rows);
 	pg_clear(&c);
 	return r;
@@ -238,6 +239,12 @@ static a11_err read_lease(struct pg_cur *c, struct store_lease *out)
 	pg_get_blobdup(c, &name, &len);
 	if (c->r == A11_OK)
 		c->r = store_lease_key_name(out, name, len);
+	free(name);
+	name = NULL;
+	len = 0;
+	pg_get_blobdup(c, &name, &len);
+	if (c->r == A11_OK)
+		c->r = store_lease_approver(out, name, len);
 	free(name);
 	return c->r;
 }
@@ -325,6 +332,34 @@ a11_err pg_lease_revoke(void *impl, const char *id)
 	struct state_op op = { .id = id };
 
 	return pg_tx(impl, true, lease_revoke_tx, &op);
+}
+
+struct bind_op {
+	const uint8_t *name;
+	size_t *n;
+};
+
+static a11_err bind_approver_tx(struct pg_conn *pc, void *arg)
+{
+	struct bind_op *op = arg;
+	struct pg_cur c;
+	int rows = 0;
+	a11_err r;
+
+	pg_start(&c, pc);
+	pg_bind_blob(&c, op->name, 34);
+	r = pg_exec(&c, "UPDATE leases SET approver = $1 WHERE approver IS NULL",
+		    "lease bind approver", &rows);
+	pg_clear(&c);
+	*op->n = r == A11_OK ? (size_t)rows : 0;
+	return r;
+}
+
+a11_err pg_lease_bind_approver(void *impl, const uint8_t name[34], size_t *n)
+{
+	struct bind_op op = { name, n };
+
+	return pg_tx(impl, true, bind_approver_tx, &op);
 }
 
 /* ---- TPM clock counters -------------------------------------------------- */

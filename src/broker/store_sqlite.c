@@ -13,7 +13,7 @@
 #include "../common/log.h"
 #include "store_sqlite.h"
 
-#define SCHEMA_VERSION 4
+#define SCHEMA_VERSION 5
 
 /* migrations[v] takes a database from user_version v to v + 1, inside one
  * transaction. Constant SQL without parameters, so sqlite3_exec is fine.
@@ -92,6 +92,12 @@ static const char *const migrations[SCHEMA_VERSION] = {
 	"ALTER TABLE sessions ADD COLUMN seen_restart INTEGER;"
 	"ALTER TABLE sessions ADD COLUMN seen_clock INTEGER;"
 	"PRAGMA user_version = 4;",
+	/* 5: a lease names the approver key its key's policy names, so that
+	 * the key can be rotated (src/broker/approver.h); NULL for a lease from
+	 * before, until serve binds it (store_lease_bind_approver). */
+	"ALTER TABLE leases ADD COLUMN approver BLOB"
+	" CHECK (approver IS NULL OR length(approver) = 34);"
+	"PRAGMA user_version = 5;",
 };
 
 /* ---- open and close ---------------------------------------------------- */
@@ -310,6 +316,7 @@ const struct store_ops store_sqlite_ops = {
 	.cred_delete = sq_cred_delete,
 	.cred_list = sq_cred_list,
 	.cred_set_policy = sq_cred_set_policy,
+	.cred_reseal = sq_cred_reseal,
 	.pin_unlock = sq_pin_unlock,
 	.session_put = sq_session_put,
 	.session_take = sq_session_take,
@@ -317,6 +324,7 @@ const struct store_ops store_sqlite_ops = {
 	.lease_get = sq_lease_get,
 	.lease_list = sq_lease_list,
 	.lease_revoke = sq_lease_revoke,
+	.lease_bind_approver = sq_lease_bind_approver,
 	.tpm_get = sq_tpm_get,
 	.audit_append = sq_audit_append,
 	.audit_iter = sq_audit_iter,

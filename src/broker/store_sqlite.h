@@ -119,6 +119,7 @@ a11_err sq_cred_get(void *impl, const char *name, struct store_cred *out);
 a11_err sq_cred_delete(void *impl, const char *name);
 a11_err sq_cred_list(void *impl, store_cred_fn fn, void *arg);
 a11_err sq_cred_set_policy(void *impl, const char *name, const char *policy_json);
+a11_err sq_cred_reseal(void *impl, const struct store_reseal *rs);
 a11_err sq_pin_unlock(void *impl, const char *name);
 
 a11_err sq_session_put(void *impl, const struct store_session *ss);
@@ -127,6 +128,7 @@ a11_err sq_session_prune(void *impl, int64_t before);
 a11_err sq_lease_get(void *impl, const char *id, struct store_lease *out);
 a11_err sq_lease_list(void *impl, store_lease_fn fn, void *arg);
 a11_err sq_lease_revoke(void *impl, const char *id);
+a11_err sq_lease_bind_approver(void *impl, const uint8_t name[34], size_t *n);
 a11_err sq_tpm_get(void *impl, const uint8_t ek_hash[32], struct store_tpm *out, bool *known);
 
 a11_err sq_audit_append(void *impl, struct store_audit *rec);

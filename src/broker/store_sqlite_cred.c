@@ -145,6 +145,32 @@ a11_err sq_pin_unlock(void *impl, const char *name)
 	return update_one(impl, sql_unlock, name, NULL);
 }
 
+/* A compare-and-swap: IS compares NULL with NULL as equal. */
+static const char sql_reseal[] =
+	"UPDATE credentials SET sealed_secret = ?4, pin_verifier = ?5"
+	" WHERE name = ?1 AND sealed_secret = ?2 AND pin_verifier IS ?3";
+
+a11_err sq_cred_reseal(void *impl, const struct store_reseal *rs)
+{
+	struct sq *q = NULL;
+	struct sq_cur c;
+	a11_err r = sq_begin(impl, true, &q);
+
+	if (r != A11_OK)
+		return r;
+	if ((r = sq_prep(q, sql_reseal, &c)) != A11_OK)
+		goto out;
+	sq_bind_text(&c, rs->name);
+	sq_bind_blob(&c, rs->old_secret, rs->old_secret_len);
+	sq_bind_text(&c, rs->old_pin);
+	sq_bind_blob(&c, rs->secret, rs->secret_len);
+	sq_bind_text(&c, rs->pin);
+	if ((r = sq_run(&c, "credential reseal")) == A11_OK && sq_changes(q) == 0)
+		r = A11_ERR_NOT_FOUND;
+out:
+	return sq_end(q, r);
+}
+
 /* The listing leaves out the sealed secret: listing is for names and
  * state (admin, key rotation), and the fewer copies of it the better. The
  * PIN hash stays, as callers show whether a PIN is set. */

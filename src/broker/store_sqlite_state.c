@@ -165,11 +165,11 @@ out:
  * nothing else: revocation, key and policyRef stay as they are. */
 static const char sql_lease_insert[] =
 	"INSERT INTO leases (id, credential, ek_hash, issued, expires, revoked, cert_serial,"
-	" policy_ref, key_name) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
+	" policy_ref, key_name, approver) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
 static const char sql_lease_renew[] =
 	"UPDATE leases SET expires = ?2, cert_serial = ?3 WHERE id = ?1";
 #define LEASE_COLUMNS "id, credential, ek_hash, issued, expires, revoked, cert_serial," \
-	" policy_ref, key_name"
+	" policy_ref, key_name, approver"
 static const char sql_lease_get[] = "SELECT " LEASE_COLUMNS " FROM leases WHERE id = ?1";
 static const char sql_lease_list[] = "SELECT " LEASE_COLUMNS " FROM leases ORDER BY issued, id";
 static const char sql_lease_revoke[] = "UPDATE leases SET revoked = 1 WHERE id = ?1";
@@ -195,6 +195,7 @@ a11_err sq_lease_put_tx(struct sq *q, const struct store_lease *l, bool renewal)
 	sq_bind_text(&c, l->cert_serial);
 	sq_bind_blob(&c, l->policy_ref, sizeof(l->policy_ref));
 	sq_bind_blob(&c, l->key_name_len ? l->key_name : NULL, l->key_name_len);
+	sq_bind_blob(&c, l->approver_len ? l->approver : NULL, l->approver_len);
 	return sq_run(&c, "lease put");
 }
 
@@ -214,6 +215,12 @@ static a11_err read_lease(struct sq_cur *c, struct store_lease *out)
 	sq_get_blobdup(c, &name, &len);
 	if (c->r == A11_OK)
 		c->r = store_lease_key_name(out, name, len);
+	free(name);
+	name = NULL;
+	len = 0;
+	sq_get_blobdup(c, &name, &len);
+	if (c->r == A11_OK)
+		c->r = store_lease_approver(out, name, len);
 	free(name);
 	return c->r;
 }
@@ -282,6 +289,23 @@ a11_err sq_lease_revoke(void *impl, const char *id)
 	sq_bind_text(&c, id);
 	if ((r = sq_run(&c, "lease revoke")) == A11_OK && sq_changes(q) == 0)
 		r = A11_ERR_NOT_FOUND;
+out:
+	return sq_end(q, r);
+}
+
+a11_err sq_lease_bind_approver(void *impl, const uint8_t name[34], size_t *n)
+{
+	struct sq *q = NULL;
+	struct sq_cur c;
+	a11_err r = sq_begin(impl, true, &q);
+
+	if (r != A11_OK)
+		return r;
+	if ((r = sq_prep(q, "UPDATE leases SET approver = ?1 WHERE approver IS NULL", &c)) != A11_OK)
+		goto out;
+	sq_bind_blob(&c, name, 34);
+	if ((r = sq_run(&c, "lease bind approver")) == A11_OK)
+		*n = (size_t)sq_changes(q);
 out:
 	return sq_end(q, r);
 }

@@ -12,7 +12,7 @@ trap 'rm -rf "$R"' EXIT
 export ATTEST11_BROKER_DIR=$R/nodir
 
 declare -A KEPT=(
-	[attest11-broker]="init|serve|credential add|credential list|credential remove|credential policy|credential pin|credential unlock|policy from-eventlog|lease list|lease revoke|audit verify|audit export|master-key rotate"
+	[attest11-broker]="init|serve|credential add|credential list|credential remove|credential policy|credential pin|credential unlock|policy from-eventlog|lease list|lease revoke|audit verify|audit export|master-key new|master-key rekey|master-key rotate"
 	[attest11]="attest|renew|show|cert"
 )
 declare -A MAN=([attest11-broker]=docs/man/attest11-broker.8 [attest11]=docs/man/attest11.1)

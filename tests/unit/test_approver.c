@@ -122,12 +122,67 @@ static void test_signs_the_approval(void **state)
 	approver_free(a);
 }
 
+/* A ring (a rotation's overlap): the current key anchors new leases, an
+ * old one is found by its Name and signs for the leases bound to it, an
+ * unknown Name finds nothing; a lease that names none gets the current. */
+static void test_ring(void **state)
+{
+	struct fx *f = *state;
+	char old_priv[PATH_MAX], old_pub[PATH_MAX];
+	struct approver *a = NULL;
+	const TPM2B_PUBLIC *cur, *old;
+	uint8_t name[APPROVER_NAME_LEN], ref[32], msg[64];
+	TPM2B_DIGEST approved = { .size = 32 }, ahash;
+	struct approver *o = NULL;
+	TPM2B_PUBLIC copy;
+	TPM2B_NAME n;
+	TPMT_SIGNATURE sig;
+
+	tmpdir_file(&f->dir, "old.pem", old_priv);
+	tmpdir_file(&f->dir, "old.pub.pem", old_pub);
+	assert_int_equal(approver_keygen(old_priv, old_pub), A11_OK);
+	assert_int_equal(approver_load(f->priv, &a), A11_OK);
+	assert_int_equal(approver_add(a, old_priv), A11_OK);
+	assert_int_equal(approver_add(a, old_priv), A11_ERR_EXISTS);
+	assert_int_equal(approver_add(a, f->priv), A11_ERR_EXISTS);
+	cur = approver_public(a);
+	approver_name(a, name);
+	assert_int_equal(wire_name(&cur->publicArea, &n), A11_OK);
+	assert_memory_equal(n.name, name, APPROVER_NAME_LEN);
+	assert_ptr_equal(approver_public_of(a, name, sizeof(name)), cur);
+	assert_ptr_equal(approver_public_of(a, NULL, 0), cur);
+	/* The old key, by its own Name. */
+	assert_int_equal(approver_load(old_priv, &o), A11_OK);
+	approver_name(o, name);
+	approver_free(o);
+	old = approver_public_of(a, name, sizeof(name));
+	assert_non_null(old);
+	assert_ptr_not_equal(old, cur);
+	/* Signed by the old key, given a copy of its public area: verifies
+	 * with the old key only. */
+	memset(approved.buffer, 0xa5, 32);
+	memset(ref, 0x3c, sizeof(ref));
+	memcpy(msg, approved.buffer, 32);
+	memcpy(msg + 32, ref, 32);
+	assert_int_equal(wire_approval_digest(&approved, ref, sizeof(ref), &ahash), A11_OK);
+	copy = *old;
+	assert_int_equal(approver_sign_with(a, &copy, &ahash, &sig), A11_OK);
+	assert_int_equal(wire_sig_verify(&old->publicArea, msg, sizeof(msg), &sig), A11_OK);
+	assert_int_equal(wire_sig_verify(&cur->publicArea, msg, sizeof(msg), &sig),
+			 A11_ERR_SIGNATURE);
+	name[5] ^= 1;
+	assert_null(approver_public_of(a, name, sizeof(name)));
+	assert_null(approver_public_of(a, name, 12));
+	approver_free(a);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_files, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_public_area, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_signs_the_approval, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_ring, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

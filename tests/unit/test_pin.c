@@ -122,7 +122,7 @@ static void test_check(void **state)
 	free(r);
 }
 
-/* "$a11auth$1$<iterations>$<base64 of 61 sealed bytes>"; the PIN and its
+/* "$a11auth$1$<iterations>$<base64 of 65 sealed bytes>"; the PIN and its
  * authValue appear nowhere in it, and two records of one PIN differ. */
 static void test_format(void **state)
 {
@@ -135,9 +135,9 @@ static void test_format(void **state)
 
 	assert_int_equal(sscanf(a, PREFIX "%u$%99s", &it, b64), 2);
 	assert_int_equal(it, ITER);
-	assert_int_equal(strlen(b64), 84);
-	assert_int_equal(EVP_DecodeBlock(raw, (unsigned char *)b64, 84), 63); /* 61 + padding */
-	assert_null(memmem(raw, 61, auth.buffer, auth.size));
+	assert_int_equal(strlen(b64), 88);
+	assert_int_equal(EVP_DecodeBlock(raw, (unsigned char *)b64, 88), 66); /* 65 + padding */
+	assert_null(memmem(raw, 65, auth.buffer, auth.size));
 	assert_string_not_equal(a, b);
 	assert_int_equal(pin_record_iterations("web", a, &got), A11_OK);
 	assert_int_equal(got, ITER);
@@ -145,23 +145,38 @@ static void test_format(void **state)
 	free(b);
 }
 
-/* Bound to its credential and its master key; re-sealing moves it to
- * another key and keeps the PIN. */
+/* Bound to its credential and its master key, which it names: a broker
+ * without that key refuses it by name. Re-sealing with a ring whose
+ * current key is another moves it there and keeps the PIN. */
 static void test_binding(void **state)
 {
 	struct fx *f = *state;
-	char *r = record(f, "web", "1234", 4), *moved = NULL;
+	char *r = record(f, "web", "1234", 4), *moved = NULL, path[PATH_MAX];
 	TPM2B_AUTH a = proof("1234", 4, ITER), got;
+	struct secrets *ring = NULL;
+	uint32_t id;
 
 	assert_int_equal(pin_record_check(f->s, "mail", r, &a, &got), A11_ERR_CRYPTO);
-	assert_int_equal(pin_record_check(f->other, "web", r, &a, &got), A11_ERR_CRYPTO);
-	assert_int_equal(pin_record_reseal(f->s, f->other, "web", r, &moved), A11_OK);
-	assert_string_not_equal(moved, r);
-	assert_int_equal(pin_record_check(f->other, "web", moved, &a, &got), A11_OK);
-	assert_int_equal(pin_record_check(f->s, "web", moved, &a, &got), A11_ERR_CRYPTO);
-	free(moved);
-	assert_int_equal(pin_record_reseal(f->other, f->s, "web", r, &moved), A11_ERR_CRYPTO);
+	assert_int_equal(pin_record_check(f->other, "web", r, &a, &got), A11_ERR_NOT_FOUND);
+	assert_int_equal(pin_record_key("web", r, &id), A11_OK);
+	assert_int_equal(id, secrets_current_id(f->s));
+	assert_int_equal(pin_record_reseal(f->other, "web", r, &moved), A11_ERR_NOT_FOUND);
 	assert_null(moved);
+	tmpdir_file(&f->dir, "other.key", path);
+	assert_int_equal(secrets_load(path, &ring), A11_OK);
+	tmpdir_file(&f->dir, "master.key", path);
+	assert_int_equal(secrets_add(ring, path), A11_OK);
+	assert_int_equal(pin_record_reseal(ring, "web", r, &moved), A11_OK);
+	assert_string_not_equal(moved, r);
+	assert_int_equal(pin_record_key("web", moved, &id), A11_OK);
+	assert_int_equal(id, secrets_current_id(f->other));
+	assert_int_equal(pin_record_check(f->other, "web", moved, &a, &got), A11_OK);
+	assert_int_equal(pin_record_check(f->s, "web", moved, &a, &got), A11_ERR_NOT_FOUND);
+	/* The ring opens both: the rotation's overlap. */
+	assert_int_equal(pin_record_check(ring, "web", r, &a, &got), A11_OK);
+	assert_int_equal(pin_record_check(ring, "web", moved, &a, &got), A11_OK);
+	secrets_free(ring);
+	free(moved);
 	free(r);
 }
 

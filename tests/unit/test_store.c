@@ -53,12 +53,12 @@ static void test_open(void **state)
 	assert_null(s);
 	if (f->pg) {
 		/* Current schema. */
-		assert_int_equal(raw_int(f, "SELECT version FROM schema_version"), 1);
+		assert_int_equal(raw_int(f, "SELECT version FROM schema_version"), 2);
 	} else {
 		/* Owner-only, WAL, current schema. */
 		assert_int_equal(stat(f->db, &sb), 0);
 		assert_int_equal(sb.st_mode & 0777, 0600);
-		assert_int_equal(raw_int(f, "PRAGMA user_version"), 4);
+		assert_int_equal(raw_int(f, "PRAGMA user_version"), 5);
 		snprintf(wal, sizeof(wal), "%s-wal", f->db);
 		assert_int_equal(stat(wal, &sb), 0);
 	}
@@ -204,7 +204,7 @@ static struct store_lease lease(const char *id, const char *credential, int64_t 
 	return l;
 }
 
-/* Schema 2 to 4: the PIN column is renamed and keeps what it held (an
+/* Schema 2 to 5: the PIN column is renamed and keeps what it held (an
  * older broker's scrypt hash, which src/broker/pin.c then refuses with
  * its remedy: setting the PIN again). */
 static void test_migrate_pin_column(void **state)
@@ -221,7 +221,8 @@ static void test_migrate_pin_column(void **state)
 	put_cred(f, "old");
 	sfx_put_lease(f, &l);
 	assert_int_equal(store_session_put(f->s, &ss), A11_OK);
-	assert_int_equal(raw_exec(f, "ALTER TABLE leases DROP COLUMN key_name;"
+	assert_int_equal(raw_exec(f, "ALTER TABLE leases DROP COLUMN approver;"
+				     "ALTER TABLE leases DROP COLUMN key_name;"
 				     "ALTER TABLE sessions DROP COLUMN seen_reset;"
 				     "ALTER TABLE sessions DROP COLUMN seen_restart;"
 				     "ALTER TABLE sessions DROP COLUMN seen_clock;"
@@ -229,7 +230,7 @@ static void test_migrate_pin_column(void **state)
 				     "UPDATE credentials SET pin_hash = '$scrypt$15$8$1$x$y';"
 				     "PRAGMA user_version = 2"), SQLITE_OK);
 	sfx_reopen(f);
-	assert_int_equal(raw_int(f, "PRAGMA user_version"), 4);
+	assert_int_equal(raw_int(f, "PRAGMA user_version"), 5);
 	assert_int_equal(store_cred_get(f->s, "old", &got), A11_OK);
 	assert_string_equal(got.pin_verifier, "$scrypt$15$8$1$x$y");
 	assert_int_equal(got.sealed_secret_len, sizeof(sealed));
@@ -237,6 +238,7 @@ static void test_migrate_pin_column(void **state)
 	/* Schema 4: a lease from before names no key, a session no counters. */
 	assert_int_equal(store_lease_get(f->s, "l1", &lgot), A11_OK);
 	assert_int_equal(lgot.key_name_len, 0);
+	assert_int_equal(lgot.approver_len, 0);
 	assert_int_equal(store_session_take(f->s, "s1", 1, &sgot), A11_OK);
 	assert_false(sgot.seen_known);
 	store_session_clear(&sgot);
