@@ -24,6 +24,7 @@ library() {
 	jansson.h) echo jansson ;;
 	curl/*) echo libcurl ;;
 	microhttpd.h) echo libmicrohttpd ;;
+	gnutls/*) echo GnuTLS ;;
 	sqlite3.h) echo SQLite ;;
 	libpq-fe.h) echo libpq ;;
 	cjose/*) echo cjose ;;
