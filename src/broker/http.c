@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -257,6 +258,20 @@ out:
 	return ok;
 }
 
+/* Whether a body declared excess bytes too large is read and dropped before
+ * the 413 rather than answered at once. Answering at once closes the
+ * connection with the body unread, and the kernel turns that close into a
+ * reset the client may see before the 413 ("Broken pipe"). So a body within
+ * DISCARD_SLACK of the limit is drained first; a larger one is not worth
+ * reading, nor is a body the client holds back for "100 Continue". */
+static bool drain_first(struct MHD_Connection *c, unsigned long long excess)
+{
+	const char *expect = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+							 MHD_HTTP_HEADER_EXPECT);
+
+	return excess <= DISCARD_SLACK && (expect == NULL || strcasecmp(expect, "100-continue") != 0);
+}
+
 /* First call, headers only: set up the request, refuse early what we can. */
 static enum MHD_Result begin(struct http_server *s, struct MHD_Connection *c,
 			     const char *url, const char *method, void **con_cls)
@@ -276,10 +291,14 @@ static enum MHD_Result begin(struct http_server *s, struct MHD_Connection *c,
 	inflight_add(s, 1);
 	if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_POST) != 0)
 		ret = refuse(s, c, r, url, method, true);
-	else if (declared > r->max_body)
+	else if (declared > r->max_body && !drain_first(c, declared - r->max_body))
 		/* Answered before the body is read; MHD then closes the
 		 * connection. */
 		ret = refuse(s, c, r, url, method, false);
+	else if (declared > r->max_body) {
+		r->too_large = true;   /* absorb drops it; the 413 comes at its end */
+		ret = MHD_YES;
+	}
 	else if (declared == 0 || reserve(r, (size_t)declared + 1, r->max_body + 1))
 		ret = MHD_YES;
 out:
@@ -303,7 +322,7 @@ static enum MHD_Result absorb(struct conn_req *r, const char *data, size_t *size
 		r->cap = r->len = 0;
 	}
 	if (r->too_large) {
-		ret = r->seen - r->max_body > DISCARD_SLACK ? MHD_NO : MHD_YES;
+		ret = r->seen > r->max_body + DISCARD_SLACK ? MHD_NO : MHD_YES;
 		goto out;
 	}
 	if (!reserve(r, r->len + n + 1, r->max_body + 1))
