@@ -279,4 +279,41 @@ static inline void raw_text_blob(const struct sfx *f, const char *sql, const cha
 	assert_int_equal(sqlite3_close(db), SQLITE_OK);
 }
 
+/* A challenge session for credential, with made-up identity blobs. */
+static inline struct store_session sfx_session(const char *id, const char *credential, int64_t expires)
+{
+	static uint8_t ek_cert[] = { 0x30, 0x82, 0x01 }, ek_pub[] = { 0, 1, 2 }, ak_pub[] = { 7 };
+	struct store_session ss = { .ek_cert = ek_cert, .ek_cert_len = sizeof(ek_cert),
+				    .ek_public = ek_pub, .ek_public_len = sizeof(ek_pub),
+				    .ak_public = ak_pub, .ak_public_len = sizeof(ak_pub),
+				    .expires = expires };
+
+	snprintf(ss.id, sizeof(ss.id), "%s", id);
+	snprintf(ss.credential, sizeof(ss.credential), "%s", credential);
+	memset(ss.nonce, 0xa1, sizeof(ss.nonce));
+	memset(ss.secret_hash, 0xb2, sizeof(ss.secret_hash));
+	return ss;
+}
+
+/* A lease of credential issued at issued, for an hour. */
+static inline struct store_lease sfx_lease(const char *id, const char *credential, int64_t issued)
+{
+	struct store_lease l = { .issued = issued, .expires = issued + 3600 };
+
+	snprintf(l.id, sizeof(l.id), "%s", id);
+	snprintf(l.credential, sizeof(l.credential), "%s", credential);
+	memset(l.ek_hash, 0xe4, sizeof(l.ek_hash));
+	return l;
+}
+
+/* A token credential named name: the least a session or lease needs. */
+static inline void sfx_put_token(struct store *s, const char *name)
+{
+	static char policy[] = "{\"pcrs\":[7]}";
+	struct store_cred c = { .kind = CRED_TOKEN, .policy_json = policy, .policy_version = 1 };
+
+	snprintf(c.name, sizeof(c.name), "%s", name);
+	assert_int_equal(store_cred_put(s, &c), A11_OK);
+}
+
 #endif

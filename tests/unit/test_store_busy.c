@@ -9,16 +9,6 @@
 
 #include "store_fixture.h"
 
-static char policy[] = "{\"pcrs\":[7]}";
-
-static void put_cred(struct store *s, const char *name)
-{
-	struct store_cred c = { .kind = CRED_TOKEN, .policy_json = policy, .policy_version = 1 };
-
-	snprintf(c.name, sizeof(c.name), "%s", name);
-	assert_int_equal(store_cred_put(s, &c), A11_OK);
-}
-
 static struct store_session session(const char *id)
 {
 	struct store_session ss = { .expires = 1000 };
@@ -52,7 +42,7 @@ static void test_foreign_lock(void **state)
 	struct store_cred got;
 	sqlite3 *db;
 
-	put_cred(f->s, "web");
+	sfx_put_token(f->s, "web");
 	assert_int_equal(store_ping(f->s), A11_OK);
 	db = lock_db(f->db);
 	/* Writes are refused as busy, not failed and not parked for good. */
@@ -111,7 +101,7 @@ static void test_parallel_writers(void **state)
 	struct store_session got;
 	char id[32];
 
-	put_cred(f->s, "web");
+	sfx_put_token(f->s, "web");
 	for (int i = 0; i < WRITERS; i++) {
 		w[i] = (struct writer){ .s = f->s, .n = i, .r = A11_OK };
 		assert_int_equal(pthread_create(&t[i], NULL, write_many, &w[i]), 0);
