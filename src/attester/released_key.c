@@ -263,8 +263,8 @@ a11_err attester_open_cached(struct tpm *t, const struct attester_config *c,
 	e = probe(t, r);
 	if (ticket_innocent(e) || !r->has_ticket)
 		return e;
-	log_warn("lease %s: the TPM refused the approval's ticket from the state file (%s); "
-		 "verifying the approval again", r->rel.lease, a11_strerror(e));
+	log_warn("lease %s: the approval's ticket from the state file did not serve (%s); "
+		 "verifying the approval again", r->rel.lease, a11_errname(e));
 	r->has_ticket = false;
 	if ((e = attester_adopt(t, r)) != A11_OK)
 		return e;

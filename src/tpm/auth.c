@@ -35,14 +35,26 @@ static a11_err run_counters(struct tpm *t, const struct tpm_lease *l, ESYS_TR s)
 	return r == A11_ERR_TPM_POLICY ? A11_ERR_LEASE_ENDED : r;
 }
 
+/* TPM_RC_VALUE on PolicyAuthorize's checkTicket: the ticket is not one
+ * this TPM made for this approval (a state file's, from before a TPM
+ * clear, or damaged). */
+#define RC_TICKET_REFUSED (TPM2_RC_VALUE | TPM2_RC_P | TPM2_RC_4)
+
 /* The approved policy must equal the session's digest: with the counters
- * passed, a mismatch means the PCRs moved. */
+ * passed, a mismatch means the PCRs moved. A refused ticket is not that:
+ * it stays a plain TPM error, which the caller answers by verifying the
+ * approval again. */
 static a11_err run_authorize(struct tpm *t, const struct tpm_lease *l, ESYS_TR s)
 {
-	a11_err r = tpm_rc(Esys_PolicyAuthorize(t->esys, s, ESYS_TR_NONE, ESYS_TR_NONE,
-						ESYS_TR_NONE, &l->approved, &l->policy_ref,
-						&l->approver, &l->ticket), "PolicyAuthorize");
+	TSS2_RC rc = Esys_PolicyAuthorize(t->esys, s, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
+					  &l->approved, &l->policy_ref, &l->approver, &l->ticket);
+	a11_err r;
 
+	if (rc == RC_TICKET_REFUSED) {
+		log_warn("PolicyAuthorize: 0x%x: the TPM does not accept the approval's ticket", rc);
+		return A11_ERR_TPM;
+	}
+	r = tpm_rc(rc, "PolicyAuthorize");
 	return r == A11_ERR_TPM ? A11_ERR_TPM_POLICY : r;
 }
 
