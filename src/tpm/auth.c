@@ -41,9 +41,10 @@ static a11_err run_counters(struct tpm *t, const struct tpm_lease *l, ESYS_TR s)
 #define RC_TICKET_REFUSED (TPM2_RC_VALUE | TPM2_RC_P | TPM2_RC_4)
 
 /* The approved policy must equal the session's digest: with the counters
- * passed, a mismatch means the PCRs moved. A refused ticket is not that:
- * it stays a plain TPM error, which the caller answers by verifying the
- * approval again. */
+ * passed, a mismatch means the PCRs moved. A refused ticket is a policy
+ * refusal too (the approval does not serve this key), but not that one:
+ * the log says which, and a caller holding a state file's ticket answers
+ * it by verifying the approval again. */
 static a11_err run_authorize(struct tpm *t, const struct tpm_lease *l, ESYS_TR s)
 {
 	TSS2_RC rc = Esys_PolicyAuthorize(t->esys, s, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
@@ -52,7 +53,7 @@ static a11_err run_authorize(struct tpm *t, const struct tpm_lease *l, ESYS_TR s
 
 	if (rc == RC_TICKET_REFUSED) {
 		log_warn("PolicyAuthorize: 0x%x: the TPM does not accept the approval's ticket", rc);
-		return A11_ERR_TPM;
+		return A11_ERR_TPM_POLICY;
 	}
 	r = tpm_rc(rc, "PolicyAuthorize");
 	return r == A11_ERR_TPM ? A11_ERR_TPM_POLICY : r;

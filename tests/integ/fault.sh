@@ -78,7 +78,7 @@ login 1234 >"$RIG_DIR/ticket.out"
 ok "a forged ticket: the right PIN still logs in" grep -q 'Private Key Object' "$RIG_DIR/ticket.out"
 ok "... the module said the TPM refused the ticket (not that the PCRs changed)" bash -c "
 	grep -q \"does not accept the approval's ticket\" $RIG_DIR/ticket.out &&
-	grep -q \"ticket from the state file did not serve (tpm); verifying\" $RIG_DIR/ticket.out &&
+	grep -q \"ticket from the state file did not serve (tpm_policy); verifying\" $RIG_DIR/ticket.out &&
 	! grep -q 'PCRs changed' $RIG_DIR/ticket.out"
 ok "... without attesting" bash -c "[ \$(( $(metric attest11_attestations_total) - $attest0 )) = 0 ]"
 ok "... and without a dictionary-attack failure (was $da0)" bash -c "[ \"\$(tpm2_getcap -T '$A11_TCTI' properties-variable | awk '/TPM2_PT_LOCKOUT_COUNTER/ {print \$2}')\" = '$da0' ]"
