@@ -267,7 +267,7 @@ a11_err client_post(struct client *c, const char *path, const char *json,
 		    struct client_response *out)
 {
 	char url[CLIENT_URL_MAX + 64];
-	unsigned tries = (unsigned)c->n, extra = 0, after = 0;
+	unsigned tries = (unsigned)c->n, extra = 0, after = 0, busy = 0;
 	a11_err r = A11_ERR_NETWORK;
 
 	for (unsigned i = 0; i < tries; i++) {
@@ -293,8 +293,10 @@ a11_err client_post(struct client *c, const char *path, const char *json,
 		c->cur = (at + 1) % c->n; /* the next request starts at the next one too */
 		if (i + 1 == tries)
 			break;
+		busy += after > 0;
 		free(out->body);
 	}
+	out->busy_retried = busy;
 	if (out->failed_over && !worth_failover(r, out))
 		log_info("broker %s served, after another failed", out->broker);
 	return r;

@@ -21,6 +21,7 @@ struct client_response {
 	unsigned retry_after;         /* a 503's Retry-After in seconds (bounded), else 0 */
 	bool failed_over;             /* an earlier broker failed this request: it may
 				       * have acted on it before it died */
+	unsigned busy_retried;        /* 503s with Retry-After met and tried again */
 };
 
 /* A connection to the brokers, kept open across the protocol's two round

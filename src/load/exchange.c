@@ -78,6 +78,7 @@ static enum outcome post_raw(struct load_worker *w, const char *path, const char
 	if (c->new_conn && w->tls != NULL)
 		client_use_sessions(w->http, w->tls);
 	r = client_post(w->http, path, json, resp);
+	w->st.retried_after_503 += resp->busy_retried; /* the client's own retry */
 	if (c->new_conn || r != A11_OK) {
 		client_close(w->http); /* after an error curl's state is not worth keeping */
 		w->http = NULL;
