@@ -28,7 +28,7 @@ struct attester_config {
 	bool wrap_to_ek;              /* skip the SRK; the broker wraps to the EK */
 	const char *eventlog;         /* the firmware event log, sent when the challenge asks
 				       * for it; NULL or an absent file: none is sent */
-	const char *ear_key;          /* the broker's public EAR JWK file, or NULL: the
+	const char *ear_key;          /* the broker's public EAR JWK (set) file, or NULL: the
 				       * EAR stays unverified (rel.ear_verified false) */
 	/* The caller's HTTPS client to the broker, kept between exchanges
 	 * (one TLS handshake, not one per login): opened here into *http if

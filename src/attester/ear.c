@@ -3,7 +3,7 @@
  * CKA_ATTEST11_ATTESTATION_RESULT must not be given a token the broker did
  * not sign for this exchange. The broker signs with cjose; the module does
  * not link it (its start-up cost is every process's): a compact JWS is
- * three base64url segments, the JWK is JSON, and an ES256 signature is r||s
+ * three base64url segments, the JWK (or JWK set) is JSON, and an ES256 signature is r||s
  * over SHA-256, which wire_sig_verify checks as a TPM ECDSA signature. */
 #include <stdlib.h>
 #include <string.h>
@@ -15,15 +15,21 @@
 #include "../wire/attest.h"
 #include "ear.h"
 
-#define JWK_MAX 4096
+#define JWK_MAX 8192
 #define HEADER_MAX 1024
 #define PAYLOAD_MAX 16384
 #define P256_LEN 32               /* coordinates, and r and s of ES256 */
 #define KID_MAX 128
+#define EAR_KEYS_MAX 4            /* a rotation's overlap needs two */
 
 struct ear_key {
 	TPMT_PUBLIC pub;
 	char kid[KID_MAX];
+};
+
+struct ear_keys {
+	struct ear_key k[EAR_KEYS_MAX];
+	size_t n;
 };
 
 /* One base64url member of a JWK, exactly len bytes. */
@@ -65,19 +71,53 @@ static bool jwk_parse(json_t *jwk, struct ear_key *k)
 	return jwk_coord(jwk, "x", &p->unique.ecc.x) && jwk_coord(jwk, "y", &p->unique.ecc.y);
 }
 
-static a11_err key_load(const char *path, struct ear_key *k)
+static const struct ear_key *key_find(const struct ear_keys *ks, const char *kid)
+{
+	for (size_t i = 0; kid != NULL && i < ks->n; i++)
+		if (strcmp(ks->k[i].kid, kid) == 0)
+			return &ks->k[i];
+	return NULL;
+}
+
+/* One JWK, or a JWK Set (RFC 7517 section 5) of up to EAR_KEYS_MAX: the
+ * old and the new key while the brokers' EAR key is rotated. A set is
+ * taken whole or not at all (a member that is not a key, or a kid twice,
+ * is an operator's mistake to show, not to skip). */
+static bool keys_parse(json_t *doc, struct ear_keys *ks)
+{
+	json_t *set = json_object_get(doc, "keys"), *jwk;
+	size_t i;
+
+	ks->n = 0;
+	if (set == NULL) {
+		ks->n = 1;
+		return jwk_parse(doc, &ks->k[0]);
+	}
+	if (!json_is_array(set) || json_array_size(set) == 0 ||
+	    json_array_size(set) > EAR_KEYS_MAX)
+		return false;
+	json_array_foreach(set, i, jwk) {
+		if (!jwk_parse(jwk, &ks->k[i]) || key_find(ks, ks->k[i].kid) != NULL)
+			return false;
+		ks->n = i + 1;
+	}
+	return true;
+}
+
+static a11_err keys_load(const char *path, struct ear_keys *ks)
 {
 	char *text = NULL;
 	size_t len = 0;
-	json_t *jwk = NULL;
+	json_t *doc = NULL;
 	bool ok = file_read_all(path, JWK_MAX, &text, &len) == A11_OK &&
-		  (jwk = json_loadb(text, len, JSON_REJECT_DUPLICATES, NULL)) != NULL &&
-		  jwk_parse(jwk, k);
+		  (doc = json_loadb(text, len, JSON_REJECT_DUPLICATES, NULL)) != NULL &&
+		  json_is_object(doc) && keys_parse(doc, ks);
 
-	json_decref(jwk);
+	json_decref(doc);
 	free(text);
 	if (!ok)
-		log_error("ear_key %s: not the broker's public EAR JWK (EC P-256 with a kid)", path);
+		log_error("ear_key %s: not the broker's public EAR JWK (EC P-256 with a kid), nor a "
+			  "JWK set of 1 to %d such keys with distinct kids", path, EAR_KEYS_MAX);
 	return ok ? A11_OK : A11_ERR_ARG;
 }
 
@@ -98,15 +138,16 @@ static json_t *segment_json(const char *b64, size_t len, size_t max)
 	return o;
 }
 
-/* ES256 and the key's kid, with nothing the verifier would have to
- * honour ("crit"): alg none, HS256 and other keys are refused here. */
-static bool header_ok(json_t *h, const struct ear_key *k)
+/* ES256 by a key of ear_key, named by its kid, with nothing the verifier
+ * would have to honour ("crit"): alg none, HS256 and other keys are
+ * refused here. NULL if not. */
+static const struct ear_key *header_key(json_t *h, const struct ear_keys *ks)
 {
 	const char *alg = json_string_value(json_object_get(h, "alg"));
-	const char *kid = json_string_value(json_object_get(h, "kid"));
 
-	return alg != NULL && strcmp(alg, "ES256") == 0 && kid != NULL &&
-	       strcmp(kid, k->kid) == 0 && json_object_get(h, "crit") == NULL;
+	if (alg == NULL || strcmp(alg, "ES256") != 0 || json_object_get(h, "crit") != NULL)
+		return NULL;
+	return key_find(ks, json_string_value(json_object_get(h, "kid")));
 }
 
 static bool claims_ok(json_t *c, const TPM2B_DATA *nonce)
@@ -140,10 +181,11 @@ static bool signature_of(const char *b64, size_t len, TPMT_SIGNATURE *sig)
 	return true;
 }
 
-static a11_err verify_with(const struct ear_key *k, const char *jws, const TPM2B_DATA *nonce)
+static a11_err verify_with(const struct ear_keys *ks, const char *jws, const TPM2B_DATA *nonce)
 {
 	const char *d1 = strchr(jws, '.'), *d2 = d1 ? strchr(d1 + 1, '.') : NULL;
 	json_t *h = NULL, *c = NULL;
+	const struct ear_key *k;
 	TPMT_SIGNATURE sig;
 	a11_err r = A11_ERR_PARSE;
 
@@ -154,7 +196,7 @@ static a11_err verify_with(const struct ear_key *k, const char *jws, const TPM2B
 	if (h == NULL || c == NULL || !signature_of(d2 + 1, strlen(d2 + 1), &sig))
 		goto out;
 	r = A11_ERR_SIGNATURE;
-	if (!header_ok(h, k) ||
+	if ((k = header_key(h, ks)) == NULL ||
 	    wire_sig_verify(&k->pub, (const uint8_t *)jws, (size_t)(d2 - jws), &sig) != A11_OK)
 		goto out;
 	r = claims_ok(c, nonce) ? A11_OK : A11_ERR_NONCE;
@@ -166,16 +208,16 @@ out:
 
 a11_err attester_ear_verify(const char *key_path, const char *jws, const TPM2B_DATA *nonce)
 {
-	struct ear_key k;
-	a11_err r = key_load(key_path, &k);
+	struct ear_keys ks;
+	a11_err r = keys_load(key_path, &ks);
 
 	if (r == A11_OK)
-		r = verify_with(&k, jws, nonce);
+		r = verify_with(&ks, jws, nonce);
 	if (r == A11_ERR_PARSE)
 		log_warn("the attestation result is not a compact JWS with an ES256 signature");
 	else if (r == A11_ERR_SIGNATURE)
-		log_warn("the attestation result is not an ES256 token of the ear_key's key (kid %s) "
-			 "with a signature that verifies", k.kid);
+		log_warn("the attestation result is not an ES256 token of a key in %s (by its "
+			 "kid) with a signature that verifies", key_path);
 	else if (r == A11_ERR_NONCE)
 		log_warn("the attestation result's eat_profile is not %s, or its eat_nonce is not "
 			 "this exchange's nonce", PROTO_EAR_PROFILE);

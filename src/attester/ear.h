@@ -5,8 +5,8 @@
 
 #include "attester.h"
 
-/* jws verified with the public EAR JWK in the file key_path (ES256 only,
- * the JWK's kid, no "crit"), the broker's profile, eat_nonce == nonce (the
+/* jws verified with the public EAR JWK, or one of the JWK set, in the
+ * file key_path (ES256 only, the key its kid names, no "crit"), the broker's profile, eat_nonce == nonce (the
  * exchange's session nonce). A11_OK, else an error and a log line naming
  * the cause. */
 a11_err attester_ear_verify(const char *key_path, const char *jws, const TPM2B_DATA *nonce);

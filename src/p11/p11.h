@@ -37,7 +37,7 @@ struct p11_config {
 	long connect_timeout_ms, timeout_ms;
 	char state_dir[4096];       /* "" : no sharing between processes */
 	long renew_at_percent;      /* renew when this much of the lease has run */
-	char ear_key[4096];         /* the broker's public EAR JWK; "": the EAR is not shown */
+	char ear_key[4096];         /* the broker's public EAR JWK (set); "": not shown */
 	char eventlog[4096];        /* the firmware event log (ATTESTER_EVENTLOG_DEFAULT) */
 	size_t n_tokens;
 	struct p11_token_conf tokens[P11_MAX_TOKENS];

@@ -131,6 +131,17 @@ ok "no ear_key: the log says why" grep -q 'no ear_key configured' "$RIG_DIR/noea
 ear_probe wrongear "s|\"ear_key\": \"[^\"]*\"|\"ear_key\": \"$BROKER_DIR/tls.crt\"|"
 ok "an ear_key that is not the broker's EAR key: the EAR is dropped" bash -c "
 	grep -qx 'ear absent (rv=0x12)' $RIG_DIR/wrongear.out && grep -q 'attestation result is dropped' $RIG_DIR/wrongear.err"
+# A rotation's overlap (docs/operations.md, "Rotating keys"): the old and
+# the new public key in one JWK set, each token checked by its kid.
+jq -c '.kid = "old-ear-key"' "$BROKER_DIR/verifier.pub.jwk" >"$RIG_DIR/old.jwk"
+jq -s '{keys: .}' "$RIG_DIR/old.jwk" "$BROKER_DIR/verifier.pub.jwk" >"$RIG_DIR/both.jwks"
+jq -s '{keys: .}' "$RIG_DIR/old.jwk" >"$RIG_DIR/old.jwks"
+ear_probe earset "s|\"ear_key\": \"[^\"]*\"|\"ear_key\": \"$RIG_DIR/both.jwks\"|"
+ok "an ear_key set holding the broker's key among others: the EAR is shown" \
+	grep -q '^ear [1-9]' "$RIG_DIR/earset.out"
+ear_probe oldset "s|\"ear_key\": \"[^\"]*\"|\"ear_key\": \"$RIG_DIR/old.jwks\"|"
+ok "an ear_key set without the key the EAR's kid names: the EAR is dropped" bash -c "
+	grep -qx 'ear absent (rv=0x12)' $RIG_DIR/oldset.out && grep -q 'attestation result is dropped' $RIG_DIR/oldset.err"
 rm -f "$S/ec.lease"
 
 # --- the lease ends inside the TPM ---------------------------------------

@@ -71,6 +71,90 @@ static void test_key_file(void **state)
 	free(jws);
 }
 
+/* ear_key as a JWK set {"keys": [...]}, the string of members given. */
+static void set_file(const char *path, const char *members)
+{
+	char *text = malloc(strlen(members) + 16);
+
+	assert_non_null(text);
+	sprintf(text, "{\"keys\":[%s]}", members);
+	spit(path, text, 0644);
+	free(text);
+}
+
+/* jwk (the text of a JWK) under another kid, malloc'd. */
+static char *with_kid(const char *jwk, const char *kid)
+{
+	json_t *k = json_loads(jwk, 0, NULL);
+	char *s;
+
+	assert_non_null(k);
+	json_object_set_new(k, "kid", json_string(kid));
+	s = json_dumps(k, 0);
+	assert_non_null(s);
+	json_decref(k);
+	return s;
+}
+
+/* A rotation's overlap: the old and the new public key in one file, each
+ * token checked by the key its kid names; a set is taken whole or not at
+ * all (at most 4 keys, distinct kids, every member a public EC key). */
+static void test_key_set(void **state)
+{
+	struct fx *fx = *state;
+	struct ear_signer *other;
+	struct ear e;
+	TPM2B_DATA n, on;
+	char *jws = token(fx, &n), *ojws = NULL, path[160], members[8192];
+	const char *pub = fx->pub_jwk, *opub = fx->other_pub_jwk;
+
+	assert_int_equal(ear_signer_load(fx->other_priv, &other), A11_OK);
+	sample(&e, 32);
+	nonce_of(&e, &on);
+	assert_int_equal(ear_sign(other, &e, &ojws), A11_OK);
+	ear_signer_free(other);
+	snprintf(path, sizeof(path), "%s/x.jwk", fx->dir);
+
+	snprintf(members, sizeof(members), "%s,%s", opub, pub);
+	set_file(path, members);
+	assert_int_equal(attester_ear_verify(path, jws, &n), A11_OK);
+	assert_int_equal(attester_ear_verify(path, ojws, &on), A11_OK);
+	assert_int_not_equal(attester_ear_verify(path, ojws, &n), A11_OK); /* still the nonce */
+	assert_int_not_equal(attester_ear_verify(fx->pub, ojws, &on), A11_OK); /* the control */
+	set_file(path, pub);
+	assert_int_equal(attester_ear_verify(path, jws, &n), A11_OK);
+	assert_int_not_equal(attester_ear_verify(path, ojws, &on), A11_OK);
+
+	snprintf(members, sizeof(members), "%s,%s", pub, pub); /* a kid twice */
+	set_file(path, members);
+	assert_int_not_equal(attester_ear_verify(path, jws, &n), A11_OK);
+	{
+		char *c = with_kid(opub, "c"), *d = with_kid(opub, "d"), *x = with_kid(opub, "x");
+
+		snprintf(members, sizeof(members), "%s,%s,%s,%s", opub, c, d, pub);
+		set_file(path, members); /* four: the most a set holds */
+		assert_int_equal(attester_ear_verify(path, jws, &n), A11_OK);
+		snprintf(members, sizeof(members), "%s,%s,%s,%s,%s", opub, c, d, x, pub);
+		set_file(path, members); /* five */
+		assert_int_not_equal(attester_ear_verify(path, jws, &n), A11_OK);
+		free(c);
+		free(d);
+		free(x);
+	}
+	snprintf(members, sizeof(members), "%s,%s", pub, fx->priv_jwk); /* a private member */
+	set_file(path, members);
+	assert_int_not_equal(attester_ear_verify(path, jws, &n), A11_OK);
+	snprintf(members, sizeof(members), "%s,{\"kty\":\"EC\"}", pub);
+	set_file(path, members);
+	assert_int_not_equal(attester_ear_verify(path, jws, &n), A11_OK);
+	set_file(path, "");
+	assert_int_not_equal(attester_ear_verify(path, jws, &n), A11_OK);
+	spit(path, "{\"keys\":{}}", 0644);
+	assert_int_not_equal(attester_ear_verify(path, jws, &n), A11_OK);
+	free(ojws);
+	free(jws);
+}
+
 /* Signed with the verifier key and its kid: the claims and header are
  * the test's. */
 static char *signed_by_broker(struct fx *fx, json_t *claims, const char *crit)
@@ -183,6 +267,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_genuine, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_key_file, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_key_set, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_claims_and_header, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_forged, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_release_keeps, setup, teardown),
