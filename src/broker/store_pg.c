@@ -219,8 +219,7 @@ static void pgs_close(void *impl)
 	struct pg *p = impl;
 
 	for (size_t i = 0; i < PG_POOL_MAX; i++)
-		if (p->conns[i].db != NULL)
-			PQfinish(p->conns[i].db);
+		pg_conn_close(&p->conns[i]);
 	pthread_cond_destroy(&p->freed);
 	pthread_mutex_destroy(&p->lock);
 	/* The connection string may hold a password. */

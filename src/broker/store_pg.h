@@ -12,15 +12,34 @@
 
 #define PG_POOL_MAX 16
 #define PG_PARAMS_MAX 16
+#define PG_PREPARED_MAX 64      /* the backend has about 40 statements */
+
+/* A statement prepared on one connection, keyed by the caller's SQL
+ * literal and its parameter types (store_pg_sql.c, "prepared
+ * statements"). */
+struct pg_prepared {
+	const char *sql;
+	char *text;             /* a copy: the key's text, checked at each use */
+	int n;
+	Oid types[PG_PARAMS_MAX];
+	char name[16];
+};
 
 /* One pooled connection; owner is the thread holding it (reentry check).
  * retry: the last statement failed on a deadlock or serialization
- * failure, which PostgreSQL resolves by rolling the transaction back. */
+ * failure, which PostgreSQL resolves by rolling the transaction back.
+ * unprepared: the server lost a statement this connection prepared (a
+ * transaction-pooling proxy in between): it prepares no more. */
 struct pg_conn {
 	PGconn *db;
-	bool busy, retry;
+	bool busy, retry, unprepared;
 	pthread_t owner;
+	struct pg_prepared prep[PG_PREPARED_MAX];
+	size_t nprep;
 };
+
+/* Closes pc's connection (if open) and forgets what it prepared. */
+void pg_conn_close(struct pg_conn *pc);
 
 struct pg {
 	char *conninfo;                 /* the full libpq URI */

@@ -17,6 +17,17 @@ enum { OID_BOOL = 16, OID_BYTEA = 17, OID_INT8 = 20, OID_TEXT = 25 };
 
 /* ---- the pool ------------------------------------------------------------ */
 
+void pg_conn_close(struct pg_conn *pc)
+{
+	if (pc->db != NULL)
+		PQfinish(pc->db);
+	pc->db = NULL;
+	for (size_t i = 0; i < pc->nprep; i++)
+		free(pc->prep[i].text);
+	pc->nprep = 0;
+	pc->unprepared = false;
+}
+
 static a11_err conn_open(struct pg *p, struct pg_conn *pc)
 {
 	pc->db = PQconnectdb(p->conninfo);
@@ -25,8 +36,7 @@ static a11_err conn_open(struct pg *p, struct pg_conn *pc)
 	if (PQstatus(pc->db) != CONNECTION_OK || PQsetClientEncoding(pc->db, "UTF8") != 0) {
 		/* PQerrorMessage names host and reason, never the password. */
 		log_error("cannot connect to PostgreSQL: %s", PQerrorMessage(pc->db));
-		PQfinish(pc->db);
-		pc->db = NULL;
+		pg_conn_close(pc);
 		return A11_ERR_STORE;
 	}
 	return A11_OK;
@@ -64,10 +74,8 @@ static void pool_give(struct pg *p, struct pg_conn *pc)
 	bool bad = pc->db != NULL && (PQstatus(pc->db) != CONNECTION_OK ||
 				      PQtransactionStatus(pc->db) != PQTRANS_IDLE);
 
-	if (bad) {
-		PQfinish(pc->db);
-		pc->db = NULL;
-	}
+	if (bad)
+		pg_conn_close(pc);
 	pthread_mutex_lock(&p->lock);
 	pc->busy = false;
 	pthread_cond_signal(&p->freed);
@@ -189,23 +197,97 @@ static a11_err fail(struct pg_cur *c, const char *what)
 	return A11_ERR_STORE;
 }
 
+/* ---- prepared statements --------------------------------------------------
+ * Parsing and planning every statement anew was most of PostgreSQL's CPU
+ * per attestation, more than the broker's own (docs/performance.md): each
+ * connection prepares a statement at its first use and runs it by name
+ * after. The key is the caller's SQL literal and its parameter types (a
+ * NULL's type 0 is a statement of its own: the server infers that type);
+ * a literal whose text is not the one prepared, or a full table, runs
+ * unprepared. Schema changes by another broker's migration are the
+ * server's to handle: it plans a statement again when a table changes. */
+static bool same_key(const struct pg_prepared *s, const struct pg_cur *c, const char *sql)
+{
+	return s->sql == sql && s->n == c->n &&
+	       memcmp(s->types, c->types, sizeof(Oid) * (size_t)c->n) == 0;
+}
+
+/* The name of sql's statement on c's connection, prepared now if new;
+ * NULL: run it unprepared (c->r says whether preparing failed). */
+static const char *prepared(struct pg_cur *c, const char *sql, const char *what)
+{
+	struct pg_conn *pc = c->pc;
+	struct pg_prepared *s;
+
+	if (pc->unprepared)
+		return NULL;
+	for (size_t i = 0; i < pc->nprep; i++)
+		if (same_key(&pc->prep[i], c, sql))
+			return strcmp(pc->prep[i].text, sql) == 0 ? pc->prep[i].name : NULL;
+	if (pc->nprep == PG_PREPARED_MAX)
+		return NULL;
+	s = &pc->prep[pc->nprep];
+	if ((s->text = strdup(sql)) == NULL) {
+		c->r = A11_ERR_NOMEM;
+		return NULL;
+	}
+	snprintf(s->name, sizeof(s->name), "a11_%zu", pc->nprep);
+	PQclear(c->res);
+	c->res = PQprepare(pc->db, s->name, sql, c->n, c->types);
+	if (PQresultStatus(c->res) != PGRES_COMMAND_OK) {
+		free(s->text);
+		c->r = fail(c, what);
+		return NULL;
+	}
+	s->sql = sql;
+	s->n = c->n;
+	memcpy(s->types, c->types, sizeof(Oid) * (size_t)c->n);
+	pc->nprep++;
+	return s->name;
+}
+
+/* A statement this connection prepared is gone from the server
+ * (26000), or a name it prepares exists there already (42P05): the
+ * session is not the one that prepared it, as behind a proxy that pools
+ * transactions. The connection prepares no more; the transaction runs
+ * again. */
+static void lost_prepared(struct pg_cur *c)
+{
+	const char *state = PQresultErrorField(c->res, PG_DIAG_SQLSTATE);
+
+	if (state == NULL || (strcmp(state, "26000") != 0 && strcmp(state, "42P05") != 0))
+		return;
+	log_warn("PostgreSQL lost a statement this connection prepared (a transaction-pooling "
+		 "proxy?): the connection runs its statements unprepared from now on");
+	c->pc->unprepared = true;
+	c->pc->retry = true;
+}
+
 a11_err pg_exec(struct pg_cur *c, const char *sql, const char *what, int *rows)
 {
 	ExecStatusType st;
+	const char *name;
 
 	*rows = 0;
 	if (c->r != A11_OK)
 		return c->r;
+	name = prepared(c, sql, what);
+	if (c->r != A11_OK) {
+		lost_prepared(c);
+		return c->r;
+	}
 	PQclear(c->res);
-	c->res = PQexecParams(c->pc->db, sql, c->n, c->types, c->vals, c->lens, c->fmts, 1);
+	c->res = name != NULL ? PQexecPrepared(c->pc->db, name, c->n, c->vals, c->lens, c->fmts, 1)
+			      : PQexecParams(c->pc->db, sql, c->n, c->types, c->vals, c->lens,
+					     c->fmts, 1);
 	st = PQresultStatus(c->res);
 	c->row = c->col = 0;
 	if (st == PGRES_TUPLES_OK)
 		*rows = PQntuples(c->res);
 	else if (st == PGRES_COMMAND_OK)
 		*rows = atoi(PQcmdTuples(c->res));
-	else
-		c->r = fail(c, what);
+	else if ((c->r = fail(c, what)) != A11_OK && name != NULL)
+		lost_prepared(c);
 	c->n = 0;
 	return c->r;
 }
