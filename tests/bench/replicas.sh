@@ -11,12 +11,19 @@
 # gives the brokers twice the cores, never the rest of the system. Then
 # the failover time: kill -9 of one replica under that load, to the first
 # login (attest11 attest with the TPM, both URLs, the dead one first)
-# served by the survivor.
+# served by the survivor. Last, the two PostgreSQL rows again with each
+# broker held to REP_QUOTA % of a core (default 25; a cpu cgroup of its
+# own, a stand-in for a machine of its own): there the brokers, not the
+# load generators or the database, are what runs out, which is what a
+# scale-out ratio is about; skipped where no cpu cgroup can be made.
 REP_SECONDS=${REP_SECONDS:-10}
 REP_CONCURRENCY=${REP_CONCURRENCY:-4}
+REP_QUOTA=${REP_QUOTA:-25}
+REP_CGROUPS=()
 . tests/rig/pg.sh
 pg_start 2>"$RIG_DIR/pg.log" || { echo "bench: no PostgreSQL"; cat "$RIG_DIR/pg.log"; exit 1; }
-trap 'pg_stop; rig_stop' EXIT
+rep_uncap() { local g; for g in "${REP_CGROUPS[@]}"; do rmdir "$g" 2>/dev/null; done; REP_CGROUPS=(); }
+trap 'pg_stop; rig_stop; rep_uncap' EXIT
 R=$RIG_DIR/rep; mkdir -p "$R/ekca"
 sim_ek_ca "$R/ekca.key" "$R/ekca/ekca.pem" || { echo "bench: no EK CA"; exit 1; }
 A11_EK_CA_DIR=$R/ekca write_policy "$R/policy"
@@ -41,6 +48,26 @@ rep_start() {
 	REP_URL=https://127.0.0.1:$(cat "$R/$1/port")
 }
 rep_stop() { kill -TERM "$1" 2>/dev/null; wait "$1" 2>/dev/null; }
+# rep_cap PID: the process (all its threads) held to REP_QUOTA % of one
+# core, in 10 ms periods (short, so that a request waits little for the
+# next), in a cpu cgroup of its own (v1 or v2); false if none can be made.
+rep_cap() {
+	local g q=$((REP_QUOTA * 100)) root=/sys/fs/cgroup/cpu
+	if [ -w "$root" ]; then
+		g=$root/attest11-bench-$1
+		mkdir "$g" 2>/dev/null || return 1
+		REP_CGROUPS+=("$g")
+		echo 10000 >"$g/cpu.cfs_period_us" && echo "$q" >"$g/cpu.cfs_quota_us" || return 1
+	elif grep -qw cpu /sys/fs/cgroup/cgroup.subtree_control 2>/dev/null; then
+		g=/sys/fs/cgroup/attest11-bench-$1
+		mkdir "$g" 2>/dev/null || return 1
+		REP_CGROUPS+=("$g")
+		echo "$q 10000" >"$g/cpu.max" || return 1
+	else
+		return 1
+	fi
+	echo "$1" >"$g/cgroup.procs" 2>/dev/null
+}
 # rep_load NAME URLS1 URLS2: the two load generators at once; their
 # summed rate on stdout, the JSON reports kept.
 rep_load() {
@@ -59,14 +86,30 @@ rep_load() {
 }
 # The brokers' CPU (utime + stime, ms) so far, summed over PIDs.
 rep_cpu() { local p t=0; for p in "$@"; do t=$((t + $(awk '{ print $14 + $15 }' "/proc/$p/stat"))); done; echo $((t * 1000 / $(getconf CLK_TCK))); }
+# PostgreSQL's CPU (ms) so far: the postmaster with its reaped children
+# (cutime + cstime) and its live backends.
+rep_db_cpu() {
+	local p t=0
+	for p in "$PG_PID" $(pgrep -P "$PG_PID"); do
+		t=$((t + $(awk '{ print $14 + $15 + $16 + $17 }' "/proc/$p/stat" 2>/dev/null || echo 0)))
+	done
+	echo $((t * 1000 / $(getconf CLK_TCK)))
+}
 rep_exchanges() { cat "$R/$1".[12].json | sed -n 's/.*"exchanges": *\([0-9]*\).*/\1/p' | awk '{ s += $1 } END { print s + 0 }'; }
-# rep_row LABEL NAME RATE CPU0 PIDS...: a row, with the brokers' and the
-# load generators' CPU per attestation
-rep_row() {
-	local label=$1 name=$2 rate=$3 c0=$4 n; shift 4
+per_at() { awk -v c="$1" -v n="$2" 'BEGIN { if (n) printf "%.2f", c / n; else print "-" }'; }
+# rep_run LABEL NAME URLS1 URLS2 PIDS...: a row after a 2 s warm-up run
+# (a fresh broker's caches and connections; not counted), its rate in
+# REP_RATE; CPU per attestation of the brokers, PostgreSQL (all of it,
+# whatever its clients: "-" for the SQLite row) and the load generators.
+rep_run() {
+	local label=$1 name=$2 u1=$3 u2=$4 c0 d0 n db=-; shift 4
+	REP_SECONDS=2 rep_load "$name-warm" "$u1" "$u2" >/dev/null
+	c0=$(rep_cpu "$@") d0=$(rep_db_cpu)
+	REP_RATE=$(rep_load "$name" "$u1" "$u2")
 	n=$(rep_exchanges "$name")
-	printf '%-34s %9s %8s %12s %10s\n' "$label" "$rate" "$(rep_errors "$name")" \
-		"$(awk -v c=$(( $(rep_cpu "$@") - c0 )) -v n="$n" 'BEGIN { if (n) printf "%.2f", c / n }')" \
+	case $label in PostgreSQL*) db=$(per_at $(( $(rep_db_cpu) - d0 )) "$n") ;; esac
+	printf '%-34s %9s %8s %12s %10s %10s\n' "$label" "$REP_RATE" "$(rep_errors "$name")" \
+		"$(per_at $(( $(rep_cpu "$@") - c0 )) "$n")" "$db" \
 		"$(cat "$R/$name".[12].time | awk -v n="$n" '{ s += $1 + $2 } END { if (n) printf "%.2f", s * 1000 / n }')"
 }
 rep_errors() { # transport + other errors + failed checks of a row's two runs
@@ -84,17 +127,15 @@ printf '\nReplicas: two attest11-load processes x %s hosts at a time, %s s per r
 	"$REP_CONCURRENCY" "$REP_SECONDS"
 printf 'kept connections; each broker 4 threads on a core of its own (taskset), load and\n'
 printf 'PostgreSQL on both of the %s cores (load average before: %s); broker ms/at: the\n' "$(nproc)" "$(cut -d' ' -f1-3 /proc/loadavg)"
-printf "brokers' CPU per attestation, load ms/at: the load generators'\n"
-printf '%-34s %9s %8s %12s %10s\n' "" "attest/s" "errors" "broker ms/at" "load ms/at"
-rep_start sqlite 0; A=$REP_PID; c0=$(rep_cpu "$A")
-sqlite_rate=$(rep_load sqlite "$REP_URL" "$REP_URL")
-rep_row "SQLite, one broker" sqlite "$sqlite_rate" "$c0" "$A"; rep_stop "$A"
-rep_start pg 0; A=$REP_PID; URL_A=$REP_URL; c0=$(rep_cpu "$A")
-pg1_rate=$(rep_load pg1 "$URL_A" "$URL_A")
-rep_row "PostgreSQL, one broker" pg1 "$pg1_rate" "$c0" "$A"
-rep_start pg2 1; B=$REP_PID; URL_B=$REP_URL; c0=$(rep_cpu "$A" "$B")
-pg2_rate=$(rep_load pg2 "$URL_A,$URL_B" "$URL_B,$URL_A")
-rep_row "PostgreSQL, two replicas" pg2 "$pg2_rate" "$c0" "$A" "$B"
+printf "brokers' CPU per attestation, db ms/at: PostgreSQL's, load ms/at: the load generators'\n"
+printf '%-34s %9s %8s %12s %10s %10s\n' "" "attest/s" "errors" "broker ms/at" "db ms/at" "load ms/at"
+rep_start sqlite 0; A=$REP_PID
+rep_run "SQLite, one broker" sqlite "$REP_URL" "$REP_URL" "$A"; sqlite_rate=$REP_RATE
+rep_stop "$A"
+rep_start pg 0; A=$REP_PID; URL_A=$REP_URL
+rep_run "PostgreSQL, one broker" pg1 "$URL_A" "$URL_A" "$A"; pg1_rate=$REP_RATE
+rep_start pg2 1; B=$REP_PID; URL_B=$REP_URL
+rep_run "PostgreSQL, two replicas" pg2 "$URL_A,$URL_B" "$URL_B,$URL_A" "$A" "$B"; pg2_rate=$REP_RATE
 printf 'two replicas / one on PostgreSQL: %s (goal >= 1.6); PostgreSQL / SQLite, one broker: %s (goal >= 0.7)\n' \
 	"$(ratio "$pg2_rate" "$pg1_rate")" "$(ratio "$pg1_rate" "$sqlite_rate")"
 
@@ -118,5 +159,23 @@ printf '  (%s; a login straight to the survivor just after: %s ms; errors of the
 	"$(grep -q "release from $URL_B" "$R/failover.out" && echo "served by the survivor" || echo "NOT served")" \
 	"$(( (t3 - t2) / 1000000 ))" "$(rep_errors kill)"
 rep_stop "$B"
+
+# The same two rows with each broker held to REP_QUOTA % of a core.
+rep_start pg 0; A=$REP_PID; URL_A=$REP_URL
+if rep_cap "$A"; then
+	printf 'each broker held to %s %% of a core (cpu cgroup quota):\n' "$REP_QUOTA"
+	rep_run "PostgreSQL, one broker, capped" cap1 "$URL_A" "$URL_A" "$A"; cap1_rate=$REP_RATE
+	rep_start pg2 1; B=$REP_PID; URL_B=$REP_URL
+	rep_cap "$B" || echo "bench: the second replica could not be capped"
+	rep_run "PostgreSQL, two replicas, capped" cap2 "$URL_A,$URL_B" "$URL_B,$URL_A" "$A" "$B"
+	cap2_rate=$REP_RATE
+	printf 'two replicas / one, each held to %s %% of a core: %s (goal >= 1.6)\n' \
+		"$REP_QUOTA" "$(ratio "$cap2_rate" "$cap1_rate")"
+	rep_stop "$B"
+else
+	printf 'capped rows skipped: no cpu cgroup could be made (root with cgroup v1 cpu, or v2 with cpu enabled)\n'
+fi
+rep_stop "$A"
+rep_uncap
 pg_stop
 trap rig_stop EXIT
