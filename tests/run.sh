@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.." || exit 1
 
 # The suites of the store's interface, backend-independent
 # (tests/unit/store_fixture.h): SQLite above, PostgreSQL here.
-PG_SUITES="test_store test_store_session test_store_verdict test_store_audit test_store_keys test_store_pg_prepared"
+PG_SUITES="test_store test_store_session test_store_verdict test_store_audit test_store_keys test_store_pg_sql"
 
 pass=0 fail=0 failed_names=()
 LOGDIR=$(mktemp -d "${TMPDIR:-/tmp}/attest11-tests.XXXXXX")

@@ -29,10 +29,12 @@ struct pg_prepared {
  * retry: the last statement failed on a deadlock or serialization
  * failure, which PostgreSQL resolves by rolling the transaction back.
  * unprepared: the server lost a statement this connection prepared (a
- * transaction-pooling proxy in between): it prepares no more. */
+ * transaction-pooling proxy in between): it prepares no more.
+ * single, ran: inside pg_one, and how many statements ran. */
 struct pg_conn {
 	PGconn *db;
-	bool busy, retry, unprepared;
+	bool busy, retry, unprepared, single;
+	int ran;
 	pthread_t owner;
 	struct pg_prepared prep[PG_PREPARED_MAX];
 	size_t nprep;
@@ -60,6 +62,14 @@ typedef a11_err (*pg_tx_fn)(struct pg_conn *pc, void *arg);
  * calling the store) is A11_ERR_ARG. fn's own verdicts (A11_ERR_REFUSED
  * and the like) roll back and are returned as they are. */
 a11_err pg_tx(struct pg *p, bool write, pg_tx_fn fn, void *arg);
+
+/* fn's one statement outside a transaction block: PostgreSQL runs a lone
+ * statement atomically, on a snapshot of its own, so BEGIN and COMMIT
+ * would be two round trips of each exchange's few for nothing. A second
+ * statement in fn is refused (A11_ERR_STORE, logged): a body that grows
+ * must move to pg_tx, never lose its atomicity unseen. Retried as pg_tx
+ * is. */
+a11_err pg_one(struct pg *p, pg_tx_fn fn, void *arg);
 
 /* Parameters $1, $2... are bound in order, then, after pg_exec, columns
  * of the current row are read in order. After a failure later calls do

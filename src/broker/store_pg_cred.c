@@ -114,7 +114,7 @@ static a11_err get_tx(struct pg_conn *pc, void *arg)
 a11_err pg_cred_get(void *impl, const char *name, struct store_cred *out)
 {
 	struct cred_op op = { .name = name, .out = out };
-	a11_err r = pg_tx(impl, false, get_tx, &op);
+	a11_err r = pg_one(impl, get_tx, &op);
 
 	if (r != A11_OK)
 		store_cred_clear(out);

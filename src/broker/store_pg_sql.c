@@ -141,7 +141,19 @@ static a11_err tx_once(struct pg_conn *pc, bool write, pg_tx_fn fn, void *arg)
 	return r;
 }
 
-a11_err pg_tx(struct pg *p, bool write, pg_tx_fn fn, void *arg)
+static a11_err one_once(struct pg_conn *pc, pg_tx_fn fn, void *arg)
+{
+	a11_err r;
+
+	pc->single = true;
+	pc->ran = 0;
+	r = fn(pc, arg);
+	pc->single = false;
+	return r;
+}
+
+/* single: pg_one's body, else a transaction (write or read only). */
+static a11_err run(struct pg *p, bool single, bool write, pg_tx_fn fn, void *arg)
 {
 	struct pg_conn *pc = NULL;
 	a11_err r = pool_take(p, &pc);
@@ -151,10 +163,20 @@ a11_err pg_tx(struct pg *p, bool write, pg_tx_fn fn, void *arg)
 		return r;
 	do {
 		pc->retry = false;
-		r = tx_once(pc, write, fn, arg);
+		r = single ? one_once(pc, fn, arg) : tx_once(pc, write, fn, arg);
 	} while (r != A11_OK && pc->retry && ++tries < PG_TRIES);
 	pool_give(p, pc);
 	return r;
+}
+
+a11_err pg_tx(struct pg *p, bool write, pg_tx_fn fn, void *arg)
+{
+	return run(p, false, write, fn, arg);
+}
+
+a11_err pg_one(struct pg *p, pg_tx_fn fn, void *arg)
+{
+	return run(p, true, false, fn, arg);
 }
 
 /* ---- statements ---------------------------------------------------------- */
@@ -271,6 +293,10 @@ a11_err pg_exec(struct pg_cur *c, const char *sql, const char *what, int *rows)
 	*rows = 0;
 	if (c->r != A11_OK)
 		return c->r;
+	if (c->pc->single && c->pc->ran++ > 0) {
+		log_error("%s: a second statement outside a transaction (pg_one): refused", what);
+		return c->r = A11_ERR_STORE;
+	}
 	name = prepared(c, sql, what);
 	if (c->r != A11_OK) {
 		lost_prepared(c);

@@ -88,7 +88,7 @@ a11_err pg_session_put(void *impl, const struct store_session *ss)
 {
 	struct state_op op = { .ss_in = ss };
 
-	return pg_tx(impl, true, session_put_tx, &op);
+	return pg_one(impl, session_put_tx, &op);
 }
 
 /* Single use across replicas: the UPDATE takes the row's lock, and a
@@ -117,6 +117,8 @@ static a11_err read_session(struct pg_cur *c, struct store_session *out)
 	return c->r;
 }
 
+/* op->verdict A11_ERR_REUSED if no row came back (session_exists_tx
+ * tells which). */
 static a11_err session_take_tx(struct pg_conn *pc, void *arg)
 {
 	struct state_op *op = arg;
@@ -129,19 +131,38 @@ static a11_err session_take_tx(struct pg_conn *pc, void *arg)
 	r = pg_exec(&c, sql_session_take, "session take", &rows);
 	if (r == A11_OK && rows == 1 && (r = read_session(&c, op->ss_out)) == A11_OK)
 		op->verdict = op->when > op->ss_out->expires ? A11_ERR_EXPIRED : A11_OK;
-	if (r == A11_OK && rows == 0) {
-		pg_bind_text(&c, op->id);
-		r = pg_exec(&c, sql_session_exists, "session get", &rows);
-		op->verdict = rows == 1 ? A11_ERR_REUSED : A11_ERR_NOT_FOUND;
-	}
+	if (r == A11_OK && rows == 0)
+		op->verdict = A11_ERR_REUSED;
 	pg_clear(&c);
 	return r;
 }
 
+static a11_err session_exists_tx(struct pg_conn *pc, void *arg)
+{
+	struct state_op *op = arg;
+	struct pg_cur c;
+	int rows;
+	a11_err r;
+
+	pg_start(&c, pc);
+	pg_bind_text(&c, op->id);
+	r = pg_exec(&c, sql_session_exists, "session get", &rows);
+	if (r == A11_OK && rows == 0)
+		op->verdict = A11_ERR_NOT_FOUND;
+	pg_clear(&c);
+	return r;
+}
+
+/* The UPDATE alone decides (one statement, atomic); a refusal then asks
+ * whether the session exists, only to name the refusal: reused, or
+ * unknown (never issued, or pruned after it expired). */
 a11_err pg_session_take(void *impl, const char *id, int64_t now, struct store_session *out)
 {
 	struct state_op op = { .id = id, .when = now, .ss_out = out, .verdict = A11_OK };
-	a11_err r = pg_tx(impl, true, session_take_tx, &op);
+	a11_err r = pg_one(impl, session_take_tx, &op);
+
+	if (r == A11_OK && op.verdict == A11_ERR_REUSED)
+		r = pg_one(impl, session_exists_tx, &op);
 
 	if (r == A11_OK)
 		r = op.verdict;
@@ -279,7 +300,7 @@ static a11_err lease_get_tx(struct pg_conn *pc, void *arg)
 a11_err pg_lease_get(void *impl, const char *id, struct store_lease *out)
 {
 	struct state_op op = { .id = id, .lease = out };
-	a11_err r = pg_tx(impl, false, lease_get_tx, &op);
+	a11_err r = pg_one(impl, lease_get_tx, &op);
 
 	if (r != A11_OK)
 		memset(out, 0, sizeof(*out));
@@ -413,7 +434,7 @@ static a11_err tpm_get_tx(struct pg_conn *pc, void *arg)
 a11_err pg_tpm_get(void *impl, const uint8_t ek_hash[32], struct store_tpm *out, bool *known)
 {
 	struct state_op op = { .ek_hash = ek_hash, .tpm = out, .known = known };
-	a11_err r = pg_tx(impl, false, tpm_get_tx, &op);
+	a11_err r = pg_one(impl, tpm_get_tx, &op);
 
 	if (r != A11_OK) {
 		memset(out, 0, sizeof(*out));

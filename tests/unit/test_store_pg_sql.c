@@ -1,4 +1,6 @@
-/* The PostgreSQL backend's prepared statements (src/broker/store_pg_sql.c):
+/* The PostgreSQL backend's SQL layer (src/broker/store_pg_sql.c). pg_one
+ * runs its one statement outside a transaction block, and refuses a
+ * second. Prepared statements:
  * a statement is prepared once per connection and run by name after; the
  * same literal with other parameter types is a statement of its own; a
  * literal whose text changed runs unprepared (never the old statement);
@@ -128,12 +130,44 @@ static void test_lost(void **state)
 	store_pg_ops.close(p);
 }
 
+/* Whether fn's body starts in a transaction block (after a BEGIN). */
+static a11_err block_tx(struct pg_conn *pc, void *arg)
+{
+	*(PGTransactionStatusType *)arg = PQtransactionStatus(pc->db);
+	return one(pc, "SELECT 1::bigint", NULL) == 1 ? A11_OK : A11_ERR_STORE;
+}
+
+static a11_err two_tx(struct pg_conn *pc, void *arg)
+{
+	int64_t v = 1;
+
+	(void)arg;
+	if (one(pc, sql_add, &v) != 2)
+		return A11_ERR_STORE;
+	return one(pc, sql_add, &v) == 2 ? A11_OK : A11_ERR_STORE;
+}
+
+static void test_one(void **state)
+{
+	struct pg *p = pg_open_test(*state);
+	PGTransactionStatusType st = PQTRANS_UNKNOWN;
+
+	assert_int_equal(pg_one(p, block_tx, &st), A11_OK);
+	assert_int_equal(st, PQTRANS_IDLE);
+	assert_int_equal(pg_tx(p, false, block_tx, &st), A11_OK);
+	assert_int_equal(st, PQTRANS_INTRANS); /* the control */
+	assert_int_equal(pg_tx(p, true, two_tx, NULL), A11_OK);
+	assert_int_equal(pg_one(p, two_tx, NULL), A11_ERR_STORE);
+	store_pg_ops.close(p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_reused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_text_changed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lost, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_one, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
