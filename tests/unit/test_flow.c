@@ -86,7 +86,44 @@ static void test_release_to_ek_and_check(void **state)
 	o->rel.approval.clock_end--;
 	o->rel.duplicate.buffer[o->rel.duplicate.size - 1] ^= 1;
 	assert_int_equal(simhost_release_check(f->host, &o->chal, &o->rel), A11_ERR_TPM_INTEGRITY);
+	o->rel.duplicate.buffer[o->rel.duplicate.size - 1] ^= 1;
+	/* The leaf's key point changed: refused, though the same leaf with
+	 * this key was accepted (and that acceptance kept) just before. */
+	{
+		const TPM2B_ECC_PARAMETER *kx = &o->rel.pub.publicArea.unique.ecc.x;
+		uint8_t *at = NULL;
+
+		for (size_t i = 0; at == NULL && i + kx->size <= o->rel.cert_len[0]; i++)
+			if (memcmp(o->rel.certs[0] + i, kx->buffer, kx->size) == 0)
+				at = o->rel.certs[0] + i;
+		assert_non_null(at);
+		at[kx->size - 1] ^= 1;
+		assert_int_equal(simhost_release_check(f->host, &o->chal, &o->rel), A11_ERR_NAME);
+		at[kx->size - 1] ^= 1;
+		assert_int_equal(simhost_release_check(f->host, &o->chal, &o->rel), A11_OK);
+	}
 	outcome_free(o);
+}
+
+/* A CA release names the key the host made: another host (another key)
+ * refuses it, though the same certificate was accepted, and that
+ * acceptance kept, for its own host just before. */
+static void test_ca_leaf_names_the_host_key(void **state)
+{
+	struct flow_fixture *f = *state;
+	struct simhost *b = host_new(SIMHOST_EK_P256, &f->ekca);
+	struct flow_exchange x = { .credential = "ca" };
+	struct flow_outcome *oa = outcome_new(), *ob = outcome_new();
+
+	flow_fixture_add(f, "ca", CRED_CA, NULL, NULL);
+	assert_string_equal(flow_fixture_exchange(f, f->host, &x, oa), "ok");
+	assert_int_equal(simhost_release_check(f->host, &oa->chal, &oa->rel), A11_OK);
+	assert_string_equal(flow_fixture_exchange(f, b, &x, ob), "ok");
+	assert_int_equal(simhost_release_check(b, &ob->chal, &ob->rel), A11_OK);
+	assert_int_equal(simhost_release_check(b, &oa->chal, &oa->rel), A11_ERR_NAME);
+	outcome_free(oa);
+	outcome_free(ob);
+	simhost_free(b);
 }
 
 /* Exchange for "repo" (x->hook and opts as given) and expect a refusal. */
@@ -493,6 +530,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_release_each_kind, flow_fixture_setup, flow_fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_release_to_ek_and_check, flow_fixture_setup, flow_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_ca_leaf_names_the_host_key, flow_fixture_setup, flow_fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_session_unknown, flow_fixture_setup, flow_fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_nonce_reused_expired, flow_fixture_setup, flow_fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_tampered_evidence, flow_fixture_setup, flow_fixture_teardown),
